@@ -1,0 +1,5 @@
+"""``python -m crm_audit`` runs the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,382 @@
+"""The crm-audit command line: parse, call, print, exit code. Nothing else lives here.
+
+Exit codes: 0 audit ran and all gates passed; 1 a gate failed; 2 usage or profile error;
+3 the audit could not run (target unreachable, interrupted, internal error).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .model import AuditResult, ProbeResult
+from .plugins import PluginError, Registry, make_plugin_manager
+from .profile import Profile, ProfileError, load_profile
+from .runner import RunOptions, UsageError, check_plugin_sections, run_audit
+from .target import TargetError
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line to stderr and exit with the documented code."""
+    click.echo(f"crm-audit: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn known failures into one line and an exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ProfileError, UsageError) as exc:
+            fail(str(exc), EXIT_USAGE)
+        except TargetError as exc:
+            fail(str(exc), EXIT_CANNOT_RUN)
+        except PluginError as exc:
+            fail(f"plugin problem: {exc}", EXIT_CANNOT_RUN)
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_CANNOT_RUN)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence
+            if os.environ.get("CRM_AUDIT_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (set CRM_AUDIT_DEBUG=1 for a traceback)", EXIT_CANNOT_RUN)
+
+    return wrapper
+
+
+def is_ci() -> bool:
+    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+
+
+class Progress:
+    """Rich progress on a terminal, plain lines in CI or when piped."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total, self.quiet, self.n = total, quiet, 0
+        self._rich = None
+        if not quiet and not is_ci():
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+            self._status = self._console.status("starting…")
+            self._status.start()
+            self._rich = True
+
+    def __call__(self, stage: str, probe: str, result: ProbeResult | None) -> None:
+        if self.quiet:
+            return
+        if stage == "start":
+            self.n += 1
+            msg = f"[{self.n}/{self.total}] {probe} …"
+            if self._rich:
+                self._status.update(msg)
+            else:
+                click.echo(msg, err=True)
+        elif stage == "done" and result is not None:
+            fails = sum(1 for f in result.findings if f.status.value == "fail")
+            line = f"[{self.n}/{self.total}] {probe}: {result.status} in {result.duration_s:.1f} s, " \
+                   f"{result.requests} requests, {fails} failed finding(s)"
+            if result.reason:
+                line += f" — {result.reason}"
+            if self._rich:
+                self._console.print(line)
+            else:
+                click.echo(line, err=True)
+
+    def close(self) -> None:
+        if self._rich:
+            self._status.stop()
+
+
+# ------------------------------------------------------------------ group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="crm-audit")
+def cli() -> None:
+    """Audit a running CRM over its API and prove, with evidence, how fast, safe,
+    recoverable and clean it is.
+
+    \b
+    Start here:
+      crm-audit demo                 audit the embedded demo CRM, write a report
+      crm-audit init my.yaml         write a commented starter profile
+      crm-audit validate my.yaml     check a profile without contacting anything
+      crm-audit audit my.yaml        audit your CRM
+      crm-audit plugins              list probes, reporters and adapters
+
+    Exit codes: 0 ok, 1 a gate failed, 2 usage or profile error, 3 the audit could not run.
+    """
+
+
+def _registry() -> Registry:
+    reg = make_plugin_manager()
+    for w in reg.warnings:
+        click.echo(f"crm-audit: warning: {w}", err=True)
+    return reg
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return out or None
+
+
+def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by `audit` and `demo`."""
+    opts = [
+        click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+                     show_default=True, help="Base folder; each run writes a new sub-folder named after its run id."),
+        click.option("--format", "formats", default=None, metavar="LIST",
+                     help="Comma-separated report formats (json always included), or 'all'. Default: json,html."),
+        click.option("--only", multiple=True, metavar="PROBE", help="Run only these probes (repeat or comma-separate)."),
+        click.option("--skip", multiple=True, metavar="PROBE", help="Do not run these probes."),
+        click.option("--hierarchy", default=None, help="Hierarchy to score against (name or YAML path); default from the profile."),
+        click.option("--fail-under", type=click.FloatRange(0, 100), default=None, help="Gate: exit 1 if the overall score is below this."),
+        click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
+                     help="Gate: exit 1 on any open failed finding at or above this severity."),
+        click.option("--allow-disruptive/--no-allow-disruptive", default=None,
+                     help="Allow lockout attempts, restores and heavier load (default: the profile's allow.disruptive)."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only the summary."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def execute(profile: Profile, registry: Registry, out: Path, formats: str | None, only: tuple[str, ...],
+            skip: tuple[str, ...], hierarchy: str | None, fail_under: float | None, fail_on: str | None,
+            allow_disruptive: bool | None, quiet: bool, allow_writes: bool | None = None) -> int:
+    """Run an audit, write its files and print the summary; returns the exit code."""
+    from .gates import evaluate_gates
+    from .output import parse_formats, run_folder, write_reports
+
+    fmt = parse_formats(formats, registry)
+    opts = RunOptions(only=_split(only), skip=_split(skip), hierarchy=hierarchy,
+                      allow_disruptive=allow_disruptive, allow_writes=allow_writes)
+    from .runner import select_probes
+
+    total = len(select_probes(registry, profile, opts.only, opts.skip))
+    progress = Progress(total, quiet)
+    opts.progress = progress
+    try:
+        result = _run_interruptible(profile, registry, opts)
+    finally:
+        progress.close()
+    gates = profile.gates.model_copy(update={k: v for k, v in
+                                             {"fail_under": fail_under, "fail_on": fail_on}.items() if v is not None})
+    result = result.model_copy(update={"gates": evaluate_gates(result, gates)})
+    folder = run_folder(out, result.run_id)
+    paths = write_reports(result, registry, folder, fmt)
+    print_summary(result, paths)
+    if not result.complete:
+        return EXIT_CANNOT_RUN
+    return EXIT_GATE if any(not g.passed for g in result.gates) else EXIT_OK
+
+
+def _run_interruptible(profile: Profile, registry: Registry, opts: RunOptions) -> AuditResult:
+    """Run the audit; Ctrl-C asks probes to stop and still yields a partial result."""
+    return run_audit(profile, registry, opts)
+
+
+def print_summary(result: AuditResult, paths: list[Path]) -> None:
+    s = result.scoring or {}
+    overall = s.get("overall") or {}
+    score = overall.get("score")
+    head = f"{result.target.name}: " + (f"score {score:.1f}/100, grade {overall.get('grade')}" if score is not None
+                                          else "not scored")
+    if s:
+        head += f", coverage {s.get('coverage', 0) * 100:.0f}%"
+    click.echo(head)
+    fails = [f for f in result.all_findings() if f.status.value == "fail" and f.waiver is None]
+    by_sev: dict[str, int] = {}
+    for f in fails:
+        by_sev[f.severity.value] = by_sev.get(f.severity.value, 0) + 1
+    sev = ", ".join(f"{by_sev[k]} {k}" for k in ("critical", "high", "medium", "low", "info") if k in by_sev)
+    click.echo(f"findings: {len(fails)} failed" + (f" ({sev})" if sev else ""))
+    errs = [p for p in result.probes if p.status in ("error", "incomplete")]
+    for p in errs:
+        click.echo(f"probe {p.probe}: {p.status}: {p.reason}")
+    for g in result.gates:
+        click.echo(f"gate {g.gate}: {'passed' if g.passed else 'FAILED'} — {g.detail}")
+    if not result.complete:
+        click.echo(f"audit incomplete: {result.incomplete_reason}")
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+# ------------------------------------------------------------------ commands
+
+
+@cli.command()
+@click.argument("profile_path", metavar="PROFILE", type=click.Path(dir_okay=False, path_type=Path))
+@audit_options
+@click.option("--allow-writes/--no-allow-writes", default=None,
+              help="Let probes create/update/delete their own tagged records (default: the profile's allow.writes).")
+@handle_errors
+def audit(profile_path: Path, out: Path, formats: str | None, only: tuple[str, ...], skip: tuple[str, ...],
+          hierarchy: str | None, fail_under: float | None, fail_on: str | None, allow_disruptive: bool | None,
+          quiet: bool, allow_writes: bool | None) -> None:
+    """Audit the CRM described by PROFILE and write its result and reports.
+
+    \b
+    Example:
+      export CRM_ADMIN_PASSWORD=…
+      crm-audit audit my-crm.yaml --format html,junit --fail-under 70 --fail-on high
+    """
+    registry = _registry()
+    profile = load_profile(profile_path)
+    sys.exit(execute(profile, registry, out, formats, only, skip, hierarchy, fail_under, fail_on,
+                     allow_disruptive, quiet, allow_writes))
+
+
+@cli.command()
+@click.argument("profile_path", metavar="PROFILE", type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+def validate(profile_path: Path) -> None:
+    """Check PROFILE (schema, ${ENV} secrets, plugin options) without contacting anything."""
+    registry = _registry()
+    profile = load_profile(profile_path)
+    check_plugin_sections(registry, profile)
+    from .runner import _load_hierarchy
+
+    _load_hierarchy(profile, registry, None)
+    click.echo(f"{profile_path}: ok — target {profile.target.base_url}, scope {', '.join(profile.target.scope)}, "
+               f"{len(profile.accounts)} account(s), {len(profile.endpoints)} endpoint(s)")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@handle_errors
+def init(path: Path, force: bool) -> None:
+    """Write a commented starter profile to PATH."""
+    from importlib.resources import files
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; use --force to overwrite it")
+    text = (files("crm_audit_profiles") / "starter.yaml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path} — edit it, set the ${{ENV}} secrets it names, then: crm-audit validate {path}")
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def plugins_cmd(as_json: bool) -> None:
+    """List the probes, reporters and adapters the installed plugins provide."""
+    reg = _registry()
+    rows: list[dict[str, Any]] = []
+    for pid, cls in sorted(reg.probes.items()):
+        rows.append({"kind": "probe", "id": pid, "version": cls.version, "plugin": reg.origin[f"probe:{pid}"],
+                     "indicators": list(cls.indicators), "writes": cls.writes, "disruptive": cls.disruptive,
+                     "title": cls.title})
+    for fmt, rcls in sorted(reg.reporters.items()):
+        rows.append({"kind": "reporter", "id": fmt, "version": rcls.version, "plugin": reg.origin[f"reporter:{fmt}"],
+                     "file": rcls.filename, "title": rcls.description})
+    for typ, acls in sorted(reg.adapters.items()):
+        rows.append({"kind": "adapter", "id": typ, "version": acls.version, "plugin": reg.origin[f"adapter:{typ}"],
+                     "title": acls.description})
+    if as_json:
+        import json
+
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        extra = ""
+        if r["kind"] == "probe":
+            flags = [f for f in ("writes", "disruptive") if r[f]]
+            extra = f"  feeds {', '.join(r['indicators']) or '-'}" + (f"  [{', '.join(flags)}]" if flags else "")
+        elif r["kind"] == "reporter":
+            extra = f"  → {r['file']}"
+        click.echo(f"{r['kind']:<9} {r['id']:<14} {r['version']:<8} ({r['plugin']}){extra}")
+
+
+@cli.command()
+@click.option("--flaw", "flaws", multiple=True, metavar="NAME",
+              help="Switch a flaw on in the demo CRM (repeatable). `--flaw list` shows them.")
+@click.option("--delay-ms", type=click.IntRange(0, 60_000), default=0, help="Extra latency per API request.")
+@click.option("--serve", is_flag=True, help="Only run the demo CRM until Ctrl-C, printing its URL and credentials file.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port for --serve (default: a free one).")
+@audit_options
+@handle_errors
+def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, out: Path, formats: str | None,
+         only: tuple[str, ...], skip: tuple[str, ...], hierarchy: str | None, fail_under: float | None,
+         fail_on: str | None, allow_disruptive: bool | None, quiet: bool) -> None:
+    """Start the embedded demo CRM on loopback, audit it with profiles/demo.yaml, write a report.
+
+    \b
+    Examples:
+      crm-audit demo                          audit a well-configured demo CRM
+      crm-audit demo --flaw bola --flaw cors  audit one with those flaws switched on
+      crm-audit demo --serve                  just run it, to point other tools at it
+    """
+    from .demo import FLAWS, DemoServer
+
+    if "list" in flaws:
+        for name, desc in sorted(FLAWS.items()):
+            click.echo(f"{name:<22} {desc}")
+        return
+    unknown = [f for f in flaws if f not in FLAWS]
+    if unknown:
+        raise UsageError(f"unknown flaw(s) {', '.join(unknown)}; known: {', '.join(sorted(FLAWS))}")
+    with DemoServer(flaws=flaws, delay_ms=delay_ms, port=port if serve else 0) as server:
+        if serve:
+            _serve_forever(server)
+            return
+        from .demo_profile import demo_profile
+
+        registry = _registry()
+        profile = demo_profile(server)
+        code = execute(profile, registry, out, formats, only, skip, hierarchy, fail_under, fail_on,
+                       allow_disruptive, quiet)
+    sys.exit(code)
+
+
+def _serve_forever(server: Any) -> None:
+    env_file = Path(server.data_dir) / "demo.env"
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"export DEMO_BASE_URL={server.base_url}\n")
+        if server.ca_path:
+            fh.write(f"export DEMO_CA_BUNDLE={server.ca_path}\n")
+        for k, v in sorted(server.env.items()):
+            fh.write(f"export {k}='{v}'\n")
+    click.echo(f"demo CRM at {server.base_url} (pid {server.pid}); flaws: {', '.join(server.flaws) or 'none'}")
+    if server.ca_path:
+        click.echo(f"test CA certificate: {server.ca_path}")
+    click.echo(f"credentials (mode 0600): source {env_file}")
+    click.echo("users: admin@acme.example, manager@acme.example, sales@acme.example, sales2@acme.example, "
+               "readonly@acme.example, admin@globex.example, sales@globex.example")
+    click.echo("press Ctrl-C to stop")
+    stop = threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+
+
+def _add_commands() -> None:
+    from .commands import COMMANDS
+
+    for cmd in COMMANDS:
+        cli.add_command(cmd)
+
+
+_add_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="crm-audit")

@@ -1,0 +1,22 @@
+"""The ready profile for the embedded demo CRM, filled in from a running DemoServer."""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from typing import Any
+
+from .profile import Profile, parse_profile
+
+
+def demo_profile(server: Any, name: str = "demo.yaml") -> Profile:
+    """Load ``crm_audit_profiles/<name>`` with the server's URL, CA and credentials as ${ENV}."""
+    env = dict(os.environ)
+    env.update(server.env)
+    env["DEMO_BASE_URL"] = server.base_url
+    env["DEMO_CA_BUNDLE"] = str(server.ca_path or "")
+    text = (files("crm_audit_profiles") / name).read_text(encoding="utf-8")
+    profile = parse_profile(text, source=f"profiles/{name}", env=env)
+    if not server.ca_path:
+        profile = profile.model_copy(update={"target": profile.target.model_copy(update={"ca_bundle": None})})
+    return profile

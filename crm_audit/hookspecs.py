@@ -1,0 +1,80 @@
+"""Every hook a crm-audit plugin may implement.
+
+A plugin is any module or object registered under the ``crm_audit`` entry-point group
+(built-in plugins are registered exactly that way). Implement a hook by decorating a
+function of the same name with :data:`hookimpl`. Each hook is documented in
+``docs/plugins.md`` too; a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import AuditResult, ProbeResult
+    from .probe import Probe, Reporter
+    from .adapter import Adapter
+
+PROJECT = "crm_audit"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def crm_audit_register_probes() -> "list[type[Probe]]":
+    """Return the probe classes this plugin provides.
+
+    Called once when the plugin manager is built. Each class subclasses
+    :class:`crm_audit.probe.Probe` and declares ``id``, ``title``, ``version``,
+    ``indicators`` (the hierarchy indicator ids it feeds), ``writes``, ``disruptive``
+    and ``options_model`` (a pydantic model of its per-plugin options). Probe ids must be
+    unique across all plugins.
+    """
+
+
+@hookspec
+def crm_audit_register_reporters() -> "list[type[Reporter]]":
+    """Return the reporter classes this plugin provides.
+
+    Called once when the plugin manager is built. A reporter declares ``format`` (the name
+    used with ``--format``) and ``filename``, and renders an :class:`AuditResult` to text or
+    bytes. Reporters never contact the target.
+    """
+
+
+@hookspec
+def crm_audit_register_adapters() -> "list[type[Adapter]]":
+    """Return the target-adapter classes this plugin provides.
+
+    Called once when the plugin manager is built. An adapter maps generic notions
+    (contacts, leads, cases …) and their CRUD actions onto one CRM's API; the profile picks
+    one by its ``type``. The built-in ``rest`` adapter is configured entirely in the
+    profile.
+    """
+
+
+@hookspec
+def crm_audit_audit_started(run_id: str, profile: Any, probe_ids: list[str]) -> None:
+    """Observe the start of an audit, after the profile is loaded and probes are selected.
+
+    Called once, before the first probe runs. Return value is ignored.
+    """
+
+
+@hookspec
+def crm_audit_probe_finished(run_id: str, result: "ProbeResult") -> None:
+    """Observe one probe's result as soon as it is known (also for errors and skips).
+
+    Called once per selected probe, in the runner's thread. Return value is ignored;
+    an exception here is logged and does not stop the audit.
+    """
+
+
+@hookspec
+def crm_audit_audit_finished(result: "AuditResult") -> None:
+    """Observe the finished (possibly incomplete) audit result, before it is written.
+
+    Called once, also when the audit was interrupted. Return value is ignored.
+    """

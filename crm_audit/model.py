@@ -1,0 +1,216 @@
+"""Typed, immutable records that probes return and reporters read.
+
+Probes measure and report findings; they never score. Everything here serialises to the
+versioned AuditResult JSON, so a report can be re-rendered later from the JSON alone.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from enum import Enum
+from typing import Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+SCHEMA_VERSION = "1.0"
+
+
+class Severity(str, Enum):
+    """How bad a failed finding is; ordered from info to critical."""
+
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_ORDER.index(self.value)
+
+
+SEVERITY_ORDER = ["info", "low", "medium", "high", "critical"]
+
+
+class Status(str, Enum):
+    """Outcome of one check: pass, fail, warn, error (the check could not run), skipped."""
+
+    passed = "pass"
+    failed = "fail"
+    warn = "warn"
+    error = "error"
+    skipped = "skipped"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Evidence(_Frozen):
+    """What was sent and seen, already redacted by the Target before it is kept."""
+
+    request: str | None = None
+    status: int | None = None
+    excerpt: str | None = None
+    expected: str | None = None
+    observed: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Finding(_Frozen):
+    """One check's outcome with a stable id, e.g. ``tls.protocol.tls1_0_enabled``."""
+
+    id: str
+    title: str
+    severity: Severity = Severity.info
+    status: Status = Status.failed
+    indicator: str | None = None
+    probe: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    remediation: str = ""
+    references: list[str] = Field(default_factory=list)
+    waiver: dict[str, Any] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """A failed or warning finding that no waiver accepts."""
+        return self.status in (Status.failed, Status.warn) and self.waiver is None
+
+
+class SampleSummary(_Frozen):
+    """Exact order statistics of a sample set (linear interpolation between ranks)."""
+
+    count: int
+    min: float
+    max: float
+    mean: float
+    stdev: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> "SampleSummary":
+        if not samples:
+            raise ValueError("no samples")
+        data = sorted(float(s) for s in samples)
+        return cls(
+            count=len(data),
+            min=data[0],
+            max=data[-1],
+            mean=statistics.fmean(data),
+            stdev=statistics.stdev(data) if len(data) > 1 else 0.0,
+            p50=percentile(data, 50),
+            p90=percentile(data, 90),
+            p95=percentile(data, 95),
+            p99=percentile(data, 99),
+        )
+
+
+def percentile(sorted_data: Sequence[float], pct: float) -> float:
+    """Exact percentile of already sorted data (the 'linear' method of numpy)."""
+    if not sorted_data:
+        raise ValueError("no samples")
+    if len(sorted_data) == 1:
+        return float(sorted_data[0])
+    rank = (len(sorted_data) - 1) * pct / 100.0
+    lo = math.floor(rank)
+    hi = math.ceil(rank)
+    frac = rank - lo
+    return float(sorted_data[lo] + (sorted_data[hi] - sorted_data[lo]) * frac)
+
+
+class Measurement(_Frozen):
+    """A measured value of one indicator: the PIA triple (actual / expected / difference)."""
+
+    indicator: str
+    value: float | None
+    unit: str = ""
+    expected: float | None = None
+    better: Literal["lower", "higher"] = "lower"
+    label: str = ""
+    samples: SampleSummary | None = None
+    raw_samples: list[float] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def difference(self) -> float | None:
+        if self.value is None or self.expected is None:
+            return None
+        return self.value - self.expected
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def meets_expected(self) -> bool | None:
+        if self.value is None or self.expected is None:
+            return None
+        if self.better == "lower":
+            return self.value <= self.expected
+        return self.value >= self.expected
+
+
+ProbeStatus = Literal["ok", "error", "skipped", "incomplete"]
+
+
+class ProbeResult(_Frozen):
+    """All a probe returns: measurements, findings and artifacts for the report."""
+
+    probe: str
+    title: str = ""
+    version: str = ""
+    status: ProbeStatus = "ok"
+    reason: str | None = None
+    started: str | None = None
+    duration_s: float = 0.0
+    requests: int = 0
+    measurements: list[Measurement] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    artifacts: dict[str, Any] = Field(default_factory=dict)
+
+
+class GateOutcome(_Frozen):
+    """One gate's verdict, listed in the output and the report."""
+
+    gate: str
+    passed: bool
+    detail: str
+
+
+class TargetSummary(_Frozen):
+    name: str
+    base_url: str
+    scope: list[str]
+
+
+class AuditResult(_Frozen):
+    """The whole audit, versioned; every reporter reads only this."""
+
+    schema_version: str = SCHEMA_VERSION
+    tool: dict[str, str]
+    plugins: dict[str, str] = Field(default_factory=dict)
+    run_id: str
+    target: TargetSummary
+    profile_digest: str
+    started: str
+    finished: str | None = None
+    duration_s: float = 0.0
+    complete: bool = True
+    incomplete_reason: str | None = None
+    probes: list[ProbeResult] = Field(default_factory=list)
+    scoring: dict[str, Any] | None = None
+    gates: list[GateOutcome] = Field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    waivers: dict[str, Any] | None = None
+    signature: dict[str, Any] | None = None
+
+    def all_findings(self) -> list[Finding]:
+        return [f for p in self.probes for f in p.findings]
+
+    def all_measurements(self) -> list[Measurement]:
+        return [m for p in self.probes for m in p.measurements]
+
+    def probe(self, probe_id: str) -> ProbeResult | None:
+        return next((p for p in self.probes if p.probe == probe_id), None)

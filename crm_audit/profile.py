@@ -1,0 +1,346 @@
+"""The audit profile: a YAML file, validated, with secrets only as ${ENV_VAR} references.
+
+Every mistake becomes one :class:`ProfileError` line that names the key and the file
+position, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_KEYS = {"password", "token", "api_key", "secret", "client_secret"}
+
+
+class ProfileError(Exception):
+    """A profile problem, already phrased as one line for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargetConfig(_Strict):
+    """Where the CRM is and how far the audit may go."""
+
+    base_url: str
+    scope: list[str] = Field(default_factory=list, description="hosts the audit may contact")
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    timeout_s: float = Field(10.0, gt=0, le=600)
+    rate_limit_rps: float = Field(50.0, gt=0, le=10_000)
+    request_budget: int = Field(20_000, gt=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    health_path: str = "/"
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _default_scope(self) -> "TargetConfig":
+        host = urlsplit(self.base_url).hostname or ""
+        if not self.scope:
+            self.scope = [host]
+        elif not any(_host_matches(host, s) for s in self.scope):
+            raise ValueError(f"scope {self.scope} does not include the base_url host {host!r}")
+        return self
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    host, pattern = host.lower().strip("[]"), pattern.lower().strip("[]")
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
+
+
+class AuthConfig(_Strict):
+    """How one account authenticates: bearer token, API key, basic, or a login flow."""
+
+    method: Literal["none", "bearer", "api_key", "basic", "login"] = "none"
+    token: SecretStr | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    header: str | None = None
+    scheme: str = "Bearer"
+    url: str | None = Field(None, description="login path or URL (method: login)")
+    body: dict[str, str] = Field(
+        default_factory=lambda: {"username": "{username}", "password": "{password}"},
+        description="login body template; {username} and {password} are filled in",
+    )
+    body_format: Literal["json", "form"] = "json"
+    token_path: str = "access_token"
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AuthConfig":
+        need = {
+            "bearer": ["token"],
+            "api_key": ["api_key"],
+            "basic": ["username", "password"],
+            "login": ["url", "username", "password"],
+        }.get(self.method, [])
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"method {self.method!r} needs {', '.join(missing)}")
+        return self
+
+
+class Account(_Strict):
+    name: str
+    role: str
+    tenant: str | None = None
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    purpose: Literal["general", "lockout"] = Field(
+        "general", description="'lockout': a dedicated account the login-limit test may lock"
+    )
+
+
+class Endpoint(_Strict):
+    name: str
+    path: str
+    method: str = "GET"
+    account: str | None = None
+    slo_p95_ms: float | None = Field(None, gt=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+
+
+class FlowStep(_Strict):
+    name: str
+    action: Literal["create", "read", "update", "delete", "list", "request"]
+    resource: str | None = None
+    body: dict[str, Any] = Field(default_factory=dict)
+    method: str | None = None
+    path: str | None = None
+    save_as: str | None = None
+    ref: str | None = Field(None, description="name of an earlier step whose record this acts on")
+
+
+class Flow(_Strict):
+    name: str
+    account: str | None = None
+    runs: int = Field(3, ge=1, le=1000)
+    slo_s: float | None = None
+    steps: list[FlowStep]
+
+
+class Allow(_Strict):
+    writes: bool = Field(False, description="create/update/delete the audit's own tagged records")
+    disruptive: bool = Field(False, description="lockout attempts, restore, load above the default")
+
+
+class ThresholdGate(_Strict):
+    indicator: str
+    max: float | None = None
+    min: float | None = None
+
+
+class Gates(_Strict):
+    fail_under: float | None = Field(None, ge=0, le=100)
+    fail_under_dimension: dict[str, float] = Field(default_factory=dict)
+    fail_on: Literal["info", "low", "medium", "high", "critical"] | None = None
+    thresholds: list[ThresholdGate] = Field(default_factory=list)
+    fail_on_regression: bool = False
+
+
+Action = Literal["list", "read", "create", "update", "delete"]
+Decision = Literal["allow", "deny"]
+
+
+class Profile(_Strict):
+    """A whole audit profile, as loaded and validated."""
+
+    name: str = "CRM"
+    target: TargetConfig
+    accounts: list[Account] = Field(default_factory=list)
+    adapter: dict[str, Any] = Field(default_factory=lambda: {"type": "rest"})
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+    access_matrix: dict[str, dict[str, dict[Action, Decision]]] = Field(default_factory=dict)
+    allow: Allow = Field(default_factory=Allow)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    probes: list[str] | None = Field(None, description="probe ids to run (default: all)")
+    hierarchy: str = "default"
+    evidence: str | None = None
+    waivers: str | None = None
+    gates: Gates = Field(default_factory=Gates)
+
+    # not part of the file: where it came from and its digest
+    source_path: str | None = Field(None, exclude=True)
+    digest: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Profile":
+        names = [a.name for a in self.accounts]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate account name(s): {', '.join(sorted(dup))}")
+        for ep in self.endpoints:
+            if ep.account and ep.account not in names:
+                raise ValueError(f"endpoint {ep.name!r} names unknown account {ep.account!r}")
+        roles = {a.role for a in self.accounts}
+        for role in self.access_matrix:
+            if role not in roles:
+                raise ValueError(f"access_matrix role {role!r} has no account (roles: {sorted(roles)})")
+        return self
+
+    def account(self, name: str) -> Account:
+        for a in self.accounts:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def accounts_with_role(self, role: str) -> list[Account]:
+        return [a for a in self.accounts if a.role == role]
+
+    def secret_values(self) -> list[str]:
+        """Every resolved secret, so the redactor can mask it wherever it shows up."""
+        out: list[str] = []
+        for a in self.accounts:
+            for s in (a.auth.token, a.auth.api_key, a.auth.password):
+                if s is not None:
+                    out.append(s.get_secret_value())
+        return out
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Profile:
+    """Read, resolve ${ENV} references in and validate a profile file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: profile file not found") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
+    return parse_profile(text, source=str(path), base_dir=path.parent, env=env)
+
+
+def parse_profile(
+    text: str, source: str = "<profile>", base_dir: Path | None = None, env: Mapping[str, str] | None = None
+) -> Profile:
+    """Validate profile text; ``env`` defaults to the process environment."""
+    env = os.environ if env is None else env
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProfileError(f"{where}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source}: a profile is a YAML mapping with at least a 'target' key")
+    lines = _line_map(node)
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    resolved = _resolve_env(data, (), env, source, lines)
+    if base_dir is not None:
+        _resolve_paths(resolved, base_dir)
+    try:
+        profile = Profile.model_validate(resolved)
+    except ValidationError as exc:
+        raise ProfileError(_first_error(exc, source, lines)) from None
+    return profile.model_copy(update={"source_path": source, "digest": digest})
+
+
+def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
+    target = data.get("target")
+    if isinstance(target, dict) and isinstance(target.get("ca_bundle"), str):
+        target["ca_bundle"] = str((base_dir / target["ca_bundle"]).resolve())
+    for key in ("evidence", "waivers"):
+        if isinstance(data.get(key), str):
+            data[key] = str((base_dir / data[key]).resolve())
+
+
+def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lines: dict) -> Any:
+    if isinstance(obj, dict):
+        return {k: _resolve_env(v, path + (k,), env, source, lines) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_resolve_env(v, path + (i,), env, source, lines) for i, v in enumerate(obj)]
+    is_secret = bool(path) and str(path[-1]) in _SECRET_KEYS
+    if isinstance(obj, str):
+        refs = _ENV_RE.findall(obj)
+        if is_secret and not (refs and _ENV_RE.fullmatch(obj.strip())):
+            raise ProfileError(
+                f"{_where(source, lines, path)}: {_dotted(path)}: secrets must be given as "
+                "${ENV_VAR}, not written in the profile"
+            )
+        for name in refs:
+            if name not in env:
+                raise ProfileError(
+                    f"{_where(source, lines, path)}: {_dotted(path)}: environment variable {name} is not set"
+                )
+        return _ENV_RE.sub(lambda m: env[m.group(1)], obj)
+    if is_secret and obj is not None:
+        raise ProfileError(
+            f"{_where(source, lines, path)}: {_dotted(path)}: secrets must be given as ${{ENV_VAR}}"
+        )
+    return obj
+
+
+def _line_map(node: Any, path: tuple = ()) -> dict[tuple, int]:
+    """Map every key path of the YAML document to its 1-based line."""
+    out: dict[tuple, int] = {}
+    if node is None:
+        return out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1
+            for p, line in _line_map(v, path + (key,)).items():
+                out.setdefault(p, line)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out.update(_line_map(v, path + (i,)))
+    return out
+
+
+def _dotted(path: tuple) -> str:
+    s = ""
+    for p in path:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s or "(top level)"
+
+
+def _where(source: str, lines: dict, path: tuple) -> str:
+    p = tuple(path)
+    while p and p not in lines:
+        p = p[:-1]
+    line = lines.get(p)
+    return f"{source}:{line}" if line else source
+
+
+def _first_error(exc: ValidationError, source: str, lines: dict) -> str:
+    err = exc.errors()[0]
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see `crm-audit init` for every key)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{_where(source, lines, loc)}: {_dotted(loc)}: {msg}{tail}"
+
+
+def host_in_scope(host: str, scope: list[str]) -> bool:
+    """True when host matches one of the scope entries (exact, or *.domain)."""
+    return any(_host_matches(host, s) for s in scope)

@@ -1,0 +1,264 @@
+"""Selects and runs probes, isolates their failures, scores, gates and writes the result.
+
+One probe that raises or hangs becomes a result with status ``error`` and a reason; the
+audit goes on. Ctrl-C stops cleanly: cleanups run and a partial result marked incomplete
+is still written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from . import __version__
+from .adapter import Adapter
+from .model import AuditResult, ProbeResult, TargetSummary
+from .plugins import Registry
+from .probe import Probe, ProbeContext, ProbeSkipped
+from .profile import Profile, ProfileError
+from .target import BudgetExceeded, Target, TargetError
+
+
+class UsageError(Exception):
+    """Bad selection or options on the command line (exit code 2)."""
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as 20261123T161500Z-3f9a1c."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{secrets.token_hex(3)}"
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def select_probes(registry: Registry, profile: Profile, only: list[str] | None = None,
+                  skip: list[str] | None = None) -> list[type[Probe]]:
+    """The probes to run, in a stable order; unknown names are a usage error."""
+    known = registry.probes
+    for name in (only or []) + (skip or []) + (profile.probes or []):
+        if name not in known:
+            raise UsageError(f"unknown probe {name!r}; known probes: {', '.join(sorted(known))}")
+    ids = list(only) if only else (list(profile.probes) if profile.probes else sorted(known))
+    return [known[i] for i in ids if i not in set(skip or [])]
+
+
+def probe_options(probe: type[Probe], profile: Profile) -> Any:
+    """Validate ``plugins.<probe id>`` with the probe's options model (errors name the key)."""
+    raw = profile.plugins.get(probe.id, {}) or {}
+    try:
+        return probe.options_model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        where = f"{profile.source_path}: " if profile.source_path else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown option"
+        raise ProfileError(f"{where}plugins.{probe.id}.{loc}: {msg}") from None
+
+
+def check_plugin_sections(registry: Registry, profile: Profile) -> None:
+    """Every ``plugins.<id>`` section names a known probe and passes its options model."""
+    for pid in profile.plugins:
+        if pid not in registry.probes:
+            where = f"{profile.source_path}: " if profile.source_path else ""
+            raise ProfileError(
+                f"{where}plugins.{pid}: no probe named {pid!r} (known: {', '.join(sorted(registry.probes))})"
+            )
+        probe_options(registry.probes[pid], profile)
+
+
+def make_adapter(registry: Registry, profile: Profile, target: Target) -> Adapter | None:
+    kind = str(profile.adapter.get("type", "rest"))
+    cls = registry.adapters.get(kind)
+    if cls is None:
+        raise ProfileError(f"adapter.type: no adapter named {kind!r} (known: {', '.join(sorted(registry.adapters))})")
+    try:
+        return cls(profile.adapter, target)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ProfileError(f"{profile.source_path or '<profile>'}: adapter.{loc}: {msg}") from None
+
+
+@dataclass
+class RunOptions:
+    only: list[str] | None = None
+    skip: list[str] | None = None
+    allow_writes: bool | None = None
+    allow_disruptive: bool | None = None
+    workdir: Path | None = None
+    progress: Callable[[str, str, ProbeResult | None], None] = lambda stage, probe, result: None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    run_id: str = field(default_factory=new_run_id)
+    hierarchy: str | None = None
+
+
+def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = None) -> AuditResult:
+    """Run the selected probes against the profile's target and return the scored result."""
+    opts = opts or RunOptions()
+    probes = select_probes(registry, profile, opts.only, opts.skip)
+    check_plugin_sections(registry, profile)
+    options = {p.id: probe_options(p, profile) for p in probes}
+    hierarchy = _load_hierarchy(profile, registry, opts.hierarchy)
+    target = Target(profile)
+    adapter = make_adapter(registry, profile, target)
+    started, t0 = utcnow(), time.perf_counter()
+    target.check_reachable()
+    registry.hook.crm_audit_audit_started(run_id=opts.run_id, profile=profile, probe_ids=[p.id for p in probes])
+    workdir = opts.workdir or Path(os.environ.get("TMPDIR", "/tmp"))
+    results: list[ProbeResult] = []
+    interrupted: str | None = None
+    for probe_cls in probes:
+        if opts.cancel.is_set():
+            interrupted = "interrupted"
+            break
+        ctx = ProbeContext(
+            run_id=opts.run_id, profile=profile, target=target, adapter=adapter,
+            options=options[probe_cls.id],
+            allow_writes=profile.allow.writes if opts.allow_writes is None else opts.allow_writes,
+            allow_disruptive=profile.allow.disruptive if opts.allow_disruptive is None else opts.allow_disruptive,
+            workdir=workdir, cancel=threading.Event(),
+            log=lambda msg, pid=probe_cls.id: opts.progress("log", f"{pid}: {msg}", None),
+        )
+        opts.progress("start", probe_cls.id, None)
+        result, was_interrupted = run_one(probe_cls, ctx)
+        results.append(result)
+        opts.progress("done", probe_cls.id, result)
+        try:
+            registry.hook.crm_audit_probe_finished(run_id=opts.run_id, result=result)
+        except Exception:  # noqa: BLE001 - observers must not break the audit
+            pass
+        if was_interrupted:
+            interrupted = "interrupted by the user (Ctrl-C)"
+            break
+    target.close()
+    result = AuditResult(
+        tool={"name": "crm-audit", "version": __version__},
+        plugins=registry.plugin_versions(),
+        run_id=opts.run_id,
+        target=TargetSummary(name=profile.name, base_url=profile.target.base_url, scope=profile.target.scope),
+        profile_digest=profile.digest,
+        started=started,
+        finished=utcnow(),
+        duration_s=round(time.perf_counter() - t0, 3),
+        complete=interrupted is None,
+        incomplete_reason=interrupted,
+        probes=results,
+    )
+    if hierarchy is not None:
+        result = _score(result, hierarchy, profile)
+    result = redact_result(result, target)
+    registry.hook.crm_audit_audit_finished(result=result)
+    return result
+
+
+def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, bool]:
+    """Run one probe in a worker thread with its timeout; never raises."""
+    box: dict[str, Any] = {}
+    started = utcnow()
+    t0 = time.perf_counter()
+    before = ctx.target.requests_made
+
+    def work() -> None:
+        try:
+            box["result"] = probe_cls().run(ctx)
+        except BaseException as exc:  # noqa: BLE001 - isolate every failure
+            box["error"] = exc
+
+    th = threading.Thread(target=work, name=f"probe-{probe_cls.id}", daemon=True)
+    th.start()
+    interrupted = False
+    deadline = t0 + probe_cls.timeout_s
+    try:
+        while th.is_alive() and time.perf_counter() < deadline:
+            th.join(0.2)
+    except KeyboardInterrupt:
+        interrupted = True
+        ctx.cancel.set()
+        th.join(15)
+    timed_out = th.is_alive() and not interrupted
+    if timed_out:
+        ctx.cancel.set()
+        th.join(5)
+    cleanup_failures = ctx.run_cleanups()
+    meta = dict(probe=probe_cls.id, title=probe_cls.title, version=probe_cls.version, started=started,
+                duration_s=round(time.perf_counter() - t0, 3), requests=ctx.target.requests_made - before)
+    res: ProbeResult
+    if interrupted:
+        partial = box.get("result")
+        res = (partial or ProbeResult(probe=probe_cls.id)).model_copy(
+            update={**meta, "status": "incomplete", "reason": "interrupted (Ctrl-C)"})
+    elif timed_out:
+        res = ProbeResult(**meta, status="error", reason=f"timed out after {probe_cls.timeout_s:g} s")
+    elif "error" in box:
+        exc = box["error"]
+        if isinstance(exc, ProbeSkipped):
+            res = ProbeResult(**meta, status="skipped", reason=str(exc) or "not applicable")
+        elif isinstance(exc, KeyboardInterrupt):
+            res = ProbeResult(**meta, status="incomplete", reason="interrupted")
+            interrupted = True
+        elif isinstance(exc, (BudgetExceeded, TargetError)):
+            res = ProbeResult(**meta, status="error", reason=ctx.target.redactor.redact(str(exc)))
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+            res = ProbeResult(**meta, status="error", reason=ctx.target.redactor.redact(reason))
+    else:
+        got = box.get("result")
+        if not isinstance(got, ProbeResult):
+            res = ProbeResult(**meta, status="error", reason=f"probe returned {type(got).__name__}, not ProbeResult")
+        else:
+            res = got.model_copy(update=meta)
+    if cleanup_failures:
+        note = "cleanup failed: " + "; ".join(cleanup_failures)
+        res = res.model_copy(update={"reason": ((res.reason + "; ") if res.reason else "") + note})
+    return res, interrupted
+
+
+def redact_result(result: AuditResult, target: Target) -> AuditResult:
+    """A last pass over everything kept, so no secret reaches a report or the JSON."""
+    data = target.redactor.redact_obj(result.model_dump(mode="json"))
+    return AuditResult.model_validate(_strip_computed(data))
+
+
+def _strip_computed(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _strip_computed(v) for k, v in data.items() if k not in ("difference", "meets_expected")}
+    if isinstance(data, list):
+        return [_strip_computed(v) for v in data]
+    return data
+
+
+def _load_hierarchy(profile: Profile, registry: Registry, override: str | None) -> Any:
+    """The hierarchy to score against, or None when the profile says ``hierarchy: none``."""
+    if (override or profile.hierarchy) == "none":
+        return None
+    try:
+        from .scoring import HierarchyError, load_hierarchy
+    except ImportError:  # scoring not installed in this build
+        return None
+    try:
+        return load_hierarchy(override or profile.hierarchy, known_probes=set(registry.probes) | _KNOWN_PROBES)
+    except HierarchyError as exc:
+        raise ProfileError(f"hierarchy: {exc}") from None
+
+
+_KNOWN_PROBES = {"latency", "flows", "load", "tls", "access", "backup", "data_quality", "kpi", "api_surface"}
+
+
+def _score(result: AuditResult, hierarchy: Any, profile: Profile) -> AuditResult:
+    from .scoring import load_evidence, score_result
+
+    evidence = load_evidence(profile.evidence) if profile.evidence else None
+    return result.model_copy(update={"scoring": score_result(result, hierarchy, evidence)})

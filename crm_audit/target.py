@@ -1,0 +1,344 @@
+"""The one HTTP client every probe uses.
+
+It enforces scope (off-scope hosts are never contacted, off-scope redirects never
+followed), the rate limit and the request budget; it times every exchange the same way
+(perf_counter around the whole exchange, time to first byte kept apart); and it redacts
+secrets from everything kept as evidence.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.structures import CaseInsensitiveDict
+
+from .model import Evidence
+from .profile import Account, Profile, host_in_scope
+from .redact import Redactor
+
+
+class TargetError(Exception):
+    """The target cannot be used (unreachable, TLS failure, login failure)."""
+
+
+class OutOfScope(TargetError):
+    """A request to a host outside the profile's scope was refused before sending."""
+
+
+class BudgetExceeded(TargetError):
+    """The profile's request budget is used up."""
+
+
+@dataclass
+class Exchange:
+    """One request and its response (or error), with timings in seconds."""
+
+    method: str
+    url: str
+    status: int | None = None
+    headers: CaseInsensitiveDict = field(default_factory=CaseInsensitiveDict)
+    body: bytes = b""
+    elapsed_s: float = 0.0
+    ttfb_s: float | None = None
+    error: str | None = None
+    account: str | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: bytes | None = None
+    redirects: list[str] = field(default_factory=list)
+    blocked_redirect: str | None = None
+    _redactor: Redactor | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The response body as JSON; raises TargetError with a clear line when it is not."""
+        import json as _json
+
+        try:
+            return _json.loads(self.body)
+        except ValueError:
+            ctype = self.headers.get("content-type", "?")
+            raise TargetError(
+                f"{self.method} {self._safe_url()} answered {ctype} where JSON was expected "
+                f"(status {self.status})"
+            ) from None
+
+    def json_or_none(self) -> Any:
+        try:
+            return self.json()
+        except TargetError:
+            return None
+
+    def _safe_url(self) -> str:
+        return self._redactor.redact(self.url) if self._redactor else self.url
+
+    def evidence(self, excerpt_chars: int = 300, **extra: Any) -> Evidence:
+        """Redacted request line, status and a short response excerpt for a finding."""
+        r = self._redactor or Redactor()
+        excerpt = self.error if self.error else self.text[:excerpt_chars]
+        req = f"{self.method} {r.redact(self.url)}"
+        if self.account:
+            req += f"  (as {self.account})"
+        return Evidence(request=req, status=self.status, excerpt=r.redact(excerpt), **extra)
+
+
+class _RateLimiter:
+    def __init__(self, rps: float) -> None:
+        self.interval = 1.0 / rps
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+class Target:
+    """HTTP client bound to one profile's target, accounts, scope, rate and budget."""
+
+    def __init__(self, profile: Profile, redactor: Redactor | None = None) -> None:
+        self.profile = profile
+        self.config = profile.target
+        self.redactor = redactor or Redactor()
+        for s in profile.secret_values():
+            self.redactor.add(s)
+        self._limiter = _RateLimiter(self.config.rate_limit_rps)
+        self._count = 0
+        self._count_lock = threading.Lock()
+        self._sessions: dict[str, requests.Session] = {}
+        self._tokens: dict[str, str] = {}
+        self._auth_lock = threading.Lock()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------ accounting
+    @property
+    def requests_made(self) -> int:
+        return self._count
+
+    @property
+    def budget_left(self) -> int:
+        return self.config.request_budget - self._count
+
+    def _spend(self) -> None:
+        with self._count_lock:
+            if self._count >= self.config.request_budget:
+                raise BudgetExceeded(
+                    f"request budget of {self.config.request_budget} used up (target.request_budget)"
+                )
+            self._count += 1
+
+    # ------------------------------------------------------------ scope
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self.config.base_url + "/" + path_or_url.lstrip("/")
+
+    def in_scope(self, url: str) -> bool:
+        host = urlsplit(self.url(url)).hostname or ""
+        return host_in_scope(host, self.config.scope)
+
+    def _check_scope(self, url: str) -> None:
+        if not self.in_scope(url):
+            host = urlsplit(url).hostname
+            raise OutOfScope(f"{host} is outside the audit's scope {self.config.scope} (target.scope)")
+
+    @property
+    def verify(self) -> bool | str:
+        if self.config.ca_bundle:
+            return self.config.ca_bundle
+        return self.config.verify_tls
+
+    # ------------------------------------------------------------ auth
+    def _session(self, key: str) -> requests.Session:
+        with self._auth_lock:
+            s = self._sessions.get(key)
+            if s is None:
+                s = requests.Session()
+                s.trust_env = False  # never route the audit through a proxy from the environment
+                s.headers.update(self.config.headers)
+                self._sessions[key] = s
+            return s
+
+    def token(self, account: str | Account, refresh: bool = False) -> str | None:
+        """The account's bearer token (logging in first for the login method)."""
+        acct = account if isinstance(account, Account) else self.profile.account(account)
+        auth = acct.auth
+        if auth.method == "bearer":
+            return auth.token.get_secret_value() if auth.token else None
+        if auth.method != "login":
+            return None
+        with self._auth_lock:
+            cached = self._tokens.get(acct.name)
+        if cached and not refresh:
+            return cached
+        tok = self._login(acct)
+        with self._auth_lock:
+            self._tokens[acct.name] = tok
+        return tok
+
+    def forget_token(self, account: str) -> None:
+        with self._auth_lock:
+            self._tokens.pop(account, None)
+
+    def _login(self, acct: Account) -> str:
+        auth = acct.auth
+        user = auth.username or ""
+        pw = auth.password.get_secret_value() if auth.password else ""
+        body = {k: v.replace("{username}", user).replace("{password}", pw) for k, v in auth.body.items()}
+        kw: dict[str, Any] = {"json": body} if auth.body_format == "json" else {"data": body}
+        ex = self.request("POST", auth.url or "", auth=False, **kw)
+        if ex.error:
+            raise TargetError(f"login for account {acct.name!r} failed: {ex.error}")
+        if ex.status != 200:
+            raise TargetError(f"login for account {acct.name!r} failed: HTTP {ex.status}")
+        data = ex.json()
+        tok: Any = data
+        for part in auth.token_path.split("."):
+            tok = tok.get(part) if isinstance(tok, dict) else None
+        if not isinstance(tok, str) or not tok:
+            raise TargetError(
+                f"login for account {acct.name!r}: no token at {auth.token_path!r} in the response"
+            )
+        self.redactor.add(tok)
+        return tok
+
+    def auth_headers(self, account: str | None) -> dict[str, str]:
+        """Headers that authenticate as the account (empty for anonymous)."""
+        if account is None:
+            return {}
+        acct = self.profile.account(account)
+        auth = acct.auth
+        if auth.method == "api_key" and auth.api_key:
+            return {auth.header or "X-API-Key": auth.api_key.get_secret_value()}
+        if auth.method == "basic" and auth.password is not None:
+            raw = f"{auth.username}:{auth.password.get_secret_value()}".encode()
+            enc = base64.b64encode(raw).decode()
+            self.redactor.add(enc)
+            return {auth.header or "Authorization": f"Basic {enc}"}
+        if auth.method in ("bearer", "login"):
+            tok = self.token(acct)
+            if tok:
+                prefix = f"{auth.scheme} " if auth.scheme else ""
+                return {auth.header or "Authorization": prefix + tok}
+        return {}
+
+    # ------------------------------------------------------------ requests
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        account: str | None = None,
+        auth: bool = True,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Exchange:
+        """Send one request as ``account`` (None: anonymous) and return the Exchange.
+
+        Network and TLS errors come back as ``Exchange.error``; only scope and budget
+        violations raise.
+        """
+        url = self.url(path_or_url)
+        self._check_scope(url)
+        hdrs: dict[str, str] = dict(self.auth_headers(account) if auth else {})
+        if headers:
+            hdrs.update(headers)
+        session = self._session(account or "")
+        redirects: list[str] = []
+        ex = self._send(session, method, url, hdrs, params, json, data, timeout, account)
+        while allow_redirects and ex.status in (301, 302, 303, 307, 308) and "location" in ex.headers:
+            nxt = urljoin(ex.url, ex.headers["location"])
+            if len(redirects) >= self.config.max_redirects:
+                ex.error = f"more than {self.config.max_redirects} redirects"
+                break
+            if not self.in_scope(nxt):
+                ex.blocked_redirect = self.redactor.redact(nxt)
+                break
+            redirects.append(ex.url)
+            if ex.status == 303 or (ex.status in (301, 302) and method.upper() == "POST"):
+                method, json, data = "GET", None, None
+            ex = self._send(session, method, nxt, hdrs, None, json, data, timeout, account)
+        ex.redirects = redirects
+        return ex
+
+    def _send(
+        self, session: requests.Session, method: str, url: str, headers: dict[str, str],
+        params: Mapping[str, Any] | None, json: Any, data: Any, timeout: float | None, account: str | None,
+    ) -> Exchange:
+        self._spend()
+        self._limiter.wait()
+        req = requests.Request(method.upper(), url, headers=headers, params=params, json=json, data=data)
+        prep = session.prepare_request(req)
+        ex = Exchange(method=method.upper(), url=prep.url or url, account=account, _redactor=self.redactor)
+        ex.request_headers = dict(prep.headers)
+        body = prep.body
+        ex.request_body = body.encode() if isinstance(body, str) else body
+        t0 = time.perf_counter()
+        try:
+            resp = session.send(
+                prep, stream=True, timeout=timeout or self.config.timeout_s,
+                verify=self.verify, allow_redirects=False,
+            )
+            ex.ttfb_s = time.perf_counter() - t0
+            ex.body = resp.content
+            ex.elapsed_s = time.perf_counter() - t0
+            ex.status = resp.status_code
+            ex.headers = resp.headers
+            resp.close()
+        except requests.exceptions.SSLError as exc:
+            ex.elapsed_s = time.perf_counter() - t0
+            ex.error = f"TLS error: {_short(exc)}"
+        except requests.exceptions.Timeout:
+            ex.elapsed_s = time.perf_counter() - t0
+            ex.error = f"timed out after {timeout or self.config.timeout_s:g} s"
+        except requests.exceptions.RequestException as exc:
+            ex.elapsed_s = time.perf_counter() - t0
+            ex.error = f"connection failed: {_short(exc)}"
+        if ex.error:
+            ex.error = self.redactor.redact(ex.error)
+        return ex
+
+    def check_reachable(self) -> None:
+        """Raise TargetError with one clear line when the target does not answer at all."""
+        ex = self.request("GET", self.config.health_path, auth=False)
+        if ex.error:
+            hint = ""
+            if ex.error.startswith("TLS error"):
+                hint = " (set target.ca_bundle to the CA that signed its certificate, or verify_tls: false)"
+            raise TargetError(f"target {self.config.base_url} unreachable: {ex.error}{hint}")
+
+    def close(self) -> None:
+        for s in self._sessions.values():
+            s.close()
+
+
+def _short(exc: Exception) -> str:
+    """The innermost useful sentence of a requests/urllib3 exception."""
+    text = str(exc)
+    for marker in ("certificate verify failed", "Connection refused", "Name or service not known",
+                   "No route to host", "wrong version number", "hostname", "timed out"):
+        if marker in text:
+            i = text.find(marker)
+            return text[i:].split("')")[0].split("\")")[0].rstrip(")")[:200]
+    return text.splitlines()[0][:200]

@@ -1,0 +1,137 @@
+"""Built-in ``latency`` probe: response time of the profile's endpoints against their SLOs.
+
+Written exactly as a third-party plugin would be: a Probe subclass and one hookimpl,
+registered through the ``crm_audit`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_audit.hookspecs import hookimpl
+from crm_audit.model import Finding, Measurement, ProbeResult, SampleSummary, Severity, Status
+from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.profile import Endpoint
+
+__version__ = "0.2.0"
+
+
+class LatencyOptions(BaseModel):
+    """Options under ``plugins.latency`` in the profile."""
+
+    model_config = ConfigDict(extra="forbid")
+    samples: int = Field(30, ge=1, le=10_000, description="timed requests per endpoint")
+    warmup: int = Field(3, ge=0, le=100, description="untimed requests first (connection set-up, caches)")
+    default_slo_p95_ms: float = Field(300.0, gt=0, description="SLO for endpoints that name none")
+    discover_openapi: bool = Field(False, description="also time every parameter-free GET in the OpenAPI document")
+    max_discovered: int = Field(20, ge=0, le=500)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+    histogram_bins: int = Field(20, ge=2, le=200)
+
+
+class LatencyProbe(Probe):
+    id = "latency"
+    title = "Response time"
+    version = __version__
+    indicators = ("perf.response_time_p95", "perf.error_rate")
+    options_model = LatencyOptions
+    timeout_s = 900.0
+
+    def run(self, ctx: ProbeContext) -> ProbeResult:
+        opts: LatencyOptions = ctx.options
+        endpoints = list(ctx.profile.endpoints)
+        if opts.discover_openapi and ctx.adapter is not None and hasattr(ctx.adapter, "openapi_paths"):
+            known = {e.path for e in endpoints}
+            account = endpoints[0].account if endpoints else None
+            for method, path in ctx.adapter.openapi_paths()[: opts.max_discovered]:
+                if method == "GET" and "{" not in path and path not in known:
+                    endpoints.append(Endpoint(name=f"GET {path}", path=path, account=account))
+        if not endpoints:
+            raise ProbeSkipped("the profile names no endpoints (endpoints:)")
+        measurements: list[Measurement] = []
+        findings: list[Finding] = []
+        artifacts: list[dict] = []
+        total_req = total_err = 0
+        for ep in endpoints:
+            ctx.check_cancelled()
+            row, ms, errors, excerpt = _sample(ctx, ep, opts)
+            total_req += opts.samples
+            total_err += errors
+            artifacts.append(row)
+            slo = ep.slo_p95_ms or opts.default_slo_p95_ms
+            if ms:
+                summ = SampleSummary.of(ms)
+                measurements.append(Measurement(
+                    indicator="perf.response_time_p95", value=round(summ.p95, 3), unit="ms", expected=slo,
+                    better="lower", label=ep.name, samples=summ, raw_samples=[round(x, 3) for x in ms],
+                    details={"method": ep.method, "path": ep.path, "ttfb_p95_ms": row["ttfb"]["p95"] if row["ttfb"] else None},
+                ))
+                if summ.p95 > slo:
+                    findings.append(Finding(
+                        id=f"latency.slo_exceeded.{_slug(ep.name)}", title=f"{ep.name}: p95 {summ.p95:.0f} ms over its SLO of {slo:g} ms",
+                        severity=Severity.medium, status=Status.failed, indicator="perf.response_time_p95",
+                        remediation="Profile the endpoint (database queries, N+1 loads, missing indexes, pagination) "
+                                    "and cache or paginate what it returns.",
+                    ))
+            if errors:
+                findings.append(Finding(
+                    id=f"latency.errors.{_slug(ep.name)}", title=f"{ep.name}: {errors} of {opts.samples} requests failed",
+                    severity=Severity.medium if errors / opts.samples > opts.max_error_rate else Severity.low,
+                    status=Status.failed, indicator="perf.error_rate", evidence=[excerpt] if excerpt else [],
+                    remediation="Check the server logs for these failures; an endpoint that fails while idle will fail more under load.",
+                ))
+        if total_req:
+            measurements.append(Measurement(
+                indicator="perf.error_rate", value=round(total_err / total_req, 6), unit="ratio",
+                expected=opts.max_error_rate, better="lower", label="all sampled endpoints",
+                details={"requests": total_req, "errors": total_err},
+            ))
+        return ProbeResult(probe=self.id, measurements=measurements, findings=findings,
+                           artifacts={"endpoints": artifacts})
+
+
+def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
+    """Warm up, then time ``samples`` requests; returns the artifact row, ms samples, errors, evidence."""
+    for _ in range(opts.warmup):
+        ctx.check_cancelled()
+        ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
+    ms: list[float] = []
+    ttfb: list[float] = []
+    errors = 0
+    excerpt = None
+    for _ in range(opts.samples):
+        ctx.check_cancelled()
+        ex = ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
+        if ex.error or ex.status not in ep.expect_status:
+            errors += 1
+            if excerpt is None:
+                excerpt = ex.evidence(expected=f"status in {ep.expect_status}", observed=str(ex.status or ex.error))
+            continue
+        ms.append(ex.elapsed_s * 1000.0)
+        if ex.ttfb_s is not None:
+            ttfb.append(ex.ttfb_s * 1000.0)
+    summ = SampleSummary.of(ms).model_dump() if ms else None
+    row = {
+        "name": ep.name, "method": ep.method, "path": ep.path, "summary": summ,
+        "ttfb": SampleSummary.of(ttfb).model_dump() if ttfb else None,
+        "slo_p95_ms": ep.slo_p95_ms or opts.default_slo_p95_ms, "errors": errors,
+        "histogram": histogram(ms, opts.histogram_bins) if ms else {"edges": [], "counts": []},
+    }
+    return row, ms, errors, excerpt
+
+
+def histogram(values: list[float], bins: int) -> dict[str, list[float]]:
+    """Equal-width histogram of the samples (edges in ms, len(edges) = len(counts) + 1)."""
+    import numpy as np
+
+    counts, edges = np.histogram(values, bins=min(bins, max(1, len(set(values)))))
+    return {"edges": [round(float(e), 3) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")[:60] or "endpoint"
+
+
+@hookimpl
+def crm_audit_register_probes() -> list[type[Probe]]:
+    return [LatencyProbe]

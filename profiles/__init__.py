@@ -1,0 +1,1 @@
+"""Ready profiles and hierarchy variants shipped with crm-audit."""
