@@ -193,6 +193,11 @@ class Profile(_Strict):
         for ep in self.endpoints:
             if ep.account and ep.account not in names:
                 raise ValueError(f"endpoint {ep.name!r} names unknown account {ep.account!r}")
+        for i, ep in enumerate(self.endpoints):
+            if ep.path.startswith(("http://", "https://")):
+                host = urlsplit(ep.path).hostname or ""
+                if not host_in_scope(host, self.target.scope):
+                    raise ValueError(f"endpoint {ep.name!r}: host {host!r} is outside target.scope {self.target.scope}")
         roles = {a.role for a in self.accounts}
         for role in self.access_matrix:
             if role not in roles:

@@ -116,6 +116,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     adapter = make_adapter(registry, profile, target)
     started, t0 = utcnow(), time.perf_counter()
     target.check_reachable()
+    preflight_logins(target, profile)
     registry.hook.crm_audit_audit_started(run_id=opts.run_id, profile=profile, probe_ids=[p.id for p in probes])
     workdir = opts.workdir or Path(os.environ.get("TMPDIR", "/tmp"))
     results: list[ProbeResult] = []
@@ -162,6 +163,13 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     result = redact_result(result, target)
     registry.hook.crm_audit_audit_finished(result=result)
     return result
+
+
+def preflight_logins(target: Target, profile: Profile) -> None:
+    """Log every login-flow account in once, so wrong credentials stop the audit with one line."""
+    for acct in profile.accounts:
+        if acct.auth.method == "login" and acct.purpose != "lockout":
+            target.token(acct)
 
 
 def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, bool]:

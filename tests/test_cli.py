@@ -1,0 +1,199 @@
+"""The command line end to end: exit codes, one-line errors, redaction in every written file, no overwrite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crm_audit.result_schema import generate_schema, shipped_schema, validate_result
+
+from local_http import LocalServer, json_route
+
+SECRET_PW = "cli-secret-Password-77"
+TOKEN = "cli-token-QWERTY-123456789"
+QUERY_SECRET = "query-secret-abcdef-42"
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "CI": "true", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "crm_audit", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=300)
+
+
+def login(h):
+    n = int(h.headers.get("Content-Length", 0))
+    body = json.loads(h.rfile.read(n) or b"{}")
+    ok = body.get("password") == SECRET_PW
+    return (200 if ok else 401), {"Content-Type": "application/json"}, json.dumps(
+        {"access_token": TOKEN} if ok else {"detail": "no"}).encode()
+
+
+def leaky(h):
+    # echoes the Authorization header, the query string and the password back: a careless CRM
+    payload = {"you_sent": h.headers.get("Authorization"), "query": h.path, "debug": f"password={SECRET_PW}"}
+    return 200, {"Content-Type": "application/json", "X-Echo-Token": TOKEN}, json.dumps(payload).encode()
+
+
+@pytest.fixture()
+def server():
+    routes = {"/": json_route({"ok": True}), "/login": login, "/leaky": leaky,
+              "/html-login": lambda h: (200, {"Content-Type": "text/html"}, b"<html>login page</html>"),
+              "/broken": json_route({"detail": "boom"}, status=500)}
+    with LocalServer(routes) as srv:
+        yield srv
+
+
+def write_profile(tmp: Path, base: str, extra: str = "", login_url: str = "/login") -> Path:
+    p = tmp / "profile.yaml"
+    p.write_text(f"""
+name: cli test CRM
+target: {{base_url: '{base}', rate_limit_rps: 500}}
+accounts:
+  - name: user
+    role: sales
+    auth: {{method: login, url: {login_url}, username: u@example.test, password: "${{CLI_PW}}"}}
+endpoints:
+  - {{name: leaky, path: "/leaky?api_key={QUERY_SECRET}", account: user, slo_p95_ms: 5000}}
+plugins:
+  latency: {{samples: 5, warmup: 1}}
+hierarchy: default
+{extra}
+""")
+    return p
+
+
+def test_audit_ok_and_secrets_never_written(server, tmp_path: Path) -> None:
+    prof = write_profile(tmp_path, server.base_url)
+    r = run_cli("audit", str(prof), "--only", "latency", "--out", str(tmp_path / "out"), "--format", "json,html",
+                env={"CLI_PW": SECRET_PW})
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stdout
+    files = list((tmp_path / "out").glob("*/*"))
+    assert {f.name for f in files} >= {"result.json", "report.html"}
+    for f in files:
+        text = f.read_text()
+        for secret in (SECRET_PW, TOKEN, QUERY_SECRET):
+            assert secret not in text, f"{secret} leaked into {f.name}"
+    for stream in (r.stdout, r.stderr):
+        assert SECRET_PW not in stream and TOKEN not in stream
+    data = json.loads((files[0].parent / "result.json").read_text())
+    validate_result(data)
+    assert data["probes"][0]["requests"] == 6
+
+
+def test_gate_failure_exits_1(server, tmp_path: Path) -> None:
+    prof = write_profile(tmp_path, server.base_url, extra="gates: {thresholds: [{indicator: perf.response_time_p95, max: 0.001}]}")
+    r = run_cli("audit", str(prof), "--only", "latency", "--out", str(tmp_path / "out"), env={"CLI_PW": SECRET_PW})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "gate threshold:perf.response_time_p95: FAILED" in r.stdout
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("missing_env", 2, "environment variable CLI_PW is not set"),
+    ("unknown_probe", 2, "unknown probe 'nope'"),
+    ("bad_format", 2, "unknown format(s) pdf"),
+    ("bad_plugin_option", 2, "plugins.latency.samplez: unknown option"),
+    ("unreachable", 3, "unreachable: connection failed"),
+    ("html_login", 3, "answered text/html where JSON was expected"),
+    ("wrong_password", 3, "login for account 'user' failed: HTTP 401"),
+    ("no_profile", 2, "profile file not found"),
+])
+def test_errors_are_one_line_with_documented_exit_code(server, tmp_path: Path, case: str, code: int, message: str) -> None:
+    env = {"CLI_PW": SECRET_PW}
+    base, extra, login_url, args = server.base_url, "", "/login", ["--only", "latency"]
+    if case == "missing_env":
+        env = {}
+    elif case == "unknown_probe":
+        args = ["--only", "nope"]
+    elif case == "bad_format":
+        args += ["--format", "pdf"]
+    elif case == "bad_plugin_option":
+        extra = "plugins:\n  latency: {samplez: 3}"
+    elif case == "unreachable":
+        base = "http://127.0.0.1:9"
+    elif case == "html_login":
+        login_url = "/html-login"
+    elif case == "wrong_password":
+        env = {"CLI_PW": "not-the-password"}
+    prof = write_profile(tmp_path, base, extra=extra, login_url=login_url)
+    if case == "bad_plugin_option":  # replace the earlier plugins block
+        prof.write_text(prof.read_text().replace("plugins:\n  latency: {samples: 5, warmup: 1}\n", ""))
+    target = str(tmp_path / "absent.yaml") if case == "no_profile" else str(prof)
+    r = run_cli("audit", target, *args, "--out", str(tmp_path / "out"), env=env)
+    assert r.returncode == code, r.stdout + r.stderr
+    err = r.stderr.strip().splitlines()
+    assert err and message in err[-1], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*/result.json"))
+    assert "not-the-password" not in r.stderr
+
+
+def test_tls_failure_is_one_line(tmp_path: Path) -> None:
+    from crm_audit.demo import DemoServer
+
+    with DemoServer() as demo:
+        prof = tmp_path / "p.yaml"
+        prof.write_text(f"target: {{base_url: '{demo.base_url}', health_path: /api/health}}\nhierarchy: none\n")
+        r = run_cli("audit", str(prof), "--only", "latency", "--out", str(tmp_path / "out"))
+    assert r.returncode == 3
+    assert "TLS error" in r.stderr and "target.ca_bundle" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_validate_and_init(tmp_path: Path) -> None:
+    prof = tmp_path / "new.yaml"
+    assert run_cli("init", str(prof)).returncode == 0
+    r = run_cli("init", str(prof))
+    assert r.returncode == 2 and "exists" in r.stderr
+    r = run_cli("validate", str(prof), env={"CRM_ADMIN_PASSWORD": "x-secret"})
+    assert r.returncode == 0 and "ok" in r.stdout
+
+
+def test_shipped_schema_matches_the_model() -> None:
+    assert shipped_schema() == json.loads(json.dumps(generate_schema(), sort_keys=True))
+
+
+@pytest.mark.integration
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    r = run_cli("demo", "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    folder = next((tmp_path / "out").iterdir())
+    data = json.loads((folder / "result.json").read_text())
+    validate_result(data)
+    assert data["complete"] is True
+    assert data["scoring"]["overall"]["score"] is not None
+    assert all(p["status"] in ("ok", "skipped") for p in data["probes"]), [(p["probe"], p["reason"]) for p in data["probes"]]
+    html = (folder / "report.html").read_text()
+    assert "<html" in html and data["run_id"] in html
+    assert str(folder / "report.html") in r.stdout
+
+
+@pytest.mark.integration
+def test_ctrl_c_writes_a_partial_result(tmp_path: Path) -> None:
+    """SIGINT mid-audit: cleanups run, a result marked incomplete is written, exit code 3."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crm_audit", "demo", "--delay-ms", "40", "--only", "latency", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "true"})
+    deadline = time.time() + 60
+    line = ""
+    while time.time() < deadline:  # wait until the probe is running
+        line = proc.stderr.readline()
+        if "latency …" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, out + err
+    assert "audit incomplete" in out
+    data = json.loads(next((tmp_path / "out").glob("*/result.json")).read_text())
+    assert data["complete"] is False and "Ctrl-C" in data["incomplete_reason"]
+    assert data["probes"][0]["status"] == "incomplete"
+    assert (next((tmp_path / "out").glob("*/report.html"))).exists()
