@@ -1,0 +1,122 @@
+"""Built-in ``data_quality`` probe: completeness, validity, uniqueness, consistency and
+timeliness of records sampled through the adapter (paginated, bounded, read-only)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_audit.hookspecs import hookimpl
+from crm_audit.model import Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+
+from .checks import Counts, ReferenceCheck, count_defects
+
+__version__ = "0.1.0"
+
+
+class DataQualityOptions(BaseModel):
+    """Options under ``plugins.data_quality``; field names default to common CRM names."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str | None = Field(None, description="account to read as (default: the first admin-role account)")
+    resource: str = "contacts"
+    max_records: int = Field(5000, ge=1, le=200_000)
+    page_size: int = Field(200, ge=1, le=1000)
+    required_fields: list[str] = Field(default_factory=lambda: ["first_name", "last_name", "email"])
+    email_field: str | None = "email"
+    phone_field: str | None = "phone"
+    name_fields: list[str] = Field(default_factory=lambda: ["first_name", "last_name"])
+    date_fields: list[str] = Field(default_factory=lambda: ["created_at", "updated_at"])
+    duplicate_keys: list[str] = Field(default_factory=lambda: ["email"],
+                                      description="which normalized keys define a duplicate: email, phone, name")
+    references: list[ReferenceCheck] = Field(
+        default_factory=lambda: [ReferenceCheck(field="account_id", resource="accounts")])
+    updated_field: str | None = "updated_at"
+    timeliness_days: int = Field(365, ge=1)
+    expected: dict[str, float] = Field(default_factory=lambda: {
+        "completeness": 0.95, "validity": 0.95, "uniqueness": 0.99, "consistency": 0.95, "timeliness": 0.8})
+
+
+def default_account(ctx: ProbeContext) -> str | None:
+    """The account that reads records: the first general admin (or manager) account."""
+    for role in ("admin", "ADMIN", "manager"):
+        accts = [a for a in ctx.profile.accounts_with_role(role) if a.purpose == "general"]
+        if accts:
+            return accts[0].name
+    general = [a for a in ctx.profile.accounts if a.purpose == "general"]
+    return general[0].name if general else None
+
+
+class DataQualityProbe(Probe):
+    id = "data_quality"
+    title = "Data quality of sampled records"
+    version = __version__
+    indicators = ("dq.completeness", "dq.validity", "dq.uniqueness", "dq.consistency", "dq.timeliness")
+    options_model = DataQualityOptions
+    timeout_s = 600.0
+
+    def run(self, ctx: ProbeContext) -> ProbeResult:
+        opts: DataQualityOptions = ctx.options
+        if ctx.adapter is None or opts.resource not in ctx.adapter.resources():
+            raise ProbeSkipped(f"the adapter has no resource {opts.resource!r}")
+        account = opts.account or default_account(ctx)
+        records = [r for r in ctx.adapter.iterate(opts.resource, account, opts.max_records, opts.page_size)
+                   if not is_audit_record(r)]
+        if not records:
+            raise ProbeSkipped(f"no {opts.resource} readable as {account!r}")
+        known_ids: dict[str, set[str]] = {}
+        for ref in opts.references:
+            if ref.resource in ctx.adapter.resources():
+                known_ids[ref.resource] = {
+                    str(ctx.adapter.record_id(r))
+                    for r in ctx.adapter.iterate(ref.resource, account, opts.max_records, opts.page_size)}
+        counts = count_defects(records, opts, known_ids)
+        return _result(self.id, counts, opts, account)
+
+
+def is_audit_record(record: dict) -> bool:
+    """True for records another probe of an audit created (tagged crm-audit-<run id>)."""
+    tags = record.get("tags")
+    return isinstance(tags, list) and any(isinstance(t, str) and t.startswith("crm-audit-") for t in tags)
+
+
+_TEXT = {
+    "completeness": ("dq.completeness", "records with every required field present",
+                     "Make the required fields mandatory at entry (form and API validation) and back-fill old records."),
+    "validity": ("dq.validity", "records whose e-mail, phone and dates are well-formed",
+                 "Validate formats at entry; clean existing values (e-mail syntax, E.164 phones, ISO dates)."),
+    "uniqueness": ("dq.uniqueness", "records that are not duplicates",
+                   "De-duplicate (merge) records and check for an existing record before creating one."),
+    "consistency": ("dq.consistency", "references that resolve to an existing record",
+                    "Enforce referential integrity (foreign keys) and repair or clear dangling references."),
+    "timeliness": ("dq.timeliness", "records updated within the period",
+                   "Review stale records: confirm, update or archive them on a schedule."),
+}
+
+
+def _result(probe_id: str, counts: Counts, opts: DataQualityOptions, account: str | None) -> ProbeResult:
+    measurements, findings, metrics = [], [], []
+    for name, (num, den) in counts.ratios().items():
+        indicator, what, fix = _TEXT[name]
+        expected = opts.expected.get(name)
+        value = None if den == 0 else num / den
+        metrics.append({"name": name, "value": value, "expected": expected, "formula": f"{what} / records checked",
+                        "numerator": num, "denominator": den})
+        if value is None:
+            continue
+        measurements.append(Measurement(indicator=indicator, value=round(value, 6), unit="ratio", expected=expected,
+                                        better="higher", label=f"{opts.resource}: {what}",
+                                        details={"numerator": num, "denominator": den}))
+        if expected is not None and value < expected:
+            findings.append(Finding(
+                id=f"data_quality.{name}.{opts.resource}", title=f"{opts.resource}: {name} {value:.1%} below {expected:.0%}",
+                severity=Severity.low, status=Status.failed, indicator=indicator, remediation=fix,
+                references=["ISO 8000-8 (data quality)"]))
+    return ProbeResult(probe=probe_id, measurements=measurements, findings=findings, artifacts={
+        "metrics": metrics, "defects": counts.defects, "records": counts.records, "resource": opts.resource,
+        "account": account, "duplicates_by_key": counts.duplicates_by_key})
+
+
+@hookimpl
+def crm_audit_register_probes() -> list[type[Probe]]:
+    return [DataQualityProbe]
