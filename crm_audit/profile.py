@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TEMPLATE_RE = re.compile(r"\{(username|password)\}")
 _SECRET_KEYS = {"password", "token", "api_key", "secret", "client_secret"}
 
 
@@ -280,6 +281,8 @@ def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lin
     if isinstance(obj, list):
         return [_resolve_env(v, path + (i,), env, source, lines) for i, v in enumerate(obj)]
     is_secret = bool(path) and str(path[-1]) in _SECRET_KEYS
+    if isinstance(obj, str) and is_secret and _TEMPLATE_RE.fullmatch(obj.strip()):
+        return obj  # a login-body template such as {password}, filled in at login time
     if isinstance(obj, str):
         refs = _ENV_RE.findall(obj)
         if is_secret and not (refs and _ENV_RE.fullmatch(obj.strip())):

@@ -20,14 +20,14 @@ __version__ = "0.1.0"
 class CaseFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
     created: str = "created_at"
-    first_response: str = "first_response_at"
-    resolved: str = "resolved_at"
-    status: str = "status"
+    first_response: str | None = "first_response_at"
+    resolved: str | None = "resolved_at"
+    status: str | None = "status"
     resolved_statuses: list[str] = Field(default_factory=lambda: ["resolved", "closed", "Closed"])
-    type: str = "type"
+    type: str | None = "type"
     complaint_types: list[str] = Field(default_factory=lambda: ["complaint"])
-    repeat_of: str = "repeat_of"
-    account: str = "account_id"
+    repeat_of: str | None = "repeat_of"
+    account: str | None = "account_id"
 
 
 class LeadFields(BaseModel):

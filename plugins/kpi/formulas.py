@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -37,27 +38,40 @@ def _hours(name: str, indicator: str, deltas: list[float], formula: str, missing
                   median=statistics.median(deltas))
 
 
-def case_metrics(cases: list[dict[str, Any]], accounts: list[dict[str, Any]], f: Any) -> list[Metric]:
-    """Support response time, resolution time, resolution rate, repeat rate, complaint rate."""
+def _field(record: dict[str, Any], name: str | None) -> Any:
+    return record.get(name) if name else None
+
+
+def case_metrics(cases: list[dict[str, Any]], accounts: list[dict[str, Any]], f: Any,
+                 now: dt.datetime | None = None) -> list[Metric]:
+    """Support response time, resolution time, resolution rate, repeat rate, complaint rate.
+
+    A case is resolved when its status says so (or, for CRMs without a status field, when it
+    has a resolution time); resolution times in the future are planned dates, not facts, and
+    are left out.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
     responses, resolutions = [], []
     resolved = repeats = 0
     complaining: set[str] = set()
-    have_repeat_field = any(f.repeat_of in c for c in cases)
-    have_type_field = any(f.type in c for c in cases)
+    have_repeat_field = bool(f.repeat_of) and any(f.repeat_of in c for c in cases)
+    have_type_field = bool(f.type) and any(f.type in c for c in cases)
     for c in cases:
-        created = parse_time(c.get(f.created))
-        first = parse_time(c.get(f.first_response))
-        done = parse_time(c.get(f.resolved))
-        if created and first and first >= created:
+        created = parse_time(_field(c, f.created))
+        first = parse_time(_field(c, f.first_response))
+        done = parse_time(_field(c, f.resolved))
+        if done is not None and done > now:
+            done = None
+        is_resolved = (str(c.get(f.status)) in f.resolved_statuses) if f.status and f.status in c else done is not None
+        resolved += is_resolved
+        if created and first and created <= first <= now:
             responses.append((first - created).total_seconds() / 3600)
-        if created and done and done >= created:
+        if is_resolved and created and done and done >= created:
             resolutions.append((done - created).total_seconds() / 3600)
-        if str(c.get(f.status)) in f.resolved_statuses or done is not None:
-            resolved += 1
-        if not blank(c.get(f.repeat_of)):
+        if not blank(_field(c, f.repeat_of)):
             repeats += 1
-        if str(c.get(f.type)) in f.complaint_types and not blank(c.get(f.account)):
-            complaining.add(str(c.get(f.account)))
+        if str(_field(c, f.type)) in f.complaint_types and not blank(_field(c, f.account)):
+            complaining.add(str(_field(c, f.account)))
     n = len(cases)
     out = [
         _hours("support response time", "svc.response_time", responses,
