@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import statistics
 from enum import Enum
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 SCHEMA_VERSION = "1.0"
 
@@ -135,6 +136,14 @@ class Measurement(_Frozen):
     raw_samples: list[float] | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed(cls, data: Any) -> Any:
+        """Accept a serialised measurement: its computed fields are derived again, not read."""
+        if isinstance(data, dict) and ("difference" in data or "meets_expected" in data):
+            data = {k: v for k, v in data.items() if k not in ("difference", "meets_expected")}
+        return data
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def difference(self) -> float | None:
@@ -214,3 +223,25 @@ class AuditResult(_Frozen):
 
     def probe(self, probe_id: str) -> ProbeResult | None:
         return next((p for p in self.probes if p.probe == probe_id), None)
+
+
+def load_result(path: str | Path) -> AuditResult:
+    """Read a saved result.json; raises ValueError with one line naming the problem."""
+    import json
+
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not an AuditResult (expected a JSON object)")
+    try:
+        return AuditResult.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{path}: not an AuditResult: {where}: {first['msg']}") from None

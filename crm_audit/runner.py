@@ -112,6 +112,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     check_plugin_sections(registry, profile)
     options = {p.id: probe_options(p, profile) for p in probes}
     hierarchy = _load_hierarchy(profile, registry, opts.hierarchy)
+    evidence = _load_evidence(profile) if hierarchy is not None else None
     target = Target(profile)
     adapter = make_adapter(registry, profile, target)
     started, t0 = utcnow(), time.perf_counter()
@@ -159,7 +160,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         probes=results,
     )
     if hierarchy is not None:
-        result = _score(result, hierarchy, profile)
+        result = _score(result, hierarchy, evidence)
     result = redact_result(result, target)
     registry.hook.crm_audit_audit_finished(result=result)
     return result
@@ -237,15 +238,7 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
 def redact_result(result: AuditResult, target: Target) -> AuditResult:
     """A last pass over everything kept, so no secret reaches a report or the JSON."""
     data = target.redactor.redact_obj(result.model_dump(mode="json"))
-    return AuditResult.model_validate(_strip_computed(data))
-
-
-def _strip_computed(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _strip_computed(v) for k, v in data.items() if k not in ("difference", "meets_expected")}
-    if isinstance(data, list):
-        return [_strip_computed(v) for v in data]
-    return data
+    return AuditResult.model_validate(data)
 
 
 def _load_hierarchy(profile: Profile, registry: Registry, override: str | None) -> Any:
@@ -265,8 +258,19 @@ def _load_hierarchy(profile: Profile, registry: Registry, override: str | None) 
 _KNOWN_PROBES = {"latency", "flows", "load", "tls", "access", "backup", "data_quality", "kpi", "api_surface"}
 
 
-def _score(result: AuditResult, hierarchy: Any, profile: Profile) -> AuditResult:
-    from .scoring import load_evidence, score_result
+def _load_evidence(profile: Profile) -> Any:
+    """The profile's evidence file, read before anything is contacted (errors are profile errors)."""
+    if not profile.evidence:
+        return None
+    from .scoring import EvidenceError, load_evidence
 
-    evidence = load_evidence(profile.evidence) if profile.evidence else None
+    try:
+        return load_evidence(profile.evidence)
+    except EvidenceError as exc:
+        raise ProfileError(f"evidence: {exc}") from None
+
+
+def _score(result: AuditResult, hierarchy: Any, evidence: Any) -> AuditResult:
+    from .scoring import score_result
+
     return result.model_copy(update={"scoring": score_result(result, hierarchy, evidence)})

@@ -1,0 +1,30 @@
+"""Scoring: indicator hierarchy (weights given or by AHP), scoring functions, weighted and
+fuzzy aggregation, evidence, and grey relational comparison. Never talks to the target.
+"""
+
+from __future__ import annotations
+
+from .ahp import AhpError, AhpResult, ahp_weights
+from .engine import score_result
+from .evidence import Evidence, EvidenceError, EvidenceItem, load_evidence
+from .grades import GRADES, grade_of
+from .hierarchy import KNOWN_PROBES, Hierarchy, HierarchyError, Node, available_hierarchies, load_hierarchy
+
+__all__ = [
+    "AhpError",
+    "AhpResult",
+    "Evidence",
+    "EvidenceError",
+    "EvidenceItem",
+    "GRADES",
+    "Hierarchy",
+    "HierarchyError",
+    "KNOWN_PROBES",
+    "Node",
+    "ahp_weights",
+    "available_hierarchies",
+    "grade_of",
+    "load_evidence",
+    "load_hierarchy",
+    "score_result",
+]

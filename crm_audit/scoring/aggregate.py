@@ -1,0 +1,72 @@
+"""Aggregation up the tree: weighted sum and fuzzy composition, renormalised over what was assessed.
+
+A node's score is Σ w_c · s_c over its *assessed* children, with their local weights w_c
+renormalised to sum 1 (an indicator not assessed hands its weight to its assessed
+siblings, in proportion to theirs). A node with no assessed child is itself not assessed,
+so the renormalisation happens recursively. Coverage is the sum of the global weights
+(products of local weights from the root) of the assessed indicators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from . import fuzzy
+from .hierarchy import Hierarchy
+
+
+@dataclass(frozen=True)
+class NodeScore:
+    """Aggregated outcome of one node."""
+
+    assessed: bool
+    score: float | None
+    membership: np.ndarray | None
+    #: product of renormalised weights from the root; None when not assessed
+    effective_weight: float | None
+
+
+def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None]) -> dict[str, NodeScore]:
+    """Score every node from the leaf scores (None or absent = not assessed)."""
+    local: dict[str, tuple[float | None, np.ndarray | None]] = {}
+    for node in reversed(list(hierarchy.walk())):  # children before parents
+        if not node.children:
+            s = leaf_scores.get(node.id)
+            local[node.id] = (None, None) if s is None else (float(s), fuzzy.membership(s))
+            continue
+        kids = [k for k in node.children if local[k][0] is not None]
+        if not kids:
+            local[node.id] = (None, None)
+            continue
+        w = np.array([hierarchy.nodes[k].weight for k in kids], dtype=float)
+        if w.sum() <= 0:  # every assessed child has weight 0: nothing counts
+            local[node.id] = (None, None)
+            continue
+        w = w / w.sum()
+        scores = np.array([local[k][0] for k in kids], dtype=float)
+        rows = [local[k][1] for k in kids]
+        local[node.id] = (float(w @ scores), fuzzy.compose(w, rows))
+
+    out: dict[str, NodeScore] = {}
+    for node in hierarchy.walk():
+        score, member = local[node.id]
+        if score is None:
+            out[node.id] = NodeScore(False, None, None, None)
+            continue
+        if node.parent is None:
+            eff = 1.0
+        else:
+            siblings = [k for k in hierarchy.nodes[node.parent].children if local[k][0] is not None]
+            total = sum(hierarchy.nodes[k].weight for k in siblings)
+            parent_eff = out[node.parent].effective_weight or 0.0
+            eff = parent_eff * node.weight / total if total > 0 else 0.0
+        out[node.id] = NodeScore(True, score, member, eff)
+    return out
+
+
+def coverage(hierarchy: Hierarchy, result: Mapping[str, NodeScore]) -> float:
+    """Share of the total (global) weight carried by assessed indicators, 0..1."""
+    return float(sum(hierarchy.global_weights[n.id] for n in hierarchy.leaves() if result[n.id].assessed))

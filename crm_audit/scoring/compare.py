@@ -1,0 +1,83 @@
+"""Ranking several scored audits: by weighted score and by grey relational grade.
+
+Grey relational analysis uses the indicators assessed in every compared result (an
+indicator missing anywhere has no common ideal), their scores / 100 as the sequences, and
+their global weights (renormalised over those indicators) as weights; ρ = 0.5.
+Ranks are competition ranks (1, 2, 2, 4); 1 is best.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from .grey import RHO, grey_relational_grades
+
+
+class CompareError(ValueError):
+    """Results that cannot be compared (no scoring, different hierarchies)."""
+
+
+def compare_scorings(entries: Sequence[Mapping[str, Any]], rho: float = RHO) -> dict[str, Any]:
+    """Rank entries ``{"label", "scoring", …}``; extra keys (file, run_id) are carried over."""
+    if len(entries) < 2:
+        raise CompareError("compare needs at least two results")
+    names = {e["scoring"]["hierarchy"] for e in entries}
+    if len(names) != 1:
+        raise CompareError(f"results were scored against different hierarchies ({', '.join(sorted(names))})")
+    leaf_maps = [_leaves(e["scoring"]) for e in entries]
+    first = entries[0]["scoring"]
+    order = [n["id"] for n in first["nodes"] if n["kind"] == "indicator"]
+    common = [i for i in order if all(i in m and m[i]["assessed"] for m in leaf_maps)]
+
+    grades: list[float | None] = [None] * len(entries)
+    ideal: list[float] = []
+    if common:
+        table = [[m[i]["score"] / 100.0 for i in common] for m in leaf_maps]
+        weights = [leaf_maps[0][i]["global_weight"] for i in common]
+        if sum(weights) <= 0:
+            weights = None  # type: ignore[assignment]
+        g, _, best = grey_relational_grades(table, weights, rho)
+        grades = [float(x) for x in g]
+        ideal = [float(x) for x in best]
+
+    scores = [e["scoring"]["overall"]["score"] for e in entries]
+    rows = []
+    score_rank = _ranks(scores)
+    grey_rank = _ranks(grades)
+    for k, entry in enumerate(entries):
+        overall = entry["scoring"]["overall"]
+        row = {key: value for key, value in entry.items() if key != "scoring"}
+        row.update(
+            score=overall["score"],
+            grade=overall["grade"],
+            fuzzy_grade=overall.get("fuzzy_grade"),
+            coverage=entry["scoring"]["coverage"],
+            grey_grade=None if grades[k] is None else round(grades[k], 6),
+            rank_score=score_rank[k],
+            rank_grey=grey_rank[k],
+        )
+        rows.append(row)
+    return {
+        "hierarchy": next(iter(names)),
+        "rho": rho,
+        "indicators": common,
+        "ideal": [round(x, 6) for x in ideal],
+        "results": rows,
+    }
+
+
+def _leaves(scoring: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {n["id"]: n for n in scoring["nodes"] if n["kind"] == "indicator"}
+
+
+def _ranks(values: Sequence[float | None]) -> list[int | None]:
+    present = [i for i, v in enumerate(values) if v is not None]
+    out: list[int | None] = [None] * len(values)
+    if present:
+        ranks = rankdata(-np.array([values[i] for i in present], dtype=float), method="min")
+        for i, r in zip(present, ranks):
+            out[i] = int(r)
+    return out
