@@ -1,0 +1,542 @@
+"""The backup probe's steps, in order: freshness, exposure, canaries + backup, content and
+integrity, then (disruptive, opt-in) change canaries, restore, wait for health, verify.
+
+Each step is a method so a failure can be pinned to it; whatever happens, :meth:`run`
+cleans up (canaries, local backup files) and returns a result saying what state was left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crm_audit.adapter import dig
+from crm_audit.model import Evidence, Finding, Measurement, ProbeResult, Severity, Status
+
+from . import exposure
+from .canaries import CanarySet
+from .content import analyse, verify_checksum
+from .freshness import evaluate
+from .operations import HttpOp, OperationSpec, OpResult, run_command, run_http
+
+REF_DR = ["NIST SP 800-34 Rev. 1 (contingency planning)", "ISO/IEC 27001:2022 A.8.13 Information backup"]
+
+
+@dataclass
+class BackupRef:
+    """The backup the drill took: its id, local file (command backups), metadata, start time."""
+
+    id: Any
+    path: Path | None = None
+    meta: dict = field(default_factory=dict)
+    started_wall: float = 0.0
+    result: OpResult | None = None
+
+
+class BackupAudit:
+    """Runs the probe's steps against one target and assembles the ProbeResult."""
+
+    def __init__(self, ctx: Any, opts: Any) -> None:
+        self.ctx = ctx
+        self.opts = opts
+        self.ops = opts.operations
+        self.t0 = time.perf_counter()
+        self.findings: list[Finding] = []
+        self.measurements: list[Measurement] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+        self.canaries: CanarySet | None = None
+        self.canary_summary: dict[str, Any] = {}
+        self.backup_dir: Path | None = None
+        self.backups_created: list[Any] = []
+        self.newest_listed: dict | None = None
+        self.rto_s: float | None = None
+        self.rpo_s: float | None = None
+        self.operator = opts.account or _first_account(ctx.profile, prefer_role="admin")
+        for spec in self._specs():
+            for value in spec.env.values():
+                ctx.target.redactor.add(value)
+
+    # ------------------------------------------------------------ plumbing
+    def _specs(self) -> list[OperationSpec]:
+        return [s for s in (self.ops.trigger_backup, self.ops.list_backups, self.ops.download_backup,
+                            self.ops.restore, self.ops.health) if s is not None]
+
+    def event(self, name: str, **extra: Any) -> None:
+        self.timeline.append({"event": name, "t_s": round(time.perf_counter() - self.t0, 3), **extra})
+        self.ctx.log(name)
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding.model_copy(update={"probe": "backup"}))
+
+    def call(self, name: str, spec: OperationSpec, backup: BackupRef | None = None,
+             values: dict[str, Any] | None = None) -> OpResult:
+        """Run one operation, HTTP or command, with the backup's placeholders."""
+        if spec.http is not None:
+            return run_http(self.ctx, name, spec.http, self.operator, backup_id=backup.id if backup else None)
+        vals = {"run_id": self.ctx.run_id, "backup_dir": str(self._backup_dir())}
+        if backup is not None:
+            vals.update(backup_id=backup.id, backup_path=str(backup.path or ""))
+        vals.update(values or {})
+        return run_command(name, spec, vals, self.ctx.target.redactor.redact, self.ctx.cancel,
+                           cwd=str(self._backup_dir()))
+
+    def _backup_dir(self) -> Path:
+        """Private folder for command backups (they hold customer data); removed in cleanup."""
+        if self.backup_dir is None:
+            self.backup_dir = Path(self.ctx.workdir) / f"crm-audit-backup-{self.ctx.run_id}"
+            self.backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.ctx.defer("remove local backup files", self._remove_backup_dir)
+        return self.backup_dir
+
+    def _remove_backup_dir(self) -> None:
+        if self.backup_dir is not None and self.backup_dir.exists():
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------ run
+    def run(self) -> ProbeResult:
+        status, reason = "ok", None
+        try:
+            self.check_freshness()
+            self.check_exposure()
+            if self.ctx.allow_writes:
+                self.drill()
+            else:
+                self.check_existing_backup()
+                self._skip_restore("restore drill needs writes allowed (allow.writes / --allow-writes)")
+        except BaseException as exc:  # noqa: BLE001 - always clean up and say what was left
+            interrupted = isinstance(exc, KeyboardInterrupt) or self.ctx.cancel.is_set()
+            status = "incomplete" if interrupted else "error"
+            step = self.timeline[-1]["event"] if self.timeline else "start"
+            what = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
+            reason = self.ctx.target.redactor.redact(f"{what} (after step '{step}')")
+            self.event("aborted", reason=reason)
+        cleanup = self.cleanup()
+        if cleanup.get("state") != "clean" and status == "ok":
+            status, reason = "error", "cleanup left audit data behind"
+        return ProbeResult(probe="backup", status=status, reason=reason, measurements=self.measurements,
+                           findings=self.findings,
+                           artifacts={"backup": self.artifact(), "cleanup": cleanup})
+
+    def artifact(self) -> dict[str, Any]:
+        if not self.canary_summary and self.canaries is not None:  # aborted before the verdict
+            self.canary_summary = {"resource": self.canaries.resource,
+                                   "created": [{"id": c.id, "phase": c.phase, "action": c.action}
+                                               for c in self.canaries.items]}
+        return {"timeline": self.timeline, "rto_s": self.rto_s, "rpo_s": self.rpo_s,
+                "canaries": self.canary_summary, "backups_created": self.backups_created, "notes": self.notes}
+
+    def cleanup(self) -> dict[str, Any]:
+        """Delete canaries and local backup files now (the deferred copies then find nothing to do)."""
+        report: dict[str, Any] = {"state": "clean", "canaries": None}
+        if self.canaries is not None:
+            try:
+                report["canaries"] = self.canaries.cleanup()
+            except Exception as exc:  # noqa: BLE001
+                report["canaries"] = {"state": "canaries left behind", "error": type(exc).__name__,
+                                      "ids": [c.id for c in self.canaries.items]}
+            if report["canaries"]["state"] != "clean":
+                report["state"] = "canaries left behind"
+        if self.backup_dir is not None:
+            self._remove_backup_dir()
+            report["local_backup_files"] = "removed" if not self.backup_dir.exists() else f"left in {self.backup_dir}"
+            if self.backup_dir.exists():
+                report["state"] = "backup files left behind"
+        if self.backups_created and self.ops.trigger_backup and self.ops.trigger_backup.http:
+            report["backups_left_in_crm"] = self.backups_created
+        self.event("cleanup_done", state=report["state"])
+        return report
+
+    # ------------------------------------------------------------ 1. freshness
+    def check_freshness(self) -> None:
+        spec = self.ops.list_backups
+        if spec is None:
+            self.add(Finding(id="backup.stale", title="Backup freshness not checked", severity=Severity.high,
+                             status=Status.skipped, indicator="bak.freshness",
+                             evidence=[Evidence(observed="no list_backups operation in plugins.backup.operations")]))
+            return
+        res = self.call("list_backups", spec)
+        self.event("backups_listed", ok=res.ok)
+        if not res.ok:
+            self.add(Finding(id="backup.stale", title="Backups could not be listed", severity=Severity.high,
+                             status=Status.error, indicator="bak.freshness", evidence=[res.evidence]))
+            return
+        items = res.items(spec)
+        fr = evaluate(items, spec.p_created_at_field, spec.p_id_field, self.opts.rpo_target_h,
+                      self.opts.expected_frequency)
+        if fr.newest_id is not None:
+            self.newest_listed = next((i for i in items if i.get(spec.p_id_field) == fr.newest_id), None)
+        self.measurements.append(Measurement(
+            indicator="bak.freshness", value=None if fr.age_h is None else round(fr.age_h, 3), unit="h",
+            expected=fr.limit_h, better="lower", label="age of the newest backup", details=fr.details()))
+        ev = res.evidence.model_copy(update={"expected": f"newest backup at most {fr.limit_h:g} h old",
+                                             "observed": "no dated backup" if fr.age_h is None
+                                             else f"{fr.age_h:.1f} h old ({fr.count} backups)",
+                                             "details": fr.details()})
+        if fr.stale:
+            title = "No backup found" if fr.age_h is None else f"Newest backup is {fr.age_h:.1f} h old"
+            self.add(Finding(id="backup.stale", title=title, severity=Severity.high, status=Status.failed,
+                             indicator="bak.freshness", evidence=[ev], references=REF_DR,
+                             remediation=f"Run backups at least {self.opts.expected_frequency} and alert when the "
+                                         f"newest is older than the {self.opts.rpo_target_h:g} h RPO target."))
+        else:
+            self.add(Finding(id="backup.stale", title="Newest backup is within the RPO target", severity=Severity.high,
+                             status=Status.passed, indicator="bak.freshness", evidence=[ev]))
+
+    # ------------------------------------------------------------ 2. exposure
+    def check_exposure(self) -> None:
+        bid = None
+        if self.newest_listed and self.ops.list_backups:
+            bid = self.newest_listed.get(self.ops.list_backups.p_id_field)
+        self.add(exposure.endpoint_exposure(self.ctx, self.ops, self.operator, bid, None,
+                                            "backup.exposure.anonymous", "without credentials", self.ctx.allow_writes))
+        low = self.opts.low_privilege_account or _low_privilege(self.ctx.profile, self.operator)
+        if low:
+            self.add(exposure.endpoint_exposure(self.ctx, self.ops, self.operator, bid, low,
+                                                "backup.exposure.low_privilege", f"as low-privilege account {low!r}",
+                                                self.ctx.allow_writes))
+        else:
+            self.add(Finding(id="backup.exposure.low_privilege", title="No low-privilege account to test with",
+                             severity=Severity.critical, status=Status.skipped, indicator=exposure.INDICATOR))
+        self.add(exposure.guessable_paths(self.ctx, self.opts.guessable_paths))
+        self.event("exposure_checked")
+
+    # ------------------------------------------------------------ 3. drill
+    def drill(self) -> None:
+        if self.ops.trigger_backup is None:
+            self.check_existing_backup()
+            self._skip_restore("no trigger_backup operation: the drill needs a fresh backup")
+            return
+        opts = self.opts
+        cs = self.canaries = CanarySet(self.ctx, opts.canary_resource, self.operator, opts.volatile_fields,
+                                       opts.canary_update)
+        self.ctx.defer("delete backup canaries", cs.cleanup)
+        self.step_create_canaries()
+        counts_before = self.step_count("counted_before_backup")
+        cs.snapshot()
+        backup = self.step_backup()
+        if backup is None:
+            return
+        self.step_content(backup)
+        if not (self.ctx.allow_disruptive and opts.verify_restore and self.ops.restore is not None):
+            why = ("no restore operation in plugins.backup.operations" if self.ops.restore is None else
+                   "verify_restore is off" if not opts.verify_restore else
+                   "restore drill is disruptive: allow it with allow.disruptive / --allow-disruptive")
+            self._skip_restore(why)
+            return
+        self.step_change_canaries()
+        restore_ok, restore_res, t_restore = self.step_restore(backup)
+        health_ok = self.step_wait_health()
+        result = cs.verify()
+        t_verified = time.perf_counter()
+        self.event("canaries_verified", verified=len(result["verified"]), missing=len(result["missing"]),
+                   mismatched=len(result["mismatched"]))
+        counts_after = self.step_count("counted_after_restore")
+        self.judge(backup, restore_ok, restore_res, health_ok, result, counts_before, counts_after,
+                   t_restore, t_verified)
+
+    def step_create_canaries(self) -> None:
+        cs = self.canaries
+        assert cs is not None
+        made = cs.create(self.opts.canaries, "before_backup")
+        self.event("canaries_created", count=len(made))
+        if len(made) < 3:
+            raise RuntimeError(f"could not create canaries in {cs.resource!r}: {'; '.join(cs.create_errors) or 'unknown'}")
+
+    def step_count(self, event: str) -> dict[str, int | None]:
+        adapter = self.ctx.adapter
+        names = self.opts.count_resources or (adapter.resources() if adapter else [])
+        counts = {name: _count(adapter, name, self.operator, self.opts.count_cap) for name in names}
+        self.event(event, counts=counts)
+        return counts
+
+    def step_backup(self) -> BackupRef | None:
+        spec = self.ops.trigger_backup
+        assert spec is not None
+        self.ctx.check_cancelled()
+        ref = BackupRef(id=None, started_wall=time.time())
+        if spec.command is not None:
+            ref.id = f"audit-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+            ref.path = self._backup_dir() / f"{ref.id}.backup"
+        self.event("backup_requested")
+        res = self.call("trigger_backup", spec, ref)
+        ref.result = res
+        if spec.http is not None and res.ok:
+            ref.id = dig(res.data, spec.p_id_field)
+            ref.meta = res.data if isinstance(res.data, dict) else {}
+        elif spec.command is not None and res.ok and (ref.path is None or not ref.path.exists()
+                                                       or ref.path.stat().st_size == 0):
+            res.ok, res.error = False, "the command exited 0 but wrote no backup at {backup_path}"
+        self.event("backup_completed", ok=res.ok, backup_id=ref.id, duration_s=round(res.elapsed_s, 3))
+        if not res.ok or ref.id is None:
+            self.add(Finding(id="backup.restore.failed", title="The backup could not be taken", severity=Severity.critical,
+                             status=Status.failed, indicator="bak.restore_verified",
+                             evidence=[res.evidence] if res.evidence else [], references=REF_DR,
+                             remediation="Make the backup job succeed and report its id/file."))
+            self.measurements.append(Measurement(indicator="bak.restore_verified", value=0, unit="pass/fail",
+                                                 expected=1, better="higher", label="backup failed"))
+            self.add(Finding(id="backup.restore.data_lost", title="Restore not attempted (no backup)",
+                             severity=Severity.critical, status=Status.skipped, indicator="bak.restore_verified"))
+            return None
+        self.backups_created.append(ref.id)
+        return ref
+
+    # ------------------------------------------------------------ content and integrity
+    def check_existing_backup(self) -> None:
+        """Without writes: judge the newest existing backup's content and checksum (no canaries)."""
+        if self.newest_listed is None or self.ops.list_backups is None:
+            self._skip_content("no listed backup to download")
+            return
+        ref = BackupRef(id=self.newest_listed.get(self.ops.list_backups.p_id_field), meta=self.newest_listed)
+        self.step_content(ref)
+
+    def step_content(self, backup: BackupRef) -> None:
+        data, offered, source, ev = self._backup_bytes(backup)
+        if data is None:
+            self._skip_content("backup file not readable: no download_backup operation or download failed", ev)
+            return
+        self.ctx.check_cancelled()
+        canaries = self.canaries.values() if self.canaries is not None and self.canaries.items else []
+        rep = analyse(data, canaries)
+        self.event("backup_analysed", format=rep.format, size=rep.size)
+        details = rep.summary()
+        evidence = [(ev or Evidence()).model_copy(update={
+            "expected": "encrypted backup (no customer data readable without a key)",
+            "observed": f"{rep.format}, {rep.size} bytes, entropy {rep.entropy:.2f} bits/byte"
+                        + (f", {len(rep.canaries_found)} canary values readable in clear" if rep.canaries_found else ""),
+            "details": details, "excerpt": None})]
+        if rep.plaintext:
+            self.add(Finding(id="backup.content.plaintext", title=f"Backup holds customer data in plain text ({rep.format})",
+                             severity=Severity.high, status=Status.failed, indicator="bak.protection",
+                             evidence=evidence, references=["CWE-311", "CWE-312"],
+                             remediation="Encrypt backups at rest with a key kept apart from them "
+                                         "(e.g. age/GPG/KMS envelope encryption)."))
+        else:
+            self.add(Finding(id="backup.content.plaintext", title="Backup is encrypted", severity=Severity.high,
+                             status=Status.passed, indicator="bak.protection", evidence=evidence))
+        self._integrity(data, offered, source, evidence[0])
+
+    def _backup_bytes(self, backup: BackupRef) -> tuple[bytes | None, str | None, str | None, Evidence | None]:
+        """(bytes, offered checksum, where it came from, evidence) of a backup."""
+        limit = int(self.opts.max_backup_mb * 1024 * 1024)
+        offered, source = None, None
+        field_name = next((s.p_checksum_field for s in (self.ops.trigger_backup, self.ops.list_backups)
+                           if s is not None and s.p_checksum_field), None)
+        if field_name and backup.meta.get(field_name):
+            offered, source = str(backup.meta[field_name]), f"field {field_name}"
+        spec = self.ops.download_backup
+        if spec is not None and spec.http is not None:
+            res = self.call("download_backup", spec, backup)
+            self.event("backup_downloaded", ok=res.ok, size=len(res.body))
+            if not res.ok:
+                return None, None, None, res.evidence
+            header = spec.http.checksum_header
+            if header and res.headers.get(header) is not None:
+                offered, source = res.headers[header], f"header {header}"
+            elif header:
+                low = {k.lower(): v for k, v in res.headers.items()}
+                if header.lower() in low:
+                    offered, source = low[header.lower()], f"header {header}"
+            return res.body[:limit], offered, source, res.evidence
+        if spec is not None and spec.command is not None:
+            res = self.call("download_backup", spec, backup)
+            self.event("backup_downloaded", ok=res.ok)
+            if not res.ok:
+                return None, None, None, res.evidence
+        if backup.path is not None and backup.path.exists():
+            with open(backup.path, "rb") as fh:
+                data = fh.read(limit)
+            return data, offered, source, Evidence(request=f"read local backup file ({backup.path.name})")
+        return None, None, None, None
+
+    def _integrity(self, data: bytes, offered: str | None, source: str | None, ev: Evidence) -> None:
+        if offered is None:
+            self.add(Finding(id="backup.integrity.no_checksum", title="No checksum offered for the backup",
+                             severity=Severity.low, status=Status.warn, indicator="bak.protection",
+                             evidence=[ev.model_copy(update={"expected": "a checksum (header or list field)",
+                                                             "observed": "none"})],
+                             remediation="Publish a SHA-256 of every backup and verify it before restoring."))
+            return
+        match, algo = verify_checksum(data, offered)
+        base = ev.model_copy(update={"expected": f"{algo} from {source}", "observed": "matches" if match else
+                                     ("not a usable checksum" if match is None else "differs")})
+        self.add(Finding(id="backup.integrity.no_checksum", title="Checksum offered for the backup",
+                         severity=Severity.low, status=Status.passed, indicator="bak.protection"))
+        if match:
+            self.add(Finding(id="backup.integrity.checksum_mismatch", title=f"Backup {algo} checksum matches",
+                             severity=Severity.high, status=Status.passed, indicator="bak.protection", evidence=[base]))
+        else:
+            self.add(Finding(id="backup.integrity.checksum_mismatch",
+                             title="Backup checksum does not match its content" if match is False
+                             else "Backup checksum is not usable",
+                             severity=Severity.high, status=Status.failed if match is False else Status.warn,
+                             indicator="bak.protection", evidence=[base],
+                             remediation="Compute the checksum over the exact stored bytes and re-verify "
+                                         "backups regularly; a mismatch means corruption or tampering."))
+
+    def _skip_content(self, why: str, ev: Evidence | None = None) -> None:
+        evidence = [ev.model_copy(update={"observed": why})] if ev else [Evidence(observed=why)]
+        self.add(Finding(id="backup.content.plaintext", title="Backup content not checked", severity=Severity.high,
+                         status=Status.skipped, indicator="bak.protection", evidence=evidence))
+
+    # ------------------------------------------------------------ restore
+    def step_change_canaries(self) -> None:
+        cs = self.canaries
+        assert cs is not None
+        pre = [c for c in cs.items if c.phase == "before_backup"]
+        k = max(1, len(pre) // 3)
+        problems = [p for c in pre[:k] if (p := cs.modify(c))]
+        problems += [p for c in pre[k:2 * k] if (p := cs.delete(c))]
+        added = cs.create(k, "after_backup")
+        self.event("canaries_changed", modified=sum(c.action == "modify" for c in pre),
+                   deleted=sum(c.action == "delete" for c in pre), added=len(added))
+        self.notes.extend(problems)
+
+    def step_restore(self, backup: BackupRef) -> tuple[bool, OpResult, float]:
+        spec = self.ops.restore
+        assert spec is not None
+        self.ctx.check_cancelled()
+        self.rpo_s = round(time.time() - backup.started_wall, 3)
+        t_restore = time.perf_counter()
+        self.event("restore_requested", backup_id=backup.id)
+        res = self.call("restore", spec, backup)
+        self.event("restore_returned", ok=res.ok, status=res.status, duration_s=round(res.elapsed_s, 3))
+        return res.ok, res, t_restore
+
+    def step_wait_health(self) -> bool:
+        spec = self.ops.health or OperationSpec(http=HttpOp(path=self.ctx.profile.target.health_path, anonymous=True,
+                                                             timeout_s=10))
+        deadline = time.perf_counter() + self.opts.restore_timeout_s
+        while True:
+            self.ctx.check_cancelled()
+            res = self.call("health", spec)
+            if res.ok:
+                self.event("health_ok")
+                return True
+            if time.perf_counter() > deadline:
+                self.event("health_timeout", status=res.status)
+                return False
+            time.sleep(self.opts.health_interval_s)
+
+    def judge(self, backup: BackupRef, restore_ok: bool, restore_res: OpResult, health_ok: bool,
+              result: dict[str, Any], before: dict[str, int | None], after: dict[str, int | None],
+              t_restore: float, t_verified: float) -> None:
+        opts = self.opts
+        cs = self.canaries
+        assert cs is not None
+        canaries_ok = not result["missing"] and not result["mismatched"]
+        shortfall = {r: {"before": before[r], "after": after.get(r)} for r in before
+                     if isinstance(before[r], int) and isinstance(after.get(r), int) and after[r] < before[r]}
+        emptied = [r for r, v in shortfall.items() if v["before"] > 0 and v["after"] == 0]
+        verified = restore_ok and health_ok and canaries_ok and not shortfall
+        if restore_ok and health_ok and canaries_ok:
+            self.rto_s = round(t_verified - t_restore, 3)
+        pre = [c for c in cs.items if c.phase == "before_backup"]
+        self.canary_summary = {
+            "resource": cs.resource, "created_before_backup": len(pre),
+            "modified": [c.id for c in pre if c.action == "modify"],
+            "deleted": [c.id for c in pre if c.action == "delete"],
+            "added_after_backup": [c.id for c in cs.items if c.phase == "after_backup"],
+            "volatile_fields": opts.volatile_fields, **result,
+        }
+        restore_ev = restore_res.evidence or Evidence()
+        self.measurements.append(Measurement(indicator="bak.restore_verified", value=1 if verified else 0,
+                                             unit="pass/fail", expected=1, better="higher",
+                                             label="restore verified with canaries",
+                                             details={"canaries": len(pre), "verified": len(result["verified"])}))
+        self.measurements.append(Measurement(
+            indicator="bak.rto", value=self.rto_s, unit="s", expected=opts.rto_target_s, better="lower",
+            label="restore request → healthy with canaries verified",
+            details={"restore_call_s": round(restore_res.elapsed_s, 3),
+                     "achieved": self.rto_s is not None}))
+        self.measurements.append(Measurement(
+            indicator="bak.rpo", value=self.rpo_s, unit="s", expected=opts.rpo_target_h * 3600, better="lower",
+            label="backup start → restore request (data written in between is lost)",
+            details={"lost_records": result["lost_after_backup"],
+                     "kept_records_written_after_backup": result["survived_after_backup"]}))
+        if result["survived_after_backup"]:
+            self.notes.append("records written after the backup survived the restore (merge-style restore?)")
+        problems = []
+        if not restore_ok:
+            problems.append(f"restore operation failed: {restore_res.error}")
+        if not health_ok:
+            problems.append(f"service not healthy within {opts.restore_timeout_s:g} s after restore")
+        if result["missing"]:
+            problems.append(f"{len(result['missing'])} canaries missing after restore")
+        if result["mismatched"]:
+            problems.append(f"{len(result['mismatched'])} canaries differ from the backup")
+        rev = restore_ev.model_copy(update={
+            "expected": "restore succeeds, service healthy, every canary as at backup time",
+            "observed": "; ".join(problems) or f"{len(result['verified'])}/{len(pre)} canaries verified",
+            "details": {"missing": result["missing"], "mismatched": result["mismatched"][:5]}})
+        if problems:
+            self.add(Finding(id="backup.restore.failed", title="Restore could not be verified: " + problems[0],
+                             severity=Severity.critical, status=Status.failed, indicator="bak.restore_verified",
+                             evidence=[rev], references=REF_DR,
+                             remediation="Fix the restore procedure and rehearse it regularly; a restore is only "
+                                         "done when the data is back and the service is healthy."))
+        else:
+            self.add(Finding(id="backup.restore.failed", title="Restore verified field by field with canaries",
+                             severity=Severity.critical, status=Status.passed, indicator="bak.restore_verified",
+                             evidence=[rev]))
+        lost_ev = Evidence(expected="record counts after restore ≥ counts at backup; canaries all back",
+                           observed=(f"emptied: {', '.join(emptied)}; " if emptied else "")
+                           + (f"fewer records: {shortfall}" if shortfall else "no records missing")
+                           + (f"; {len(result['missing'])} canaries missing" if result["missing"] else ""),
+                           details={"counts_at_backup": before, "counts_after_restore": after})
+        if shortfall or result["missing"]:
+            title = (f"Restore left {', '.join(emptied)} empty" if emptied else "Records lost in the restore")
+            self.add(Finding(id="backup.restore.data_lost", title=title, severity=Severity.critical,
+                             status=Status.failed, indicator="bak.restore_verified", evidence=[lost_ev],
+                             references=REF_DR,
+                             remediation="Make the backup cover every table and check record counts after each restore."))
+        else:
+            self.add(Finding(id="backup.restore.data_lost", title="No records lost in the restore",
+                             severity=Severity.critical, status=Status.passed, indicator="bak.restore_verified",
+                             evidence=[lost_ev]))
+
+    def _skip_restore(self, why: str) -> None:
+        for fid, title in (("backup.restore.failed", "Restore not verified"),
+                           ("backup.restore.data_lost", "Restore data loss not checked")):
+            self.add(Finding(id=fid, title=title, severity=Severity.critical, status=Status.skipped,
+                             indicator="bak.restore_verified", evidence=[Evidence(observed=why)]))
+        self.notes.append(why)
+
+
+def _first_account(profile: Any, prefer_role: str) -> str | None:
+    accounts = [a for a in profile.accounts if a.purpose == "general"]
+    for a in accounts:
+        if a.role == prefer_role:
+            return a.name
+    return accounts[0].name if accounts else None
+
+
+def _low_privilege(profile: Any, operator: str | None) -> str | None:
+    """A readonly-like account, else any account whose role differs from the operator's."""
+    op_role = next((a.role for a in profile.accounts if a.name == operator), None)
+    others = [a for a in profile.accounts if a.purpose == "general" and a.role != op_role]
+    for a in others:
+        if "read" in a.role.lower() or "view" in a.role.lower():
+            return a.name
+    return others[0].name if others else None
+
+
+def _count(adapter: Any, resource: str, account: str | None, cap: int) -> int | None:
+    """Records of a resource visible to the account: the list's total, else counted up to ``cap``."""
+    if adapter is None:
+        return None
+    try:
+        items, ex = adapter.list(resource, account, limit=1)
+    except KeyError:
+        return None
+    if not ex.ok:
+        return None
+    total_path = getattr(getattr(adapter, "config", None), "total_path", None)
+    total = dig(ex.json_or_none(), total_path) if total_path else None
+    if isinstance(total, int) and not isinstance(total, bool):
+        return total
+    return sum(1 for _ in adapter.iterate(resource, account, max_records=cap, page_size=100))

@@ -1,0 +1,222 @@
+"""Backup operations: an HTTP call through the audit's Target, or a local command.
+
+A profile describes each operation (trigger_backup, list_backups, download_backup, restore,
+health) either as ``{http: {...}}`` or as ``{command: "...", timeout_s, env}``. Commands run
+without a shell by default, with a timeout, in their own process group (killed on timeout or
+when the audit is cancelled), with captured output that is redacted before it is kept.
+Secrets reach a command only through ``env`` (resolved from ``${ENV}`` by the profile loader);
+a command line that would carry one of them is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crm_audit.adapter import dig
+from crm_audit.model import Evidence
+
+OUTPUT_KEEP_CHARS = 2000
+
+
+class HttpOp(BaseModel):
+    """One HTTP call; ``{id}`` in the path is the backup id."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: str = "GET"
+    path: str
+    account: str | None = Field(None, description="account to call as (default: the probe's operator account)")
+    anonymous: bool = Field(False, description="call without credentials (e.g. a public health check)")
+    body: dict[str, Any] | None = None
+    items_path: str | None = Field(None, description="where the list of backups is in the response")
+    id_field: str = "id"
+    created_at_field: str = "created_at"
+    checksum_field: str | None = Field(None, description="field of a backup entry holding its checksum")
+    checksum_header: str | None = Field(None, description="download response header holding the checksum")
+    timeout_s: float = Field(120.0, gt=0, le=7200)
+
+
+class OperationSpec(BaseModel):
+    """``{http: {...}}`` or ``{command: "...", timeout_s, env, shell}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    http: HttpOp | None = None
+    command: str | None = Field(None, description="placeholders: {backup_path} {backup_id} {backup_dir} {run_id}")
+    timeout_s: float = Field(600.0, gt=0, le=86_400)
+    env: dict[str, str] = Field(default_factory=dict, description="extra env vars; give secrets as ${ENV}")
+    shell: bool = Field(False, description="run through /bin/sh (pipes); placeholders are shell-quoted")
+    items_path: str | None = Field(None, description="list_backups command: where the list is in its JSON output")
+    id_field: str = "id"
+    created_at_field: str = "created_at"
+    checksum_field: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "OperationSpec":
+        if (self.http is None) == (self.command is None):
+            raise ValueError("give exactly one of 'http' or 'command'")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "http" if self.http is not None else "command"
+
+    # parse settings, whichever kind the operation is
+    @property
+    def p_items_path(self) -> str | None:
+        return self.http.items_path if self.http else self.items_path
+
+    @property
+    def p_id_field(self) -> str:
+        return self.http.id_field if self.http else self.id_field
+
+    @property
+    def p_created_at_field(self) -> str:
+        return self.http.created_at_field if self.http else self.created_at_field
+
+    @property
+    def p_checksum_field(self) -> str | None:
+        return self.http.checksum_field if self.http else self.checksum_field
+
+
+class Operations(BaseModel):
+    """The backup hooks of one CRM; any may be missing (its checks are then skipped)."""
+
+    model_config = ConfigDict(extra="forbid")
+    trigger_backup: OperationSpec | None = None
+    list_backups: OperationSpec | None = None
+    download_backup: OperationSpec | None = None
+    restore: OperationSpec | None = None
+    health: OperationSpec | None = None
+
+
+@dataclass
+class OpResult:
+    """What one operation did: success, HTTP status or exit code, timing, data, kept evidence."""
+
+    name: str
+    ok: bool
+    status: int | None = None
+    elapsed_s: float = 0.0
+    data: Any = None
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+    evidence: Evidence | None = None
+
+    def items(self, spec: OperationSpec) -> list[dict]:
+        """The backup entries of a list response (``items_path``), dicts only."""
+        data = dig(self.data, spec.p_items_path)
+        if data is None and isinstance(self.data, list):
+            data = self.data
+        return [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
+
+
+def run_http(ctx: Any, name: str, op: HttpOp, operator: str | None, backup_id: Any = None,
+             account: str | None | bool = False) -> OpResult:
+    """Send one HTTP operation through ``ctx.target``; ``account`` overrides who calls (None: anonymous)."""
+    path = op.path.replace("{id}", str(backup_id)) if backup_id is not None else op.path
+    who: str | None
+    if account is not False:
+        who = account  # type: ignore[assignment]
+    elif op.anonymous:
+        who = None
+    else:
+        who = op.account or operator
+    ex = ctx.target.request(op.method, path, account=who, json=op.body, timeout=op.timeout_s)
+    if ex.status == 401 and who is not None and account is False:
+        ctx.target.forget_token(who)  # a restore may have reset sessions: log in again once
+        ex = ctx.target.request(op.method, path, account=who, json=op.body, timeout=op.timeout_s)
+    return OpResult(name=name, ok=ex.ok, status=ex.status, elapsed_s=ex.elapsed_s, data=ex.json_or_none(),
+                    body=ex.body, headers=dict(ex.headers), error=ex.error or (None if ex.ok else f"HTTP {ex.status}"),
+                    evidence=ex.evidence())
+
+
+def fill_command(spec: OperationSpec, values: Mapping[str, Any]) -> list[str] | str:
+    """The argv (or shell line) with placeholders filled; values are quoted for a shell."""
+    assert spec.command is not None
+    if spec.shell:
+        line = spec.command
+        for k, v in values.items():
+            line = line.replace("{" + k + "}", shlex.quote(str(v)))
+        return line
+    argv = shlex.split(spec.command)
+    out = []
+    for arg in argv:
+        for k, v in values.items():
+            arg = arg.replace("{" + k + "}", str(v))
+        out.append(arg)
+    return out
+
+
+def run_command(name: str, spec: OperationSpec, values: Mapping[str, Any], redact: Any,
+                cancel: threading.Event | None = None, cwd: str | None = None) -> OpResult:
+    """Run a command operation with its timeout; stop its whole process group on timeout/cancel."""
+    cmd = fill_command(spec, values)
+    shown_line = cmd if isinstance(cmd, str) else shlex.join(cmd)
+    secrets = [v for v in spec.env.values() if len(v) >= 4]
+    shown = redact(shown_line)
+    details = {"env": sorted(spec.env), "timeout_s": spec.timeout_s}
+    if any(s in shown_line for s in secrets):
+        msg = "refused: a secret from 'env' would appear on the command line; pass it only through env"
+        return OpResult(name=name, ok=False, error=msg,
+                        evidence=Evidence(request=f"$ {shown}", excerpt=msg, details=details))
+    env = {**os.environ, **spec.env}
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.Popen(cmd, shell=spec.shell, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        msg = redact(f"cannot start: {exc.strerror or exc}")
+        return OpResult(name=name, ok=False, error=msg, elapsed_s=time.perf_counter() - t0,
+                        evidence=Evidence(request=f"$ {shown}", excerpt=msg, details=details))
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read() if proc.stdout else b""), daemon=True)
+    reader.start()
+    deadline = t0 + spec.timeout_s
+    stopped: str | None = None
+    while proc.poll() is None:
+        if cancel is not None and cancel.is_set():
+            stopped = "cancelled"
+        elif time.perf_counter() > deadline:
+            stopped = f"timed out after {spec.timeout_s:g} s"
+        if stopped:
+            _kill_group(proc)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    reader.join(5)
+    elapsed = time.perf_counter() - t0
+    output = b"".join(chunks).decode("utf-8", "replace")
+    kept = redact(output[-OUTPUT_KEEP_CHARS:]) or ""
+    rc = proc.returncode
+    ok = stopped is None and rc == 0
+    error = stopped or (None if ok else f"exit code {rc}")
+    data = _json_or_none(output) if ok else None
+    return OpResult(name=name, ok=ok, status=rc, elapsed_s=elapsed, data=data, body=output.encode(), error=error,
+                    evidence=Evidence(request=f"$ {shown}", status=rc, excerpt=kept,
+                                      observed=error or "exit code 0", details=details))
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group this module started for the command (its id is the child's pid)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _json_or_none(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
