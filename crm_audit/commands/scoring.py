@@ -8,15 +8,14 @@ error (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
 import yaml
 
+from ..fsutil import write_atomic
 from ..model import AuditResult, load_result
 from ..scoring import (
     KNOWN_PROBES,
@@ -64,25 +63,6 @@ def read_result(path: str) -> AuditResult:
         return load_result(path)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _hierarchy(name: str, result: AuditResult | None = None) -> Any:

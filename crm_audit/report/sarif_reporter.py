@@ -1,0 +1,194 @@
+"""SARIF 2.1.0 reporter: the security findings, for code-scanning dashboards.
+
+Security findings are those of the tls, access and backup probes and any whose id starts
+with ``tls.``, ``access.``, ``backup.`` or ``hardening.``. Each distinct finding id becomes a
+rule whose help is the remediation; severity maps to the SARIF level and to GitHub's
+``security-severity``. Waived findings stay in the log with an accepted suppression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urljoin
+
+from ..hookspecs import hookimpl
+from ..model import AuditResult, Finding, Severity, Status
+from ..probe import Reporter
+from .view import clip, finding_state, findings_sorted, is_security_finding, overall
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+MESSAGE_LIMIT = 1000
+
+LEVELS = {
+    Severity.critical: "error",
+    Severity.high: "error",
+    Severity.medium: "warning",
+    Severity.low: "note",
+    Severity.info: "note",
+}
+SECURITY_SEVERITY = {
+    Severity.critical: "9.5",
+    Severity.high: "8.0",
+    Severity.medium: "5.5",
+    Severity.low: "3.0",
+    Severity.info: "0.0",
+}
+
+
+def _level(finding: Finding) -> str:
+    """The severity's level; a warning-status finding is at most a SARIF warning."""
+    level = LEVELS[finding.severity]
+    return "warning" if finding.status is Status.warn and level == "error" else level
+
+
+def _utc(stamp: str | None) -> str | None:
+    """An ISO timestamp as SARIF's UTC date-time, or None when it cannot be read."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _uri(base_url: str, finding: Finding) -> str:
+    """Where the finding was observed: the request's URL when evidence names one, else the target."""
+    for ev in finding.evidence:
+        parts = (ev.request or "").split()
+        candidate = parts[1] if len(parts) > 1 else (parts[0] if parts else "")
+        if candidate.startswith(("/", "http://", "https://")):
+            return quote(urljoin(base_url, candidate), safe=":/?#[]@!$&'()*+,;=%-._~")
+    return quote(base_url, safe=":/?#[]@!$&'()*+,;=%-._~") or "."
+
+
+def _message(finding: Finding) -> str:
+    text = finding.title
+    ev = finding.evidence[0] if finding.evidence else None
+    if ev is not None:
+        if ev.expected:
+            text += f" Expected: {ev.expected}."
+        if ev.observed:
+            text += f" Observed: {ev.observed}."
+    return clip(text, MESSAGE_LIMIT)[0]
+
+
+def _rule(finding: Finding) -> dict[str, Any]:
+    tags = ["security"] + [t for t in (finding.probe, finding.indicator) if t]
+    rule: dict[str, Any] = {
+        "id": finding.id,
+        "name": finding.id,
+        "shortDescription": {"text": finding.title or finding.id},
+        "help": {"text": finding.remediation or "No remediation recorded."},
+        "defaultConfiguration": {"level": LEVELS[finding.severity]},
+        "properties": {"tags": list(dict.fromkeys(tags)), "security-severity": SECURITY_SEVERITY[finding.severity]},
+    }
+    links = [r for r in finding.references if r.startswith(("https://", "http://"))]
+    if links:
+        rule["helpUri"] = links[0]
+    if finding.references:
+        rule["help"]["markdown"] = rule["help"]["text"] + "\n\n" + "\n".join(f"- {r}" for r in finding.references)
+    return rule
+
+
+def _result(finding: Finding, rule_index: int, base_url: str) -> dict[str, Any]:
+    digest = hashlib.sha256(f"{base_url}\n{finding.id}\n{_uri(base_url, finding)}".encode()).hexdigest()
+    entry: dict[str, Any] = {
+        "ruleId": finding.id,
+        "ruleIndex": rule_index,
+        "kind": "fail",
+        "level": _level(finding),
+        "message": {"text": _message(finding)},
+        "locations": [
+            {
+                "physicalLocation": {"artifactLocation": {"uri": _uri(base_url, finding)}},
+                "logicalLocations": [
+                    {"name": finding.indicator or finding.id, "fullyQualifiedName": finding.id, "kind": "resource"}
+                ],
+            }
+        ],
+        "fingerprints": {"crmAuditFinding/v1": digest},
+        "properties": {"severity": finding.severity.value, "status": finding.status.value, "probe": finding.probe},
+    }
+    if finding.waiver is not None:
+        suppression: dict[str, Any] = {"kind": "external", "status": "accepted"}
+        if finding.waiver.get("justification"):
+            suppression["justification"] = str(finding.waiver["justification"])
+        entry["suppressions"] = [suppression]
+    return entry
+
+
+def _notifications(result: AuditResult) -> list[dict[str, Any]]:
+    notes = []
+    for probe in result.probes:
+        if probe.status in ("error", "incomplete") and (probe.probe in ("tls", "access", "backup")):
+            notes.append({"level": "error", "message": {"text": f"{probe.probe}: {probe.reason or probe.status}"}})
+    for finding in result.all_findings():
+        if finding.status is Status.error and is_security_finding(finding):
+            notes.append({"level": "warning", "message": {"text": f"{finding.id}: check could not run: {finding.title}"}})
+    return notes
+
+
+def sarif_log(result: AuditResult) -> dict[str, Any]:
+    """The SARIF log as a dict (one run)."""
+    findings = [
+        f for f in findings_sorted(result.all_findings())
+        if is_security_finding(f) and finding_state(f) in ("open", "waived")
+    ]
+    rules: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    for finding in findings:
+        if finding.id not in index:
+            index[finding.id] = len(rules)
+            rules.append(_rule(finding))
+    invocation: dict[str, Any] = {"executionSuccessful": result.complete}
+    for key, stamp in (("startTimeUtc", result.started), ("endTimeUtc", result.finished)):
+        if _utc(stamp):
+            invocation[key] = _utc(stamp)
+    notes = _notifications(result)
+    if notes:
+        invocation["toolExecutionNotifications"] = notes
+    head = overall(result)
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": result.tool.get("name", "crm-audit"),
+                "version": result.tool.get("version", "0"),
+                "rules": rules,
+            },
+            "extensions": [{"name": name, "version": version} for name, version in sorted(result.plugins.items())],
+        },
+        "automationDetails": {"id": f"crm-audit/{result.target.name}/{result.run_id}"},
+        "invocations": [invocation],
+        "results": [_result(f, index[f.id], result.target.base_url) for f in findings],
+        "properties": {
+            "target": result.target.name,
+            "baseUrl": result.target.base_url,
+            "profileDigest": result.profile_digest,
+            "score": head.get("score"),
+            "grade": head.get("grade"),
+        },
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+class SarifReporter(Reporter):
+    """Writes ``results.sarif``: security findings as SARIF 2.1.0."""
+
+    format = "sarif"
+    filename = "results.sarif"
+    description = "Security findings as SARIF 2.1.0 (code-scanning dashboards)"
+    version = "1.0.0"
+
+    def render(self, result: AuditResult) -> str:
+        return json.dumps(sarif_log(result), indent=2, ensure_ascii=False) + "\n"
+
+
+@hookimpl
+def crm_audit_register_reporters() -> list[type[Reporter]]:
+    return [SarifReporter]
