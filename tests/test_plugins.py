@@ -10,7 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from crm_audit import hookspecs
 from crm_audit.plugins import make_plugin_manager

@@ -10,11 +10,11 @@ import pytest
 import crm_audit.adapter
 
 from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Finding, Evidence, ProbeResult, Severity, Status
+from crm_audit.model import Evidence, Finding, ProbeResult, Status
 from crm_audit.plugins import PluginError, make_plugin_manager
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.profile import parse_profile
-from crm_audit.runner import RunOptions, UsageError, run_audit, run_one
+from crm_audit.runner import RunOptions, UsageError, run_audit
 
 from local_http import LocalServer, json_route
 
