@@ -1,0 +1,83 @@
+"""Built-in ``access`` probe: authentication, login limits, access control, hardening, access log.
+
+Checks (each a finding with a stable id, OWASP API Top 10 2023 and CWE references):
+anonymous access, the vertical role matrix, BOLA and tenant isolation, mass assignment and
+secret exposure, JWT tampering/default secrets/expiry/logout, user enumeration, the
+failed-login limit (disruptive, only with a ``purpose: lockout`` account), self-registration,
+CORS/headers/error leakage/banners, and the access log. Everything it writes is the audit's
+own tagged records, deleted again through ``ctx.defer``. See docs/access-control.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from crm_audit.hookspecs import hookimpl
+from crm_audit.model import ProbeResult, Severity, Status
+from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+
+from .access_log import check_access_log
+from .anonymous import check_anonymous
+from .common import INDICATOR_ACCESS, AccessRun
+from .hardening import check_hardening, report_deny_errors
+from .login import check_enumeration, check_lockout, check_registration
+from .matrix import check_vertical
+from .objects import check_objects
+from .options import AccessOptions
+from .properties import check_exposure, check_mass_assignment, check_me_mass_assignment
+from .tokens import DEFAULT_SECRETS, check_tokens
+
+__version__ = "0.1.0"
+__all__ = ["AccessProbe", "AccessOptions", "DEFAULT_SECRETS"]
+
+
+class AccessProbe(Probe):
+    id = "access"
+    title = "Access control and authentication"
+    version = __version__
+    indicators = ("sec.authentication", "sec.login_limit", "sec.access_control", "sec.hardening",
+                  "sec.access_logging")
+    writes = True
+    disruptive = True
+    options_model = AccessOptions
+    timeout_s = 900.0
+
+    def run(self, ctx: ProbeContext) -> ProbeResult:
+        if not ctx.profile.accounts:
+            raise ProbeSkipped("the profile has no accounts (accounts:)")
+        run = AccessRun(ctx=ctx, opts=ctx.options)
+        artifacts: dict = {}
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("vertical", lambda: artifacts.update(check_vertical(run) or {})),
+            ("objects", lambda: check_objects(run)),
+            ("properties", lambda: (check_mass_assignment(run), check_me_mass_assignment(run), check_exposure(run))),
+            ("anonymous", lambda: check_anonymous(run)),
+            ("tokens", lambda: check_tokens(run)),
+            ("login", lambda: check_enumeration(run)),
+            ("lockout", lambda: check_lockout(run)),
+            ("registration", lambda: check_registration(run)),
+            ("hardening", lambda: check_hardening(run)),
+            ("logging", lambda: check_access_log(run)),
+        ]
+        for name, step in steps:
+            if name not in run.checks:
+                continue
+            ctx.check_cancelled()
+            ctx.log(f"{name} checks")
+            try:
+                step()
+            except (KeyboardInterrupt, ProbeSkipped):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+                if type(exc).__name__ in ("BudgetExceeded", "OutOfScope"):
+                    raise
+                run.add(f"access.{name}.error", f"{name} checks could not finish: {type(exc).__name__}: {exc}",
+                        status=Status.error, severity=Severity.info, indicator=INDICATOR_ACCESS)
+        if run.checks & {"vertical", "objects", "anonymous"}:
+            report_deny_errors(run)
+        return ProbeResult(probe=self.id, findings=run.findings, artifacts=artifacts)
+
+
+@hookimpl
+def crm_audit_register_probes() -> list[type[Probe]]:
+    return [AccessProbe]

@@ -1,0 +1,70 @@
+"""Access logging: the audit's own failed login and record creation must show up in the CRM's log.
+
+Only runs when ``plugins.access.audit_log_path`` names the log endpoint; entries are matched
+loosely (the username; the resource name and the record id in one entry), so any JSON log fits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from crm_audit.model import Evidence, Severity, Status
+
+from .common import INDICATOR_LOGGING, AccessRun, refs
+
+
+def _entries(data: Any) -> list[str]:
+    items = data.get("items", data.get("results", data.get("entries"))) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        return []
+    return [json.dumps(i, default=str) if not isinstance(i, str) else i for i in items]
+
+
+def check_access_log(run: AccessRun) -> None:
+    """Find this run's failed login and one created record in the access log."""
+    path = run.opts.audit_log_path
+    kw: dict[str, Any] = dict(indicator=INDICATOR_LOGGING, references=refs("API8", "CWE-778"),
+                              remediation="Log every authentication event and every change of a record with "
+                                          "actor, time, action, target and source address; let admins read it.")
+    if not path:
+        run.add("access.logging", "Access logging not tested (plugins.access.audit_log_path not set)",
+                status=Status.skipped, severity=Severity.info, **kw)
+        return
+    tenant = None
+    user = run.notes.get("failed_login_user")
+    acct_name = run.notes.get("failed_login_account")
+    if acct_name:
+        tenant = run.profile.account(acct_name).tenant
+    reader = run.opts.audit_log_account
+    if reader is None:
+        cands = sorted((a for a in run.general_accounts() if tenant is None or a.tenant == tenant),
+                       key=lambda a: -run.privilege(a.role))
+        reader = cands[0].name if cands else None
+    if reader is None:
+        return
+    ex = run.ctx.target.request("GET", path, account=reader, params=run.opts.audit_log_params)
+    if not ex.ok:
+        run.add("access.logging.readable", f"The access log cannot be read ({path} answered {ex.status})",
+                status=Status.failed, severity=Severity.medium, evidence=[ex.evidence(200)], **kw)
+        return
+    entries = _entries(ex.json_or_none())
+    run.add("access.logging.readable", f"The access log is readable by {reader} ({len(entries)} entries)",
+            status=Status.passed, severity=Severity.medium, **kw)
+    if user:
+        hit = any(user in e and ("fail" in e.lower() or "denied" in e.lower() or "invalid" in e.lower()) for e in entries)
+        ev = [Evidence(request=f"GET {path} (as {reader})", status=ex.status,
+                       expected="an entry for the audit's failed login", observed="found" if hit else "not found")]
+        run.add("access.logging.failed_login", "Failed logins are " + ("logged" if hit else "not logged"),
+                status=Status.passed if hit else Status.failed, severity=Severity.medium, evidence=ev, **kw)
+    reader_tenant = run.profile.account(reader).tenant
+    created = [(r, i) for r, i, t in run.notes.get("creates", []) if t == reader_tenant]
+    if created:
+        res, rid = created[-1]
+        word = re.compile(rf"(?<![\w.-]){re.escape(str(rid))}(?![\w.-])")
+        hit = any(f"{res}/{rid}" in e or (res in e and word.search(e)) for e in entries)
+        ev = [Evidence(request=f"GET {path} (as {reader})", status=ex.status,
+                       expected=f"an entry for creating {res}/{rid}", observed="found" if hit else "not found")]
+        run.add("access.logging.create", "Record creation is " + ("logged" if hit else "not logged"),
+                status=Status.passed if hit else Status.failed, severity=Severity.medium, evidence=ev, **kw)

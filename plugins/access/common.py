@@ -1,0 +1,218 @@
+"""Shared state of one access-probe run: findings, verdicts, accounts, the audit's own records.
+
+Every check module receives an :class:`AccessRun`; it adds findings through it, asks it
+for accounts by role/tenant, and creates records only through :meth:`AccessRun.own_record`
+(tagged with the run id, deleted again through ``ctx.defer``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
+
+from crm_audit.model import Evidence, Finding, Severity, Status
+from crm_audit.probe import ProbeContext
+from crm_audit.profile import Account
+from crm_audit.target import Exchange
+
+from .options import AccessOptions
+
+Verdict = Literal["allow", "deny", "error", "unknown"]
+
+INDICATOR_AUTHN = "sec.authentication"
+INDICATOR_LOGIN = "sec.login_limit"
+INDICATOR_ACCESS = "sec.access_control"
+INDICATOR_HARDENING = "sec.hardening"
+INDICATOR_LOGGING = "sec.access_logging"
+
+OWASP = {
+    "API1": "OWASP API1:2023 Broken Object Level Authorization",
+    "API2": "OWASP API2:2023 Broken Authentication",
+    "API3": "OWASP API3:2023 Broken Object Property Level Authorization",
+    "API4": "OWASP API4:2023 Unrestricted Resource Consumption",
+    "API5": "OWASP API5:2023 Broken Function Level Authorization",
+    "API8": "OWASP API8:2023 Security Misconfiguration",
+    "API9": "OWASP API9:2023 Improper Inventory Management",
+}
+
+
+def refs(*codes: str) -> list[str]:
+    """Reference strings for OWASP API Top 10 2023 codes ("API1") and CWE numbers ("CWE-639")."""
+    out = []
+    for c in codes:
+        out.append(OWASP.get(c, c) if c.startswith("API") else c)
+    return out
+
+
+def slug(text: str) -> str:
+    """A stable id fragment: lowercase, non-alphanumerics collapsed to '_'."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "root"
+
+
+def verdict(ex: Exchange) -> Verdict:
+    """How an answer reads as an access decision (2xx allow; 401/403/404/405 deny; 5xx error)."""
+    if ex.error or ex.status is None:
+        return "error"
+    if 200 <= ex.status < 300:
+        return "allow"
+    if ex.status in (401, 403, 404, 405, 410):
+        return "deny"
+    if ex.status >= 500:
+        return "error"
+    return "unknown"
+
+
+@dataclass
+class AccessRun:
+    """The probe's working state; checks call its helpers and add findings to it."""
+
+    ctx: ProbeContext
+    opts: AccessOptions
+    findings: list[Finding] = field(default_factory=list)
+    deny_errors: list[Evidence] = field(default_factory=list)
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+    _own: dict[tuple[str, str, str], dict] = field(default_factory=dict)
+    _gone: set[tuple[str, str]] = field(default_factory=set)
+
+    # ------------------------------------------------------------------ findings
+    def add(self, fid: str, title: str, *, status: Status, severity: Severity, indicator: str,
+            evidence: Iterable[Evidence] = (), remediation: str = "", references: Iterable[str] = ()) -> None:
+        """Record one check's outcome (pass findings too, so the report shows coverage)."""
+        self.findings.append(Finding(
+            id=fid, title=title, severity=severity, status=status, indicator=indicator, probe="access",
+            evidence=list(evidence)[:5], remediation=remediation, references=list(references)))
+
+    def expect_deny(self, ex: Exchange, context: str) -> Verdict:
+        """Verdict of a request that should be refused; a 5xx there is remembered as a finding."""
+        v = verdict(ex)
+        if v == "error" and ex.status is not None and ex.status >= 500 and len(self.deny_errors) < 20:
+            self.deny_errors.append(ex.evidence(excerpt_chars=200, expected="401/403/404", observed=f"{ex.status} ({context})"))
+        return v
+
+    @property
+    def checks(self) -> set[str]:
+        return set(self.opts.checks)
+
+    # ------------------------------------------------------------------ accounts
+    @property
+    def profile(self):  # noqa: ANN201 - Profile
+        return self.ctx.profile
+
+    def general_accounts(self) -> list[Account]:
+        """Accounts usable for ordinary checks (never the dedicated lockout account)."""
+        return [a for a in self.profile.accounts if a.purpose == "general"]
+
+    def first_of_role(self, role: str, tenant: str | None = None, exclude: Iterable[str] = ()) -> Account | None:
+        skip = set(exclude)
+        for a in self.general_accounts():
+            if a.role == role and a.name not in skip and (tenant is None or a.tenant == tenant):
+                return a
+        return None
+
+    def rule(self, role: str, resource: str, action: str) -> str | None:
+        """'allow' / 'deny' from the access matrix, or None when the profile does not say."""
+        return self.profile.access_matrix.get(role, {}).get(resource, {}).get(action)
+
+    def may(self, account: Account, resource: str, action: str) -> bool:
+        """True unless the access matrix denies it (no matrix: assume allowed, verified by doing)."""
+        if not self.profile.access_matrix:
+            return True
+        return self.rule(account.role, resource, action) == "allow"
+
+    def privilege(self, role: str) -> int:
+        """How many allow cells a role has in the matrix (to pick the most privileged role)."""
+        return sum(1 for res in self.profile.access_matrix.get(role, {}).values() for d in res.values() if d == "allow")
+
+    def writer(self, resource: str, tenant: str | None, exclude: Iterable[str] = ()) -> Account | None:
+        """A general account of ``tenant`` whose role may create ``resource``, most privileged first."""
+        skip = set(exclude)
+        cands = [a for a in self.general_accounts()
+                 if a.name not in skip and (tenant is None or a.tenant == tenant) and self.may(a, resource, "create")]
+        cands.sort(key=lambda a: -self.privilege(a.role))
+        return cands[0] if cands else None
+
+    def resources(self) -> list[str]:
+        adapter = self.ctx.adapter
+        if adapter is None:
+            return []
+        have = adapter.resources()
+        if self.opts.resources is not None:
+            return [r for r in self.opts.resources if r in have]
+        return have
+
+    # ------------------------------------------------------------------ records
+    def create(self, resource: str, account: Account, overrides: dict[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+        """Create a tagged record as ``account`` and register its deletion (creator first, then admins)."""
+        adapter = self.ctx.adapter
+        assert adapter is not None
+        rec, ex = adapter.create(resource, account.name, self.ctx.tag, overrides=overrides)
+        if rec is not None:
+            rid = adapter.record_id(rec)
+            if rid is not None:
+                self.notes.setdefault("creates", []).append((resource, rid, account.tenant))
+                self.ctx.defer(f"delete {resource}/{rid}", lambda: self.cleanup(resource, rid, account.name))
+        return rec, ex
+
+    def own_record(self, resource: str, account: Account, key: str = "") -> dict | None:
+        """A record ``account`` created in this run (created on first use, cached by ``key``)."""
+        k = (resource, account.name, key)
+        if k not in self._own:
+            rec, _ = self.create(resource, account)
+            if rec is None:
+                return None
+            self._own[k] = rec
+        return self._own[k]
+
+    def delete(self, resource: str, rid: Any, account: str | None) -> Exchange:
+        """DELETE through the adapter, remembering records known to be gone (cleanup skips them)."""
+        adapter = self.ctx.adapter
+        assert adapter is not None
+        ex = adapter.delete(resource, rid, account)
+        if ex.ok:
+            self._gone.add((resource, str(rid)))
+        return ex
+
+    def cleanup(self, resource: str, rid: Any, first: str | None) -> None:
+        """Delete one of the audit's records: as its creator, else as any account that can."""
+        adapter = self.ctx.adapter
+        assert adapter is not None
+        if (resource, str(rid)) in self._gone:
+            return
+        names = ([first] if first else []) + [a.name for a in sorted(
+            self.general_accounts(), key=lambda a: -self.privilege(a.role)) if a.name != first]
+        tried = []
+        for name in names:
+            ex = adapter.delete(resource, rid, name)
+            if ex.ok:
+                return
+            tried.append(ex.status)
+        for name in names:  # nobody could delete it: fine when nobody can see it either
+            got, ex = adapter.read(resource, rid, name)
+            if ex.ok and got is not None:
+                raise RuntimeError(f"could not delete {resource}/{rid} (answers {sorted(set(map(str, tried)))})")
+        return
+
+    def read_as(self, resource: str, rid: Any, account: str) -> tuple[dict | None, Exchange]:
+        adapter = self.ctx.adapter
+        assert adapter is not None
+        return adapter.read(resource, rid, account)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Loose equality of API values (ids may come back as int or str)."""
+    if a is None or b is None:
+        return a is b
+    return str(a) == str(b)
+
+
+def update_took_effect(body: dict[str, Any], before: dict | None, after: dict | None) -> bool | None:
+    """True when every field of ``body`` now holds its value and one changed; None: cannot tell."""
+    if after is None or not body:
+        return None
+    if not all(same_value(after.get(k), v) for k, v in body.items()):
+        return False
+    if before is not None and all(same_value(before.get(k), v) for k, v in body.items()):
+        return None  # the record already held these values
+    return True

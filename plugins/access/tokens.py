@@ -1,0 +1,265 @@
+"""JWT checks: signature really verified, alg none refused, no well-known HMAC secret, expiry, logout.
+
+The account's token is decoded without verification (PyJWT); well-known secrets are tried
+offline first (a match proves the server signs with it) and then confirmed with one forged
+token. Secret values never appear in evidence: each wordlist entry is named by a label.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+import jwt
+
+from crm_audit.model import Evidence, Severity, Status
+from crm_audit.profile import Account
+from crm_audit.target import Exchange
+
+from .common import INDICATOR_AUTHN, AccessRun, refs
+from .login import login_flow
+
+#: (label shown in findings, secret). Public defaults of frameworks, tutorials and CRMs.
+DEFAULT_SECRETS: tuple[tuple[str, str], ...] = (
+    ("generic word 'secret'", "secret"),
+    ("generic word 'changeme'", "changeme"),
+    ("jwt.io example secret", "your-256-bit-secret"),
+    ("jwt.io example secret (512)", "your-512-bit-secret"),
+    ("django-crm 0.9.0 default SECRET_KEY", "&q1&ftrxho9lrzm$$%6!cplb5ac957-9y@t@17u(3yqqb#9xl%"),
+    ("generic word 'password'", "password"),
+    ("generic word 'secretkey'", "secretkey"),
+    ("generic 'secret_key'", "secret_key"),
+    ("generic 'jwt_secret'", "jwt_secret"),
+    ("generic 'jwtsecret'", "jwtsecret"),
+    ("generic 'supersecret'", "supersecret"),
+    ("generic 'mysecret'", "mysecret"),
+    ("generic 'default'", "default"),
+    ("generic 'test'", "test"),
+    ("generic 'key'", "key"),
+    ("generic '123456'", "123456"),
+    ("generic 'admin'", "admin"),
+    ("generic 'changeit'", "changeit"),
+    ("generic 'your_jwt_secret'", "your_jwt_secret"),
+    ("generic 'your-secret-key'", "your-secret-key"),
+    ("generic 'secret123'", "secret123"),
+    ("generic 'shhhhh'", "shhhhh"),
+    ("Django startproject placeholder", "django-insecure-change-me"),
+    ("Flask docs example", "dev"),
+    ("Rails/Devise example", "CHANGE_ME"),
+)
+
+_HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segments(token: str) -> tuple[dict, dict] | None:
+    """(header, claims) of a JWT without verifying it, or None when it is not a JWT."""
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    return (header, claims) if isinstance(claims, dict) else None
+
+
+def _unsigned(header: dict, claims: dict, alg: str) -> str:
+    h = dict(header, alg=alg)
+    return f"{_b64(json.dumps(h).encode())}.{_b64(json.dumps(claims).encode())}."
+
+
+def _sign(header: dict, claims: dict, secret: str, alg: str) -> str:
+    """An HMAC-signed JWT (done by hand: no key-length warnings, same bytes as any library)."""
+    head = _b64(json.dumps(dict(header, alg=alg), separators=(",", ":")).encode())
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    mac = hmac.new(secret.encode(), f"{head}.{body}".encode(), _HMAC[alg]).digest()
+    return f"{head}.{body}.{_b64(mac)}"
+
+
+def _verifies(token: str, secret: str, alg: str) -> bool:
+    head, body, sig = token.split(".")
+    mac = hmac.new(secret.encode(), f"{head}.{body}".encode(), _HMAC[alg]).digest()
+    try:
+        given = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    except ValueError:
+        return False
+    return hmac.compare_digest(mac, given)
+
+
+def _find_secret(token: str, alg: str, extra: list[str]) -> tuple[str, str] | None:
+    """The (label, secret) the token verifies with, trying the wordlist offline."""
+    words = list(DEFAULT_SECRETS) + [(f"profile wordlist entry #{i + 1}", s) for i, s in enumerate(extra)]
+    for label, word in words:
+        if _verifies(token, word, alg):
+            return label, word
+    return None
+
+
+class _Prober:
+    """Sends one token to a protected endpoint and reads the verdict."""
+
+    def __init__(self, run: AccessRun, account: Account, path: str) -> None:
+        self.run, self.path = run, path
+        self.header = account.auth.header or "Authorization"
+        self.scheme = account.auth.scheme
+
+    def send(self, token: str) -> Exchange:
+        value = (f"{self.scheme} " if self.scheme else "") + token
+        return self.run.ctx.target.request("GET", self.path, auth=False, headers={self.header: value})
+
+
+def _protected_path(run: AccessRun, account: Account) -> str | None:
+    """A GET path that answers 2xx with the account's token and 401/403 without."""
+    paths = []
+    if run.opts.me_path:
+        paths.append(run.opts.me_path)
+    if run.ctx.adapter is not None:
+        paths += [run.ctx.adapter.resource(r).path for r in run.resources()]
+    for p in paths[:4]:
+        ok = run.ctx.target.request("GET", p, account=account.name)
+        anon = run.ctx.target.request("GET", p, auth=False)
+        if ok.ok and anon.status in (401, 403):
+            return p
+    return None
+
+
+def check_tokens(run: AccessRun) -> None:
+    """All token checks for the first general login account of a non-privileged role."""
+    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN)
+    accts = [a for a in run.general_accounts() if a.auth.method in ("login", "bearer")]
+    accts.sort(key=lambda a: run.privilege(a.role))
+    acct = accts[0] if accts else None
+    token = run.ctx.target.token(acct) if acct else None
+    parts = _segments(token) if token else None
+    if acct is None or token is None or parts is None:
+        run.add("access.token.jwt", "Token checks not run (no account with a JWT bearer token)",
+                status=Status.skipped, severity=Severity.info, **kw)
+        return
+    run.ctx.target.redactor.add(token)
+    header, claims = parts
+    alg = str(header.get("alg", ""))
+    path = _protected_path(run, acct)
+    if path is None:
+        run.add("access.token.jwt", "Token checks not run (no endpoint that requires the token was found)",
+                status=Status.skipped, severity=Severity.info, **kw)
+        return
+    probe = _Prober(run, acct, path)
+    head_b64, body_b64, _sig = token.split(".")
+
+    def judge(fid: str, title_ok: str, title_bad: str, forged: str, sev: Severity, cwe: str, fix: str) -> Exchange:
+        ex = probe.send(forged)
+        run.ctx.target.redactor.add(forged)
+        ev = ex.evidence(200, expected="401", observed=str(ex.status))
+        if ex.ok:
+            run.add(fid, title_bad, status=Status.failed, severity=sev, evidence=[ev], remediation=fix,
+                    references=refs("API2", cwe), **kw)
+        elif ex.status in (401, 403):
+            run.add(fid, title_ok, status=Status.passed, severity=sev, evidence=[ev], remediation=fix,
+                    references=refs("API2", cwe), **kw)
+        else:
+            run.add(fid, title_ok + f" (inconclusive: {ex.status})", status=Status.error, severity=Severity.info,
+                    evidence=[ev], references=refs("API2", cwe), **kw)
+        return ex
+
+    verify_fix = "Verify every token's signature with the server's key and a fixed list of allowed algorithms."
+    bad_sig = _b64(secrets.token_bytes(32 if alg.endswith("256") else 48 if alg.endswith("384") else 64))
+    judge("access.token.signature_not_verified", "Tokens with a wrong signature are refused",
+          "Tokens with a wrong signature are accepted", f"{head_b64}.{body_b64}.{bad_sig}",
+          Severity.critical, "CWE-345", verify_fix)
+    judge("access.token.signature_stripped", "Tokens without a signature are refused",
+          "Tokens with the signature stripped are accepted", f"{head_b64}.{body_b64}.",
+          Severity.critical, "CWE-345", verify_fix)
+    accepted = None
+    for variant in ("none", "None", "NONE", "nOnE"):
+        ex = probe.send(_unsigned(header, claims, variant))
+        if ex.ok:
+            accepted = (variant, ex)
+            break
+    if accepted:
+        run.add("access.token.alg_none", f"Unsigned tokens (alg '{accepted[0]}') are accepted", status=Status.failed,
+                severity=Severity.critical, evidence=[accepted[1].evidence(200, expected="401", observed=str(accepted[1].status))],
+                remediation=verify_fix, references=refs("API2", "CWE-345", "CWE-347"), **kw)
+    else:
+        run.add("access.token.alg_none", "Unsigned tokens (alg none) are refused", status=Status.passed,
+                severity=Severity.critical, remediation=verify_fix, references=refs("API2", "CWE-345", "CWE-347"), **kw)
+
+    found = _find_secret(token, alg, run.opts.token_wordlist_extra) if alg in _HMAC else None
+    sfix = "Sign tokens with a long random secret kept out of the code and the defaults; rotate it now."
+    if found:
+        label, word = found
+        if len(word) >= 12:
+            run.ctx.target.redactor.add(word)
+        forged = _sign(header, dict(claims, crm_audit=run.ctx.run_id), word, alg)
+        ex = probe.send(forged)
+        run.ctx.target.redactor.add(forged)
+        ev = ex.evidence(200, expected="401", observed=f"{ex.status} for a token the audit signed itself")
+        ev = ev.model_copy(update={"details": {"secret": label, "algorithm": alg}})
+        run.add("access.token.default_secret", f"Tokens are signed with a well-known default secret ({label})",
+                status=Status.failed, severity=Severity.critical, evidence=[ev], remediation=sfix,
+                references=refs("API2", "CWE-798", "CWE-1392", "CWE-345"), **kw)
+    else:
+        run.add("access.token.default_secret",
+                "Token secret is none of the well-known defaults" if alg in _HMAC else f"Token uses {alg or '?'} (no HMAC secret to guess)",
+                status=Status.passed, severity=Severity.critical, remediation=sfix,
+                references=refs("API2", "CWE-798", "CWE-1392"), **kw)
+
+    efix = "Issue short-lived access tokens (minutes) with an exp claim and check it on every request."
+    if "exp" not in claims:
+        claim_ev = Evidence(request=f"decoded token of {acct.name}", expected="an exp claim",
+                            observed="claims: " + ", ".join(sorted(map(str, claims))))
+        run.add("access.token.no_expiry", "Access tokens carry no expiry (exp claim missing)", status=Status.failed,
+                severity=Severity.medium, evidence=[claim_ev], remediation=efix, references=refs("API2", "CWE-613"), **kw)
+    else:
+        life = None
+        if isinstance(claims.get("exp"), (int, float)) and isinstance(claims.get("iat"), (int, float)):
+            life = claims["exp"] - claims["iat"]
+        run.add("access.token.no_expiry", "Access tokens expire" + (f" (lifetime {life:.0f} s)" if life else ""),
+                status=Status.passed, severity=Severity.medium, remediation=efix, references=refs("API2", "CWE-613"), **kw)
+        if found:
+            now = int(time.time())
+            expired = _sign(header, dict(claims, iat=now - 7200, exp=now - 3600), found[1], alg)
+            judge("access.token.expired_accepted", "Expired tokens are refused", "Expired tokens are accepted",
+                  expired, Severity.high, "CWE-613", efix)
+    _check_logout(run, acct, probe)
+
+
+def _check_logout(run: AccessRun, acct: Account, probe: _Prober) -> None:
+    fid = "access.token.valid_after_logout"
+    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-613"),
+                              remediation="Revoke the token on logout (deny-list its jti until it expires) "
+                                          "or keep access tokens very short-lived.")
+    if not run.opts.logout_path:
+        run.add(fid, "Logout not tested (plugins.access.logout_path not set)", status=Status.skipped,
+                severity=Severity.info, **kw)
+        return
+    flow = login_flow(run, acct)
+    if flow is None or acct.auth.method != "login" or not acct.auth.username or not acct.auth.password:
+        run.add(fid, "Logout not tested (the account has no login flow)", status=Status.skipped,
+                severity=Severity.info, **kw)
+        return
+    lg = flow.send(run, acct.auth.username, acct.auth.password.get_secret_value())
+    tok = flow.token(lg)
+    if not tok:
+        run.add(fid, "Logout not tested (fresh login failed)", status=Status.error, severity=Severity.info,
+                evidence=[lg.evidence()], **kw)
+        return
+    before = probe.send(tok)
+    out = run.ctx.target.request("POST", run.opts.logout_path, auth=False,
+                                 headers={probe.header: (f"{probe.scheme} " if probe.scheme else "") + tok})
+    if not before.ok or not out.ok:
+        run.add(fid, f"Logout not tested (token use {before.status}, logout {out.status})", status=Status.error,
+                severity=Severity.info, evidence=[out.evidence()], **kw)
+        return
+    after = probe.send(tok)
+    ev = after.evidence(200, expected="401 after logout", observed=str(after.status))
+    if after.ok:
+        run.add(fid, "Tokens stay valid after logout", status=Status.failed, severity=Severity.high, evidence=[ev], **kw)
+    else:
+        run.add(fid, "Tokens are revoked on logout", status=Status.passed, severity=Severity.high, evidence=[ev], **kw)
