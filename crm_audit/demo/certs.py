@@ -1,7 +1,7 @@
 """A throw-away test CA and a server leaf for 127.0.0.1/::1/localhost, and the server TLS contexts.
 
 The leaf is signed by a separate CA (CA:TRUE) because TLS scanners such as sslyze reject a
-self-signed leaf that is its own CA. Both are RSA 2048, valid 30 days, regenerated at every start.
+self-signed leaf that is its own CA. Both are RSA 2048, valid 365 days, regenerated at every start.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-VALIDITY = timedelta(days=30)
+VALIDITY = timedelta(days=365)  # within Mozilla's 366-day limit; a short one trips expiry checks
 STRONG_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1"
 WEAK_CIPHERS = "ALL:!aNULL:!eNULL:@SECLEVEL=0"
 
@@ -105,4 +105,7 @@ def server_ssl_context(paths: CertPaths, weak: bool = False) -> ssl.SSLContext:
     else:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_ciphers(STRONG_CIPHERS)
+        # OpenSSL also offers X448 and secp521r1, which Mozilla's intermediate profile leaves out;
+        # Python's ssl can pin only one group, so pin the one every client speaks.
+        ctx.set_ecdh_curve("prime256v1")
     return ctx

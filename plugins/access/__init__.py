@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crm_audit.hookspecs import hookimpl
-from crm_audit.model import ProbeResult, Severity, Status
+from crm_audit.model import Finding, Measurement, ProbeResult, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 
 from .access_log import check_access_log
 from .anonymous import check_anonymous
-from .common import INDICATOR_ACCESS, AccessRun
+from .common import INDICATOR_ACCESS, INDICATOR_LOGGING, AccessRun
 from .hardening import check_hardening, report_deny_errors
 from .login import check_enumeration, check_lockout, check_registration
 from .matrix import check_vertical
@@ -75,7 +75,19 @@ class AccessProbe(Probe):
                         status=Status.error, severity=Severity.info, indicator=INDICATOR_ACCESS)
         if run.checks & {"vertical", "objects", "anonymous"}:
             report_deny_errors(run)
-        return ProbeResult(probe=self.id, findings=run.findings, artifacts=artifacts)
+        return ProbeResult(probe=self.id, findings=run.findings, measurements=logging_measurement(run.findings),
+                           artifacts=artifacts)
+
+
+def logging_measurement(findings: list[Finding]) -> list[Measurement]:
+    """sec.access_logging as pass (1) / partial (share) / fail (0) of the access-log checks that ran."""
+    checks = [f for f in findings if f.indicator == INDICATOR_LOGGING and f.status in (Status.passed, Status.failed)]
+    if not checks:
+        return []
+    passed = sum(f.status == Status.passed for f in checks)
+    return [Measurement(indicator=INDICATOR_LOGGING, value=round(passed / len(checks), 6), unit="pass/fail",
+                        expected=1.0, better="higher", label=f"{passed} of {len(checks)} access-log checks passed",
+                        details={"checks": [f.id for f in checks]})]
 
 
 @hookimpl
