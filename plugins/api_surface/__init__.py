@@ -1,0 +1,108 @@
+"""Built-in ``api_surface`` probe: functional coverage (which CRM modules the API offers) and
+API quality (a published OpenAPI document, working pagination, JSON errors). Read-only."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_audit.hookspecs import hookimpl
+from crm_audit.model import Evidence, Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+
+__version__ = "0.1.0"
+
+
+class ApiSurfaceOptions(BaseModel):
+    """Options under ``plugins.api_surface``."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str | None = Field(None, description="account to read as (default: the first admin-role account)")
+    required_modules: list[str] = Field(
+        default_factory=lambda: ["contacts", "accounts", "leads", "opportunities", "cases"],
+        description="generic resources a CRM is expected to offer (the adapter maps them)")
+    missing_path: str = Field("/crm-audit-no-such-path", description="a path that must not exist (error format check)")
+
+
+class ApiSurfaceProbe(Probe):
+    id = "api_surface"
+    title = "Functional coverage and API surface"
+    version = __version__
+    indicators = ("func.modules", "func.api_surface")
+    options_model = ApiSurfaceOptions
+    timeout_s = 120.0
+
+    def run(self, ctx: ProbeContext) -> ProbeResult:
+        opts: ApiSurfaceOptions = ctx.options
+        if ctx.adapter is None:
+            raise ProbeSkipped("no adapter")
+        from crm_audit_plugins.data_quality import default_account
+
+        account = opts.account or default_account(ctx)
+        findings: list[Finding] = []
+        present, missing = [], []
+        offered = set(ctx.adapter.resources())
+        for module in opts.required_modules:
+            if module not in offered:
+                missing.append(module)
+                continue
+            _, ex = ctx.adapter.list(module, account, limit=1, offset=0)
+            (present if ex.ok else missing).append(module)
+        findings.append(Finding(
+            id="api_surface.modules", indicator="func.modules", severity=Severity.low,
+            status=Status.passed if not missing else Status.failed,
+            title=f"{len(present)} of {len(opts.required_modules)} required CRM modules answer over the API"
+                  + (f" (missing: {', '.join(missing)})" if missing else ""),
+            remediation="Expose every module the business relies on through the API (or map it in the adapter).",
+            evidence=[Evidence(expected=", ".join(opts.required_modules), observed=", ".join(present) or "none")]))
+        checks = self._surface_checks(ctx, account, present, opts)
+        for check_id, ok, title, ev in checks:
+            findings.append(Finding(id=f"api_surface.{check_id}", indicator="func.api_surface", title=title,
+                                    severity=Severity.low, status=Status.passed if ok else Status.failed,
+                                    evidence=ev, remediation=_FIX[check_id]))
+        passed = sum(1 for _, ok, _, _ in checks if ok)
+        measurements = [
+            Measurement(indicator="func.modules", value=round(len(present) / max(1, len(opts.required_modules)), 6),
+                        unit="pass/partial/fail", expected=1.0, better="higher",
+                        label=f"{len(present)}/{len(opts.required_modules)} modules present",
+                        details={"present": present, "missing": missing}),
+            Measurement(indicator="func.api_surface", value=round(passed / len(checks), 6), unit="ratio", expected=1.0,
+                        better="higher", label=f"{passed}/{len(checks)} API checks passed",
+                        details={c[0]: c[1] for c in checks}),
+        ]
+        return ProbeResult(probe=self.id, measurements=measurements, findings=findings)
+
+    def _surface_checks(self, ctx: ProbeContext, account: str | None, present: list[str],
+                        opts: ApiSurfaceOptions) -> list[tuple[str, bool, str, list[Evidence]]]:
+        out: list[tuple[str, bool, str, list[Evidence]]] = []
+        paths = ctx.adapter.openapi_paths() if hasattr(ctx.adapter, "openapi_paths") else []
+        out.append(("openapi", bool(paths), f"OpenAPI/Swagger document {'published' if paths else 'not found'}"
+                    + (f" ({len(paths)} operations)" if paths else ""), []))
+        if present:
+            module = present[0]
+            one, ex1 = ctx.adapter.list(module, account, limit=1, offset=0)
+            two, ex2 = ctx.adapter.list(module, account, limit=1, offset=1)
+            limit_ok = ex1.ok and len(one) <= 1
+            out.append(("pagination_limit", limit_ok, f"{module}: a page size of 1 "
+                        + ("is respected" if limit_ok else f"returned {len(one)} rows"), [ex1.evidence(120)]))
+            ids = (ctx.adapter.record_id(one[0]) if one else None, ctx.adapter.record_id(two[0]) if two else None)
+            offset_ok = ex2.ok and (not two or ids[0] != ids[1])
+            out.append(("pagination_offset", offset_ok, f"{module}: the next page " +
+                        ("moves on" if offset_ok else "repeats the first one"), [ex2.evidence(120)]))
+        ex = ctx.target.request("GET", opts.missing_path, account=account)
+        json_error = ex.status == 404 and ex.json_or_none() is not None
+        out.append(("json_errors", json_error, f"an unknown path answers {ex.status}"
+                    + (" with a JSON error" if json_error else " without a JSON error body"), [ex.evidence(160)]))
+        return out
+
+
+_FIX = {
+    "openapi": "Publish an OpenAPI document so integrators (and auditors) can discover the API.",
+    "pagination_limit": "Honour a page-size parameter on list endpoints; unbounded lists hurt clients and servers.",
+    "pagination_offset": "Support paging through lists (offset, page or cursor).",
+    "json_errors": "Answer API errors with the right status and a machine-readable (JSON) body.",
+}
+
+
+@hookimpl
+def crm_audit_register_probes() -> list[type[Probe]]:
+    return [ApiSurfaceProbe]
