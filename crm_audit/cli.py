@@ -143,26 +143,54 @@ def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--only", multiple=True, metavar="PROBE", help="Run only these probes (repeat or comma-separate)."),
         click.option("--skip", multiple=True, metavar="PROBE", help="Do not run these probes."),
         click.option("--hierarchy", default=None, help="Hierarchy to score against (name or YAML path); default from the profile."),
-        click.option("--fail-under", type=click.FloatRange(0, 100), default=None, help="Gate: exit 1 if the overall score is below this."),
+        click.option("--fail-under", multiple=True, metavar="[DIM=]SCORE",
+                     help="Gate: exit 1 if the overall score (70) or a dimension's score (perf=60) is below this. "
+                          "Repeat or comma-separate."),
         click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
                      help="Gate: exit 1 on any open failed finding at or above this severity."),
+        click.option("--threshold", "thresholds", multiple=True, metavar="IND<=MAX|IND>=MIN",
+                     help="Gate on an indicator's measured values, e.g. 'perf.response_time_p95<=300' (repeatable)."),
+        click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+                     help="result.json of an earlier run: report new/fixed findings, score changes, regressions."),
+        click.option("--fail-on-regression/--no-fail-on-regression", default=None,
+                     help="Gate: exit 1 on a statistically significant regression or a new open finding "
+                          "against --baseline (default: the profile's gates.fail_on_regression)."),
+        click.option("--regression-threshold", type=click.FloatRange(0, 100), default=None, metavar="PCT",
+                     help="Relative slow-down of the median that may count as a regression (default 20)."),
+        click.option("--waivers", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+                     help="Waivers YAML (accepted findings with justification, owner, expiry); default: the profile's."),
+        click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+                     help="Sign result.json with this Ed25519 private key (see `crm-audit keygen`)."),
         click.option("--allow-disruptive/--no-allow-disruptive", default=None,
                      help="Allow lockout attempts, restores and heavier load (default: the profile's allow.disruptive)."),
         click.option("--quiet", "-q", is_flag=True, help="Print only the summary."),
     ]
+    ci_keys = ("thresholds", "baseline", "fail_on_regression", "regression_threshold", "waivers", "sign_key")
+
+    @functools.wraps(fn)
+    def packed(*args: Any, **kwargs: Any) -> Any:
+        # the CI options travel as one `ci` dict, so commands pass them on without naming each
+        return fn(*args, ci={k: kwargs.pop(k) for k in ci_keys}, **kwargs)
+
     for o in reversed(opts):
-        fn = o(fn)
-    return fn
+        packed = o(packed)
+    return packed
 
 
 def execute(profile: Profile, registry: Registry, out: Path, formats: str | None, only: tuple[str, ...],
-            skip: tuple[str, ...], hierarchy: str | None, fail_under: float | None, fail_on: str | None,
-            allow_disruptive: bool | None, quiet: bool, allow_writes: bool | None = None) -> int:
+            skip: tuple[str, ...], hierarchy: str | None, fail_under: tuple[str, ...], fail_on: str | None,
+            allow_disruptive: bool | None, quiet: bool, allow_writes: bool | None = None,
+            ci: dict[str, Any] | None = None) -> int:
     """Run an audit, write its files and print the summary; returns the exit code."""
-    from .gates import evaluate_gates
     from .output import parse_formats, run_folder, write_reports
+    from .postprocess import PostOptions, postprocess, prepare
 
     fmt = parse_formats(formats, registry)
+    ci = dict(ci or {})
+    if ci.get("regression_threshold") is not None:
+        ci["regression_threshold"] = ci["regression_threshold"] / 100.0
+    prepared = prepare(profile, PostOptions(fail_under=tuple(fail_under or ()), fail_on=fail_on,
+                                            hierarchy=hierarchy, **{k: v for k, v in ci.items() if v is not None}))
     opts = RunOptions(only=_split(only), skip=_split(skip), hierarchy=hierarchy,
                       allow_disruptive=allow_disruptive, allow_writes=allow_writes)
     from .runner import select_probes
@@ -174,9 +202,7 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
         result = _run_interruptible(profile, registry, opts)
     finally:
         progress.close()
-    gates = profile.gates.model_copy(update={k: v for k, v in
-                                             {"fail_under": fail_under, "fail_on": fail_on}.items() if v is not None})
-    result = result.model_copy(update={"gates": evaluate_gates(result, gates)})
+    result = postprocess(result, prepared, warn=lambda msg: click.echo(f"crm-audit: warning: {msg}", err=True))
     folder = run_folder(out, result.run_id)
     paths = write_reports(result, registry, folder, fmt)
     print_summary(result, paths)
@@ -208,8 +234,34 @@ def print_summary(result: AuditResult, paths: list[Path]) -> None:
     errs = [p for p in result.probes if p.status in ("error", "incomplete")]
     for p in errs:
         click.echo(f"probe {p.probe}: {p.status}: {p.reason}")
+    waived = [f for f in result.all_findings() if f.waiver is not None]
+    if result.waivers is not None or waived:
+        w = result.waivers or {}
+        click.echo(f"waivers: {len(waived)} finding(s) waived by {len(w.get('applied') or [])} waiver(s); "
+                   f"{len(w.get('expired') or [])} expired, {len(w.get('unmatched') or [])} unmatched")
+        for e in w.get("expired") or []:
+            click.echo(f"  expired {e.get('expires')}: {e.get('id')} (by {e.get('by')}) — counts again")
+    base = result.baseline
+    if base is not None:
+        click.echo(f"baseline {base.get('run_id')}: {len(base.get('new_findings') or [])} new, "
+                   f"{len(base.get('fixed_findings') or [])} fixed, {len(base.get('unchanged_findings') or [])} "
+                   f"unchanged finding(s); {len(base.get('regressions') or [])} regression(s)")
+        for fid in base.get("new_findings") or []:
+            click.echo(f"  new finding {fid}")
+        for r in base.get("regressions") or []:
+            click.echo(f"  regression {r.get('label') or r.get('indicator')}: median {r.get('before')} → "
+                       f"{r.get('after')} {r.get('unit') or ''} (+{(r.get('relative_change') or 0) * 100:.0f}%, "
+                       f"p={r.get('p_value'):.1e})")
     for g in result.gates:
-        click.echo(f"gate {g.gate}: {'passed' if g.passed else 'FAILED'} — {g.detail}")
+        if g.passed:
+            click.echo(f"gate {g.gate}: passed — {g.detail}")
+    failed = [g for g in result.gates if not g.passed]
+    for g in failed:
+        click.echo(f"gate {g.gate}: FAILED — {g.detail}")
+    if failed:
+        click.echo(f"{len(failed)} gate(s) failed: {', '.join(g.gate for g in failed)}")
+    if result.signature:
+        click.echo(f"signed with {result.signature.get('algorithm')} key {result.signature.get('key_fingerprint')}")
     if not result.complete:
         click.echo(f"audit incomplete: {result.incomplete_reason}")
     for p in paths:
@@ -226,8 +278,8 @@ def print_summary(result: AuditResult, paths: list[Path]) -> None:
               help="Let probes create/update/delete their own tagged records (default: the profile's allow.writes).")
 @handle_errors
 def audit(profile_path: Path, out: Path, formats: str | None, only: tuple[str, ...], skip: tuple[str, ...],
-          hierarchy: str | None, fail_under: float | None, fail_on: str | None, allow_disruptive: bool | None,
-          quiet: bool, allow_writes: bool | None) -> None:
+          hierarchy: str | None, fail_under: tuple[str, ...], fail_on: str | None, allow_disruptive: bool | None,
+          quiet: bool, allow_writes: bool | None, ci: dict[str, Any]) -> None:
     """Audit the CRM described by PROFILE and write its result and reports.
 
     \b
@@ -238,7 +290,7 @@ def audit(profile_path: Path, out: Path, formats: str | None, only: tuple[str, .
     registry = _registry()
     profile = load_profile(profile_path)
     sys.exit(execute(profile, registry, out, formats, only, skip, hierarchy, fail_under, fail_on,
-                     allow_disruptive, quiet, allow_writes))
+                     allow_disruptive, quiet, allow_writes, ci=ci))
 
 
 @cli.command()
@@ -249,9 +301,10 @@ def validate(profile_path: Path) -> None:
     registry = _registry()
     profile = load_profile(profile_path)
     check_plugin_sections(registry, profile)
-    from .runner import _load_hierarchy
+    from .runner import _load_evidence, _load_hierarchy
 
     _load_hierarchy(profile, registry, None)
+    _load_evidence(profile)
     click.echo(f"{profile_path}: ok — target {profile.target.base_url}, scope {', '.join(profile.target.scope)}, "
                f"{len(profile.accounts)} account(s), {len(profile.endpoints)} endpoint(s)")
 
@@ -312,8 +365,8 @@ def plugins_cmd(as_json: bool) -> None:
 @audit_options
 @handle_errors
 def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, out: Path, formats: str | None,
-         only: tuple[str, ...], skip: tuple[str, ...], hierarchy: str | None, fail_under: float | None,
-         fail_on: str | None, allow_disruptive: bool | None, quiet: bool) -> None:
+         only: tuple[str, ...], skip: tuple[str, ...], hierarchy: str | None, fail_under: tuple[str, ...],
+         fail_on: str | None, allow_disruptive: bool | None, quiet: bool, ci: dict[str, Any]) -> None:
     """Start the embedded demo CRM on loopback, audit it with profiles/demo.yaml, write a report.
 
     \b
@@ -340,7 +393,7 @@ def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, out: Pat
         registry = _registry()
         profile = demo_profile(server)
         code = execute(profile, registry, out, formats, only, skip, hierarchy, fail_under, fail_on,
-                       allow_disruptive, quiet)
+                       allow_disruptive, quiet, ci=ci)
     sys.exit(code)
 
 

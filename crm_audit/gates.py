@@ -1,9 +1,13 @@
-"""Gates: the pass/fail rules a CI job sets on an audit (score floors, severities, thresholds)."""
+"""Gates: the pass/fail rules a CI job sets on an audit (score floors, severities, thresholds,
+regressions against a baseline). Waived findings never fail a gate."""
 
 from __future__ import annotations
 
+import re
+from typing import Any, Iterable
+
 from .model import SEVERITY_ORDER, AuditResult, GateOutcome
-from .profile import Gates
+from .profile import Gates, ThresholdGate
 
 
 def evaluate_gates(result: AuditResult, gates: Gates) -> list[GateOutcome]:
@@ -48,4 +52,106 @@ def evaluate_gates(result: AuditResult, gates: Gates) -> list[GateOutcome]:
             ok &= worst_lo.value >= th.min  # type: ignore[operator]
             parts.append(f"min {worst_lo.value:g}{worst_lo.unit} ({worst_lo.label or th.indicator}) ≥ {th.min:g}")
         out.append(GateOutcome(gate=f"threshold:{th.indicator}", passed=bool(ok), detail="; ".join(parts)))
+    out.extend(regression_gates(result, gates))
+    return out
+
+
+# ------------------------------------------------------------------ command-line gate syntax
+
+
+class GateSyntaxError(ValueError):
+    """A --fail-under or --threshold value that cannot be parsed (usage error)."""
+
+
+def parse_fail_under(values: Iterable[str]) -> tuple[float | None, dict[str, float]]:
+    """``70`` → overall floor; ``perf=60`` → floor for the dimension (node id) ``perf``.
+
+    Values may be repeated or comma-separated: ``--fail-under 70,perf=60,sec=80``.
+    """
+    overall: float | None = None
+    dims: dict[str, float] = {}
+    for item in values:
+        for part in (p.strip() for p in str(item).split(",")):
+            if not part:
+                continue
+            name, _, num = part.rpartition("=")
+            score = _score_value(num, part)
+            if name:
+                dims[name.strip()] = score
+            else:
+                overall = score
+    return overall, dims
+
+
+def _score_value(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise GateSyntaxError(f"--fail-under {spec!r}: expected SCORE or DIMENSION=SCORE, e.g. 70 or perf=60") from None
+    if not 0 <= value <= 100:
+        raise GateSyntaxError(f"--fail-under {spec!r}: score must be between 0 and 100")
+    return value
+
+
+_THRESHOLD = re.compile(r"^\s*([A-Za-z0-9_.:-]+)\s*(<=|>=)\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*$")
+
+
+def parse_threshold(spec: str) -> ThresholdGate:
+    """``perf.response_time_p95<=300`` (every measurement at most 300) or ``INDICATOR>=MIN``."""
+    m = _THRESHOLD.match(spec)
+    if not m:
+        raise GateSyntaxError(f"--threshold {spec!r}: expected INDICATOR<=MAX or INDICATOR>=MIN, "
+                              "e.g. perf.response_time_p95<=300")
+    indicator, op, num = m.groups()
+    try:
+        value = float(num)
+    except ValueError:
+        raise GateSyntaxError(f"--threshold {spec!r}: {num!r} is not a number") from None
+    return ThresholdGate(indicator=indicator, **({"max": value} if op == "<=" else {"min": value}))
+
+
+def merge_gates(profile_gates: Gates, fail_under: Iterable[str] = (), fail_on: str | None = None,
+                thresholds: Iterable[str] = (), fail_on_regression: bool | None = None) -> Gates:
+    """The profile's gates with the command line's on top (same dimension or indicator: CLI wins)."""
+    overall, dims = parse_fail_under(fail_under)
+    extra = [parse_threshold(t) for t in thresholds]
+    replaced = {t.indicator for t in extra}
+    update: dict[str, Any] = {
+        "fail_under_dimension": {**profile_gates.fail_under_dimension, **dims},
+        "thresholds": [t for t in profile_gates.thresholds if t.indicator not in replaced] + extra,
+    }
+    if overall is not None:
+        update["fail_under"] = overall
+    if fail_on is not None:
+        update["fail_on"] = fail_on
+    if fail_on_regression is not None:
+        update["fail_on_regression"] = fail_on_regression
+    return profile_gates.model_copy(update=update)
+
+
+def regression_gates(result: AuditResult, gates: Gates) -> list[GateOutcome]:
+    """With ``fail_on_regression``: fail on statistical regressions and on new open findings."""
+    if not gates.fail_on_regression:
+        return []
+    base = result.baseline
+    if not base:
+        return [GateOutcome(gate="regression", passed=True,
+                            detail="no baseline given (first run?); nothing to compare against")]
+    regs = base.get("regressions") or []
+    if regs:
+        parts = [f"{r.get('label') or r.get('indicator')} median {r.get('before'):g}→{r.get('after'):g}"
+                 f"{r.get('unit') or ''} (+{(r.get('relative_change') or 0) * 100:.0f}%, p={r.get('p_value'):.1e})"
+                 for r in regs]
+        detail = f"{len(regs)} regression(s) against run {base.get('run_id')}: " + "; ".join(parts)
+    else:
+        detail = f"no measurement regressed against run {base.get('run_id')}"
+    out = [GateOutcome(gate="regression:measurements", passed=not regs, detail=detail)]
+    new_ids = set(base.get("new_findings") or [])
+    new_open = sorted({f.id for f in result.all_findings() if f.id in new_ids and f.is_open
+                       and f.severity.value != "info"})
+    out.append(GateOutcome(
+        gate="regression:findings", passed=not new_open,
+        detail=(f"{len(new_open)} new open finding(s) since run {base.get('run_id')}: "
+                + ", ".join(new_open[:10]) + (" …" if len(new_open) > 10 else ""))
+        if new_open else f"no new open finding since run {base.get('run_id')}"))
     return out

@@ -157,6 +157,8 @@ class Gates(_Strict):
     fail_on: Literal["info", "low", "medium", "high", "critical"] | None = None
     thresholds: list[ThresholdGate] = Field(default_factory=list)
     fail_on_regression: bool = False
+    regression_threshold: float | None = Field(None, gt=0, description="relative median change (0.2 = 20%)")
+    regression_min_delta_ms: float | None = Field(None, ge=0, description="absolute median change a regression also needs")
 
 
 Action = Literal["list", "read", "create", "update", "delete"]
