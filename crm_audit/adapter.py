@@ -47,6 +47,10 @@ class Adapter:
     def delete(self, resource: str, record_id: Any, account: str | None) -> Exchange:
         raise NotImplementedError  # pragma: no cover
 
+    def update_body(self, resource: str, record_id: Any) -> dict[str, Any]:
+        """A body that changes the record visibly (probes check the change took effect)."""
+        return {}
+
     def record_id(self, record: dict) -> Any:
         raise NotImplementedError  # pragma: no cover
 
@@ -84,6 +88,7 @@ class ResourceConfig(BaseModel):
     create: dict[str, Any] = Field(default_factory=dict, description="body template; {tag} {n} are filled in")
     update: dict[str, Any] = Field(default_factory=dict)
     update_method: str = "PATCH"
+    item_record_path: str | None = Field(None, description="where a single-record response wraps the record, e.g. contact_obj")
     owner_field: str | None = None
     tenant_field: str | None = None
     create_id_path: str | None = None
@@ -116,6 +121,10 @@ def dig(data: Any, path: str | None) -> Any:
     return data
 
 
+def _flat(record: dict) -> str:
+    return " ".join(str(v) for v in record.values())
+
+
 def fill(template: Any, **values: Any) -> Any:
     """Fill {name} placeholders in every string of a JSON-like template."""
     if isinstance(template, str):
@@ -141,6 +150,7 @@ class RestAdapter(Adapter):
     def __init__(self, config: dict[str, Any], target: Target) -> None:
         super().__init__(config, target)
         self.config = RestConfig.model_validate(config)
+        self._created: dict[tuple[str, str], tuple[str, int]] = {}
 
     def resources(self) -> list[str]:
         return list(self.config.resources)
@@ -194,31 +204,46 @@ class RestAdapter(Adapter):
         record = dig(data, rc.create_id_path) if rc.create_id_path else data
         if not isinstance(record, dict) or self.record_id(record) is None:
             record = self._find_tagged(resource, account, tag, body)
+        if record is not None:
+            self._created[(resource, str(self.record_id(record)))] = (tag, n)
         return record, ex
 
     def _find_tagged(self, resource: str, account: str | None, tag: str, body: dict) -> dict | None:
-        """Find a just-created record when the CRM does not return it (some return only 'ok')."""
+        """Find a just-created record when the CRM does not return it (some return only 'ok').
+
+        The record must carry every tagged value of the body (they hold the create's unique
+        ``{n}``); list order is not relied on, since CRMs list newest- or oldest-first.
+        """
         params = {self.config.tag_filter_param: tag} if self.config.tag_filter_param else None
         items, _ = self.list(resource, account, limit=100, params=params)
-        probe_values = [v for v in body.values() if isinstance(v, str) and tag in v]
-        for item in reversed(items):
-            flat = str(item)
-            if tag in flat or any(v in flat for v in probe_values):
-                return item
-        return None
+        tagged_values = [v for v in body.values() if isinstance(v, str) and tag in v]
+        if tagged_values:
+            matches = [i for i in items if all(v in _flat(i) for v in tagged_values)]
+        else:
+            matches = [i for i in items if tag in _flat(i)]
+        return matches[0] if len(matches) == 1 else None
+
+    def _record(self, resource: str, ex: Exchange) -> dict | None:
+        data = dig(ex.json_or_none(), self.resource(resource).item_record_path) if ex.ok else None
+        return data if isinstance(data, dict) else None
 
     def read(self, resource: str, record_id: Any, account: str | None) -> tuple[dict | None, Exchange]:
         ex = self.target.request("GET", self.item_path(resource, record_id), account=account)
-        data = ex.json_or_none() if ex.ok else None
-        return (data if isinstance(data, dict) else None), ex
+        return self._record(resource, ex), ex
+
+    def update_body(self, resource: str, record_id: Any) -> dict[str, Any]:
+        """The profile's update template, filled with the tag and number the record was created with."""
+        tag, n = self._created.get((resource, str(record_id)), ("crm-audit", next(self._counter)))
+        return fill(self.resource(resource).update, tag=tag, n=n)
 
     def update(self, resource: str, record_id: Any, account: str | None,
                body: dict[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+        """Update a record; with no body, :meth:`update_body`."""
         rc = self.resource(resource)
-        ex = self.target.request(rc.update_method, self.item_path(resource, record_id), account=account,
-                                 json=body if body is not None else rc.update)
-        data = ex.json_or_none() if ex.ok else None
-        return (data if isinstance(data, dict) else None), ex
+        if body is None:
+            body = self.update_body(resource, record_id)
+        ex = self.target.request(rc.update_method, self.item_path(resource, record_id), account=account, json=body)
+        return self._record(resource, ex), ex
 
     def delete(self, resource: str, record_id: Any, account: str | None) -> Exchange:
         return self.target.request("DELETE", self.item_path(resource, record_id), account=account)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -19,7 +20,7 @@ from . import __version__
 from .model import AuditResult, ProbeResult
 from .plugins import PluginError, Registry, make_plugin_manager
 from .profile import Profile, ProfileError, load_profile
-from .runner import RunOptions, UsageError, check_plugin_sections, run_audit
+from .runner import RunOptions, UsageError, check_plugin_sections, run_audit, select_probes
 from .target import TargetError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
@@ -193,13 +194,10 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
                                             hierarchy=hierarchy, **{k: v for k, v in ci.items() if v is not None}))
     opts = RunOptions(only=_split(only), skip=_split(skip), hierarchy=hierarchy,
                       allow_disruptive=allow_disruptive, allow_writes=allow_writes)
-    from .runner import select_probes
-
-    total = len(select_probes(registry, profile, opts.only, opts.skip))
-    progress = Progress(total, quiet)
+    progress = Progress(len(select_probes(registry, profile, opts.only, opts.skip)), quiet)
     opts.progress = progress
     try:
-        result = _run_interruptible(profile, registry, opts)
+        result = run_audit(profile, registry, opts)  # Ctrl-C inside a probe still yields a partial result
     finally:
         progress.close()
     result = postprocess(result, prepared, warn=lambda msg: click.echo(f"crm-audit: warning: {msg}", err=True))
@@ -209,11 +207,6 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
     if not result.complete:
         return EXIT_CANNOT_RUN
     return EXIT_GATE if any(not g.passed for g in result.gates) else EXIT_OK
-
-
-def _run_interruptible(profile: Profile, registry: Registry, opts: RunOptions) -> AuditResult:
-    """Run the audit; Ctrl-C asks probes to stop and still yields a partial result."""
-    return run_audit(profile, registry, opts)
 
 
 def print_summary(result: AuditResult, paths: list[Path]) -> None:
@@ -414,10 +407,13 @@ def _serve_forever(server: Any) -> None:
                "readonly@acme.example, admin@globex.example, sales@globex.example")
     click.echo("press Ctrl-C to stop")
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
-        click.echo("stopping")
+        pass
+    click.echo("stopping")
 
 
 def _add_commands() -> None:

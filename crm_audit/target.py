@@ -136,6 +136,14 @@ class Target:
     def budget_left(self) -> int:
         return self.config.request_budget - self._count
 
+    def charge(self, n: int) -> None:
+        """Count requests sent outside this client (Locust workers) against the budget.
+
+        The sender must already have kept within ``budget_left``; this only keeps the count true.
+        """
+        with self._count_lock:
+            self._count += max(0, int(n))
+
     def _spend(self) -> None:
         with self._count_lock:
             if self._count >= self.config.request_budget:

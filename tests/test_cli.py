@@ -197,3 +197,36 @@ def test_ctrl_c_writes_a_partial_result(tmp_path: Path) -> None:
     assert data["complete"] is False and "Ctrl-C" in data["incomplete_reason"]
     assert data["probes"][0]["status"] == "incomplete"
     assert (next((tmp_path / "out").glob("*/report.html"))).exists()
+
+
+@pytest.mark.integration
+def test_demo_serve_runs_until_stopped(tmp_path: Path) -> None:
+    """`demo --serve` prints the URL and a 0600 credentials file, serves, and stops with its server on SIGTERM."""
+    import re
+    import signal
+    import time
+
+    import requests
+
+    proc = subprocess.Popen([sys.executable, "-m", "crm_audit", "demo", "--serve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "true"})
+    lines = []
+    deadline = time.time() + 60
+    while time.time() < deadline and not any("Ctrl-C" in ln for ln in lines):
+        lines.append(proc.stdout.readline())
+    text = "".join(lines)
+    url = re.search(r"demo CRM at (https://127\.0\.0\.1:\d+) \(pid (\d+)\)", text)
+    env_file = Path(re.search(r"source (\S+)", text).group(1))
+    assert url and oct(env_file.stat().st_mode & 0o777) == "0o600"
+    env = dict(re.findall(r"export (\w+)='?([^'\n]*)'?", env_file.read_text()))
+    assert env["DEMO_BASE_URL"] == url.group(1)
+    r = requests.post(url.group(1) + "/api/auth/login", verify=env["DEMO_CA_BUNDLE"],
+                      json={"username": "admin@acme.example", "password": env["DEMO_ADMIN_PASSWORD"]}, timeout=10)
+    assert r.status_code == 200 and "access_token" in r.json()
+    assert env["DEMO_ADMIN_PASSWORD"] not in text  # secrets go to the file, not the terminal
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    server_pid = int(url.group(2))
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(server_pid, 0)

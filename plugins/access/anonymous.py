@@ -55,7 +55,7 @@ def check_anonymous(run: AccessRun) -> None:
             tried.append(f"GET {item}: {ex.status}")
             if run.expect_deny(ex, f"anonymous read {res}") == "allow" and run.ctx.tag in ex.text:
                 hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
-            ex = t.request(rc.update_method, item, auth=False, json=dict(rc.update))
+            ex = t.request(rc.update_method, item, auth=False, json=adapter.update_body(res, rid))
             tried.append(f"{rc.update_method} {item}: {ex.status}")
             if run.expect_deny(ex, f"anonymous update {res}") == "allow":
                 hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))

@@ -114,7 +114,7 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
         rv, note = ("unknown", "2xx without the record") if rule("read") == "allow" else ("deny", "2xx without the record")
     out.append(_cell(run, role, res, "read", rule("read"), rv, rex, note))
     # update
-    body = dict(adapter.resource(res).update)
+    body = adapter.update_body(res, rid)
     before, _ = adapter.read(res, rid, owner.name)
     _, uex = adapter.update(res, rid, acct.name, body)
     uv = verdict(uex) if rule("update") == "allow" else run.expect_deny(uex, f"{role} update {res}")

@@ -104,7 +104,7 @@ def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account
             return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}")
         return None
     if action == "update":
-        body = dict(adapter.resource(res).update)
+        body = adapter.update_body(res, rid)
         before, _ = adapter.read(res, rid, owner.name)
         _, ex = adapter.update(res, rid, actor.name, body)
         run.expect_deny(ex, context)

@@ -6,6 +6,8 @@ registered through the ``crm_audit`` entry-point group.
 
 from __future__ import annotations
 
+import time
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.hookspecs import hookimpl
@@ -13,7 +15,7 @@ from crm_audit.model import Finding, Measurement, ProbeResult, SampleSummary, Se
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.profile import Endpoint
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 class LatencyOptions(BaseModel):
@@ -27,6 +29,7 @@ class LatencyOptions(BaseModel):
     max_discovered: int = Field(20, ge=0, le=500)
     max_error_rate: float = Field(0.01, ge=0, le=1)
     histogram_bins: int = Field(20, ge=2, le=200)
+    interval_ms: float = Field(0.0, ge=0, le=60_000, description="least time between two samples of an endpoint")
 
 
 class LatencyProbe(Probe):
@@ -40,12 +43,8 @@ class LatencyProbe(Probe):
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: LatencyOptions = ctx.options
         endpoints = list(ctx.profile.endpoints)
-        if opts.discover_openapi and ctx.adapter is not None and hasattr(ctx.adapter, "openapi_paths"):
-            known = {e.path for e in endpoints}
-            account = endpoints[0].account if endpoints else None
-            for method, path in ctx.adapter.openapi_paths()[: opts.max_discovered]:
-                if method == "GET" and "{" not in path and path not in known:
-                    endpoints.append(Endpoint(name=f"GET {path}", path=path, account=account))
+        if opts.discover_openapi:
+            endpoints += discover(ctx, endpoints, opts.max_discovered)
         if not endpoints:
             raise ProbeSkipped("the profile names no endpoints (endpoints:)")
         measurements: list[Measurement] = []
@@ -99,8 +98,13 @@ def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
     ttfb: list[float] = []
     errors = 0
     excerpt = None
+    next_at = 0.0
     for _ in range(opts.samples):
         ctx.check_cancelled()
+        pause = next_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        next_at = time.monotonic() + opts.interval_ms / 1000.0
         ex = ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
         if ex.error or ex.status not in ep.expect_status:
             errors += 1
@@ -118,6 +122,29 @@ def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
         "histogram": histogram(ms, opts.histogram_bins) if ms else {"edges": [], "counts": []},
     }
     return row, ms, errors, excerpt
+
+
+def discover(ctx: ProbeContext, known: list[Endpoint], limit: int) -> list[Endpoint]:
+    """Parameter-free GET operations of the OpenAPI document not yet in the profile.
+
+    Each candidate is requested once (as the first account the profile's endpoints use);
+    only those answering 2xx are kept, since an endpoint the audit may not read cannot be timed.
+    """
+    if ctx.adapter is None or not hasattr(ctx.adapter, "openapi_paths") or limit <= 0:
+        return []
+    paths = {e.path for e in known}
+    account = next((e.account for e in known if e.account), None)
+    found: list[Endpoint] = []
+    for method, path in ctx.adapter.openapi_paths():
+        if len(found) >= limit:
+            break
+        if method != "GET" or "{" in path or path in paths:
+            continue
+        paths.add(path)
+        ctx.check_cancelled()
+        if ctx.target.request("GET", path, account=account).ok:
+            found.append(Endpoint(name=f"GET {path}", path=path, account=account))
+    return found
 
 
 def histogram(values: list[float], bins: int) -> dict[str, list[float]]:

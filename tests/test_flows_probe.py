@@ -1,0 +1,80 @@
+"""The flows probe against the real demo CRM: completion, refs between steps, timings, cleanup."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_audit.adapter import RestAdapter
+from crm_audit.demo_profile import demo_profile
+from crm_audit.plugins import make_plugin_manager
+from crm_audit.profile import Flow
+from crm_audit.runner import RunOptions, run_audit
+from crm_audit.target import Target
+
+from crm_audit.demo import DemoServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def demo():
+    with DemoServer(delay_ms=0) as server:
+        yield server
+
+
+def _tagged_left(profile, tag: str) -> dict[str, int]:
+    target = Target(profile)
+    adapter = RestAdapter(profile.adapter, target)
+    left = {}
+    for res in adapter.resources():
+        items, ex = adapter.list(res, "admin", limit=200, params={"tag": tag})
+        assert ex.ok
+        left[res] = sum(1 for i in items if tag in (i.get("tags") or []))
+    target.close()
+    return left
+
+
+def test_demo_flow_completes_and_cleans_up(demo):
+    profile = demo_profile(demo)
+    opts = RunOptions(only=["flows"], hierarchy="none")
+    result = run_audit(profile, make_plugin_manager(), opts)
+    probe = result.probes[0]
+    assert probe.status == "ok", probe.reason
+    rate = next(m for m in probe.measurements if m.indicator == "perf.flow_completion_rate")
+    assert rate.value == 1.0 and rate.details == {"runs": 3, "completed": 3}
+    time_m = next(m for m in probe.measurements if m.indicator == "perf.flow_completion_time")
+    assert time_m.expected == 3 and time_m.samples.count == 3 and 0 < time_m.value < 3
+    flow = probe.artifacts["flows"][0]
+    assert [s["name"] for s in flow["steps"]][:2] == ["create lead", "qualify lead"]
+    assert all(s["summary_ms"]["count"] == 3 and s["failures"] == 0 for s in flow["steps"])
+    # the per-step times add up to no more than the run times
+    assert sum(s["summary_ms"]["min"] for s in flow["steps"]) / 1000 <= time_m.samples.max
+    assert not probe.findings
+    assert _tagged_left(profile, f"crm-audit-{opts.run_id}") == {r: 0 for r in profile.adapter["resources"]}
+
+
+def test_broken_step_lowers_completion_rate_and_still_cleans_up(demo):
+    profile = demo_profile(demo)
+    flow = Flow.model_validate({"name": "broken", "account": "sales", "runs": 2, "slo_s": 5, "steps": [
+        {"name": "create account", "action": "create", "resource": "accounts", "save_as": "acc"},
+        {"name": "contact at account", "action": "create", "resource": "contacts",
+         "body": {"account_id": "{acc.id}"}, "save_as": "c"},
+        {"name": "read contact", "action": "read", "ref": "c"},
+        {"name": "read missing", "action": "request", "method": "GET", "path": "/api/contacts/999999"},
+    ]})
+    profile = profile.model_copy(update={"flows": [flow]})
+    opts = RunOptions(only=["flows"], hierarchy="none")
+    probe = run_audit(profile, make_plugin_manager(), opts).probes[0]
+    rate = next(m for m in probe.measurements if m.indicator == "perf.flow_completion_rate")
+    assert rate.value == 0.0
+    finding = next(f for f in probe.findings if f.id == "flows.incomplete.broken")
+    assert "read missing" in finding.title and finding.evidence[0].status == 404
+    steps = {s["name"]: s for s in probe.artifacts["flows"][0]["steps"]}
+    assert steps["read contact"]["failures"] == 0 and steps["read missing"]["failures"] == 2
+    assert _tagged_left(profile, f"crm-audit-{opts.run_id}") == {r: 0 for r in profile.adapter["resources"]}
+
+
+def test_needs_allow_writes(demo):
+    result = run_audit(demo_profile(demo), make_plugin_manager(),
+                       RunOptions(only=["flows"], allow_writes=False, hierarchy="none"))
+    assert result.probes[0].status == "skipped" and "allow.writes" in result.probes[0].reason

@@ -1,0 +1,72 @@
+"""The latency probe against the real demo CRM: exact percentiles, histogram, SLO, OpenAPI discovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crm_audit.demo_profile import demo_profile
+from crm_audit.plugins import make_plugin_manager
+from crm_audit.runner import RunOptions, run_audit
+
+from crm_audit.demo import DemoServer
+
+pytestmark = pytest.mark.integration
+
+
+def _run(server, endpoints: list[str], **opts):
+    profile = demo_profile(server)
+    eps = [e for e in profile.endpoints if e.name in endpoints]
+    profile = profile.model_copy(update={"endpoints": eps, "plugins": {"latency": {"samples": 12, "warmup": 1, **opts}}})
+    result = run_audit(profile, make_plugin_manager(), RunOptions(only=["latency"], hierarchy="none"))
+    probe = result.probes[0]
+    assert probe.status == "ok", probe.reason
+    return probe
+
+
+@pytest.fixture(scope="module")
+def fast_demo():
+    with DemoServer(delay_ms=0) as server:
+        yield server
+
+
+def test_exact_percentiles_histogram_and_no_slo_finding(fast_demo):
+    probe = _run(fast_demo, ["list contacts", "current user"], histogram_bins=5)
+    rows = {r["name"]: r for r in probe.artifacts["endpoints"]}
+    assert set(rows) == {"list contacts", "current user"}
+    for m in probe.measurements:
+        if m.indicator != "perf.response_time_p95":
+            continue
+        raw = np.array(m.raw_samples)
+        assert len(raw) == m.samples.count == 12
+        for pct, got in ((50, m.samples.p50), (90, m.samples.p90), (95, m.samples.p95), (99, m.samples.p99)):
+            assert got == pytest.approx(np.percentile(raw, pct), abs=2e-3)
+        assert m.samples.min == pytest.approx(raw.min(), abs=1e-3)
+        assert m.samples.stdev == pytest.approx(raw.std(ddof=1), abs=2e-3)
+        row = rows[m.label]
+        assert sum(row["histogram"]["counts"]) == m.samples.count
+        assert len(row["histogram"]["edges"]) == len(row["histogram"]["counts"]) + 1
+        assert row["ttfb"]["p50"] <= row["summary"]["p50"]
+        assert set(row) == {"name", "method", "path", "summary", "ttfb", "slo_p95_ms", "errors", "histogram"}
+    assert not [f for f in probe.findings if f.id.startswith("latency.slo_exceeded")]
+    err = next(m for m in probe.measurements if m.indicator == "perf.error_rate")
+    assert err.value == 0.0 and err.details["requests"] == 24
+
+
+def test_openapi_discovery_adds_readable_get_endpoints(fast_demo):
+    probe = _run(fast_demo, ["list contacts"], samples=3, discover_openapi=True, max_discovered=4)
+    names = [r["name"] for r in probe.artifacts["endpoints"]]
+    discovered = [n for n in names if n.startswith("GET /")]
+    assert 1 <= len(discovered) <= 4
+    assert "GET /api/contacts" not in discovered  # already in the profile
+    assert all(r["errors"] == 0 for r in probe.artifacts["endpoints"])  # only readable ones kept
+
+
+def test_slo_finding_when_demo_is_slower_than_the_slo():
+    with DemoServer(delay_ms=400) as slow:
+        probe = _run(slow, ["health", "list contacts"], samples=5)
+    ids = {f.id for f in probe.findings}
+    assert "latency.slo_exceeded.list_contacts" in ids  # 400 ms delay > 300 ms SLO
+    assert "latency.slo_exceeded.health" not in ids  # /api/health bypasses the delay
+    p95 = next(m for m in probe.measurements if m.label == "list contacts")
+    assert p95.value >= 400 and p95.meets_expected is False
