@@ -33,16 +33,17 @@ class _Strict(BaseModel):
 class TargetConfig(_Strict):
     """Where the CRM is and how far the audit may go."""
 
-    base_url: str
-    scope: list[str] = Field(default_factory=list, description="hosts the audit may contact")
-    verify_tls: bool = True
-    ca_bundle: str | None = None
-    timeout_s: float = Field(10.0, gt=0, le=600)
-    rate_limit_rps: float = Field(50.0, gt=0, le=10_000)
-    request_budget: int = Field(20_000, gt=0)
-    max_redirects: int = Field(5, ge=0, le=20)
-    health_path: str = "/"
-    headers: dict[str, str] = Field(default_factory=dict)
+    base_url: str = Field(description="where the API lives: http:// or https:// with a host")
+    scope: list[str] = Field(default_factory=list,
+                             description="hosts the audit may contact (exact, or *.domain); default: the base_url host")
+    verify_tls: bool = Field(True, description="verify the server certificate (false only for throwaway test servers)")
+    ca_bundle: str | None = Field(None, description="PEM of the CA that signed the server certificate")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="per request")
+    rate_limit_rps: float = Field(50.0, gt=0, le=10_000, description="the audit never sends faster than this")
+    request_budget: int = Field(20_000, gt=0, description="nor more requests than this in one run (load included)")
+    max_redirects: int = Field(5, ge=0, le=20, description="in-scope redirects followed at most; off-scope never")
+    health_path: str = Field("/", description="checked first: an unreachable target stops the audit (exit 3)")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers on every request")
 
     @field_validator("base_url")
     @classmethod
@@ -72,20 +73,20 @@ def _host_matches(host: str, pattern: str) -> bool:
 class AuthConfig(_Strict):
     """How one account authenticates: bearer token, API key, basic, or a login flow."""
 
-    method: Literal["none", "bearer", "api_key", "basic", "login"] = "none"
-    token: SecretStr | None = None
-    api_key: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    header: str | None = None
-    scheme: str = "Bearer"
+    method: Literal["none", "bearer", "api_key", "basic", "login"] = Field("none", description="how it authenticates")
+    token: SecretStr | None = Field(None, description="bearer: the token")
+    api_key: SecretStr | None = Field(None, description="api_key: the key")
+    username: str | None = Field(None, description="basic and login: the user name")
+    password: SecretStr | None = Field(None, description="basic and login: the password")
+    header: str | None = Field(None, description="header carrying the credential (default Authorization, X-API-Key)")
+    scheme: str = Field("Bearer", description="prefix of the token in the header (e.g. Bearer, JWT, Token)")
     url: str | None = Field(None, description="login path or URL (method: login)")
     body: dict[str, str] = Field(
         default_factory=lambda: {"username": "{username}", "password": "{password}"},
         description="login body template; {username} and {password} are filled in",
     )
     body_format: Literal["json", "form"] = "json"
-    token_path: str = "access_token"
+    token_path: str = Field("access_token", description="login: dotted path of the token in the JSON answer")
 
     @model_validator(mode="after")
     def _complete(self) -> "AuthConfig":
@@ -102,61 +103,76 @@ class AuthConfig(_Strict):
 
 
 class Account(_Strict):
-    name: str
-    role: str
-    tenant: str | None = None
-    auth: AuthConfig = Field(default_factory=AuthConfig)
+    """One identity the audit acts as; several roles (and two tenants, where the CRM has them)."""
+
+    name: str = Field(description="unique name, used by endpoints, flows and probe options")
+    role: str = Field(description="the CRM role; access_matrix rows are roles")
+    tenant: str | None = Field(None, description="tenant / organisation, for cross-tenant checks")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="how it authenticates")
     purpose: Literal["general", "lockout"] = Field(
         "general", description="'lockout': a dedicated account the login-limit test may lock"
     )
 
 
 class Endpoint(_Strict):
-    name: str
-    path: str
-    method: str = "GET"
-    account: str | None = None
-    slo_p95_ms: float | None = Field(None, gt=0)
-    params: dict[str, Any] = Field(default_factory=dict)
-    expect_status: list[int] = Field(default_factory=lambda: [200])
+    """An endpoint whose response time is measured (latency) and loaded (load)."""
+
+    name: str = Field(description="label in reports")
+    path: str = Field(description="path (or in-scope URL)")
+    method: str = Field("GET", description="HTTP method")
+    account: str | None = Field(None, description="account to call it as (none: anonymous)")
+    slo_p95_ms: float | None = Field(None, gt=0, description="expected 95th percentile in ms")
+    params: dict[str, Any] = Field(default_factory=dict, description="query parameters")
+    expect_status: list[int] = Field(default_factory=lambda: [200], description="statuses that count as success")
 
 
 class FlowStep(_Strict):
-    name: str
-    action: Literal["create", "read", "update", "delete", "list", "request"]
-    resource: str | None = None
-    body: dict[str, Any] = Field(default_factory=dict)
-    method: str | None = None
-    path: str | None = None
-    save_as: str | None = None
+    """One step of a business flow, acting through the adapter on the audit's own records."""
+
+    name: str = Field(description="label in reports")
+    action: Literal["create", "read", "update", "delete", "list", "request"] = Field(description="what the step does")
+    resource: str | None = Field(None, description="adapter resource it acts on")
+    body: dict[str, Any] = Field(default_factory=dict, description="fields to send (create/update/request)")
+    method: str | None = Field(None, description="request: HTTP method")
+    path: str | None = Field(None, description="request: path")
+    save_as: str | None = Field(None, description="name under which later steps refer to the record")
     ref: str | None = Field(None, description="name of an earlier step whose record this acts on")
 
 
 class Flow(_Strict):
-    name: str
-    account: str | None = None
-    runs: int = Field(3, ge=1, le=1000)
-    slo_s: float | None = None
-    steps: list[FlowStep]
+    """A business flow (e.g. lead → opportunity → case), timed end to end."""
+
+    name: str = Field(description="label in reports")
+    account: str | None = Field(None, description="account that runs it")
+    runs: int = Field(3, ge=1, le=1000, description="how many times it runs (completion rate = completed / runs)")
+    slo_s: float | None = Field(None, description="expected completion time in seconds")
+    steps: list[FlowStep] = Field(description="ordered steps")
 
 
 class Allow(_Strict):
+    """What the audit may do beyond reading."""
+
     writes: bool = Field(False, description="create/update/delete the audit's own tagged records")
     disruptive: bool = Field(False, description="lockout attempts, restore, load above the default")
 
 
 class ThresholdGate(_Strict):
-    indicator: str
-    max: float | None = None
-    min: float | None = None
+    """A bound on every measurement of one indicator (e.g. p95 ≤ 300 ms)."""
+
+    indicator: str = Field(description="indicator id (docs/indicators.md)")
+    max: float | None = Field(None, description="fail when any measurement is above")
+    min: float | None = Field(None, description="fail when any measurement is below")
 
 
 class Gates(_Strict):
-    fail_under: float | None = Field(None, ge=0, le=100)
-    fail_under_dimension: dict[str, float] = Field(default_factory=dict)
-    fail_on: Literal["info", "low", "medium", "high", "critical"] | None = None
-    thresholds: list[ThresholdGate] = Field(default_factory=list)
-    fail_on_regression: bool = False
+    """Pass/fail rules for CI (exit code 1 when one fails); the command line can add more."""
+
+    fail_under: float | None = Field(None, ge=0, le=100, description="overall score floor")
+    fail_under_dimension: dict[str, float] = Field(default_factory=dict, description="dimension id → score floor")
+    fail_on: Literal["info", "low", "medium", "high", "critical"] | None = Field(
+        None, description="fail on any open failed finding at or above this severity")
+    thresholds: list[ThresholdGate] = Field(default_factory=list, description="indicator bounds")
+    fail_on_regression: bool = Field(False, description="fail on regressions against --baseline")
     regression_threshold: float | None = Field(None, gt=0, description="relative median change (0.2 = 20%)")
     regression_min_delta_ms: float | None = Field(None, ge=0, description="absolute median change a regression also needs")
 
@@ -168,20 +184,22 @@ Decision = Literal["allow", "deny"]
 class Profile(_Strict):
     """A whole audit profile, as loaded and validated."""
 
-    name: str = "CRM"
-    target: TargetConfig
-    accounts: list[Account] = Field(default_factory=list)
-    adapter: dict[str, Any] = Field(default_factory=lambda: {"type": "rest"})
-    endpoints: list[Endpoint] = Field(default_factory=list)
-    flows: list[Flow] = Field(default_factory=list)
-    access_matrix: dict[str, dict[str, dict[Action, Decision]]] = Field(default_factory=dict)
-    allow: Allow = Field(default_factory=Allow)
-    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    probes: list[str] | None = Field(None, description="probe ids to run (default: all)")
-    hierarchy: str = "default"
-    evidence: str | None = None
-    waivers: str | None = None
-    gates: Gates = Field(default_factory=Gates)
+    name: str = Field("CRM", description="shown in reports")
+    target: TargetConfig = Field(description="where the CRM is and how far the audit may go")
+    accounts: list[Account] = Field(default_factory=list, description="identities the audit acts as")
+    adapter: dict[str, Any] = Field(default_factory=lambda: {"type": "rest"},
+                                    description="how resources map onto the API (docs/plugins.md#adapters)")
+    endpoints: list[Endpoint] = Field(default_factory=list, description="endpoints to time")
+    flows: list[Flow] = Field(default_factory=list, description="business flows to time")
+    access_matrix: dict[str, dict[str, dict[Action, Decision]]] = Field(
+        default_factory=dict, description="role → resource → action → allow/deny, as intended (docs/access-control.md)")
+    allow: Allow = Field(default_factory=Allow, description="writes and disruptive checks")
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-probe options (below)")
+    probes: list[str] | None = Field(None, description="probe ids to run, in this order (default: all)")
+    hierarchy: str = Field("default", description="default | security | vendor-selection | none | a YAML path")
+    evidence: str | None = Field(None, description="evidence file (YAML/CSV): costs, surveys, SLAs (docs/scoring.md)")
+    waivers: str | None = Field(None, description="waivers file of accepted findings (docs/ci.md)")
+    gates: Gates = Field(default_factory=Gates, description="CI gates")
 
     # not part of the file: where it came from and its digest
     source_path: str | None = Field(None, exclude=True)

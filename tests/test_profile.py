@@ -85,3 +85,11 @@ def test_starter_profile_is_valid() -> None:
     text = (files("crm_audit_profiles") / "starter.yaml").read_text()
     p = parse_profile(text, env={"CRM_ADMIN_PASSWORD": "pw-for-test"})
     assert p.allow.writes is False and p.allow.disruptive is False
+
+
+def test_profile_reference_is_generated_from_the_models() -> None:
+    """docs/profile.md is the output of `python -m crm_audit.profile_doc` (regenerate it when a field changes)."""
+    from crm_audit.profile_doc import render_installed
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "profile.md"
+    assert doc.read_text() == render_installed()
