@@ -196,23 +196,11 @@ def test_demo_flaw_found(flaw: str, expected: set[str], tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- django-crm on PostgreSQL
 
 
-def _pg_skip() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (initdb runs via runuser -u postgres)"
-    try:
-        from targets.postgres import find_pg_bin_dir
-
-        find_pg_bin_dir()
-    except RuntimeError as exc:
-        return str(exc)
-    return None
-
-
 @pytest.fixture(scope="module")
 def djcrm() -> Iterator[Any]:
-    reason = _pg_skip()
-    if reason:
-        pytest.skip(reason)
+    from targets.postgres import require_postgres
+
+    require_postgres()
     from targets.django_crm import DjangoCrmServer
     from targets.postgres import PostgresServer
 

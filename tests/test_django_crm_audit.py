@@ -13,7 +13,6 @@ The assertions are what a careful auditor finds on 0.9.0 (see
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,23 +24,13 @@ from crm_audit.profile import Profile, load_profile
 from crm_audit.runner import RunOptions, run_audit
 
 from targets.django_crm import DjangoCrmServer
-from targets.postgres import PostgresServer, find_pg_bin_dir
+from targets.postgres import PostgresServer, require_postgres
 
 pytestmark = pytest.mark.integration
 
 PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "django-crm.yaml"
 READ_ONLY = ["tls", "latency", "data_quality", "kpi"]
 WRITING = ["flows", "access"]
-
-
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (initdb runs via runuser -u postgres)"
-    try:
-        find_pg_bin_dir()
-    except RuntimeError as exc:
-        return str(exc)
-    return None
 
 
 def profile_env(crm: DjangoCrmServer) -> dict[str, str]:
@@ -65,9 +54,7 @@ def _findings(result: AuditResult) -> dict[str, Finding]:
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PostgresServer]:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+    require_postgres()
     with PostgresServer() as server:
         yield server
 
@@ -88,7 +75,6 @@ def read_only(crm: DjangoCrmServer, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def writing(crm: DjangoCrmServer, read_only: AuditResult, tmp_path_factory: pytest.TempPathFactory) -> AuditResult:
     """flows and access (with the disruptive lockout test)."""
-    pytest.importorskip("crm_audit_plugins.access", reason="the access probe is not installed yet")
     return run_audit(load(crm), make_plugin_manager(),
                      RunOptions(only=WRITING, allow_writes=True, allow_disruptive=True,
                                 workdir=tmp_path_factory.mktemp("rw")))
@@ -97,7 +83,6 @@ def writing(crm: DjangoCrmServer, read_only: AuditResult, tmp_path_factory: pyte
 @pytest.fixture(scope="module")
 def backup_run(crm: DjangoCrmServer, writing: AuditResult, tmp_path_factory: pytest.TempPathFactory) -> AuditResult:
     """backup with the pg_dump/pg_restore drill, in its own run (its own tag, so leftovers are attributable)."""
-    pytest.importorskip("crm_audit_plugins.backup", reason="the backup probe is not installed yet")
     return run_audit(load(crm), make_plugin_manager(),
                      RunOptions(only=["backup"], allow_writes=True, allow_disruptive=True,
                                 workdir=tmp_path_factory.mktemp("bak")))
@@ -121,7 +106,6 @@ def _leftovers(crm: DjangoCrmServer, tag: str) -> dict[str, list[Any]]:
 @pytest.fixture(scope="module")
 def default_secret_tokens(pg: PostgresServer, crm: DjangoCrmServer) -> Iterator[dict[str, Finding]]:
     """Only the token checks, against a second instance that keeps the hard-coded SECRET_KEY."""
-    pytest.importorskip("crm_audit_plugins.access", reason="the access probe is not installed yet")
     with DjangoCrmServer(pg, db_name="crm_dk", default_secret=True, seed=False) as dk:
         prof = load(dk)
         prof = prof.model_copy(update={"plugins": {**prof.plugins,

@@ -22,28 +22,16 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from tests.targets.django_crm import DEFAULT_SECRET_KEY, USERS, DjangoCrmServer
-from tests.targets.postgres import PostgresServer, find_pg_bin_dir
+from targets.django_crm import DEFAULT_SECRET_KEY, USERS, DjangoCrmServer
+from targets.postgres import PostgresServer, require_postgres
 
 pytestmark = pytest.mark.integration
-
-
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (initdb runs via runuser -u postgres)"
-    try:
-        find_pg_bin_dir()
-    except RuntimeError as e:
-        return str(e)
-    return None
 
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL cluster for the module."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+    require_postgres()
     with PostgresServer() as server:
         yield server
 
