@@ -28,7 +28,7 @@ from crm_audit.runner import RunOptions, run_audit
 
 USERS = 16
 STEP_S = 10
-WORKERS = max(1, min(os.cpu_count() or 1, 4))
+WORKERS = int(os.environ.get("BENCH_WORKERS", max(1, min(os.cpu_count() or 1, 4))))
 
 
 def probe_rps(base_url: str, path: str) -> dict:
