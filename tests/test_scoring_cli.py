@@ -28,7 +28,8 @@ def make_result(name: str, p95_ms: float, finding_severity: Severity | None = No
         probes=[
             ProbeResult(probe="latency", measurements=[
                 Measurement(indicator="perf.response_time_p95", value=p95_ms, unit="ms", expected=300)]),
-            ProbeResult(probe="tls", findings=findings),
+            ProbeResult(probe="tls", findings=findings, measurements=[
+                Measurement(indicator="sec.transport", value=60 if finding_severity else 100, unit="score")]),
         ],
     )
 

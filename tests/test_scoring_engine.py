@@ -228,7 +228,7 @@ def test_default_hierarchy_with_example_evidence():
     h = load_hierarchy("default")
     result = make_result(
         ProbeResult(probe="latency", measurements=[Measurement(indicator="perf.response_time_p95", value=250, unit="ms")]),
-        ProbeResult(probe="tls"),
+        ProbeResult(probe="tls", measurements=[Measurement(indicator="sec.transport", value=95, unit="score")]),
         ProbeResult(probe="access"),
     )
     s = score_result(result, h, load_evidence(EXAMPLE_EVIDENCE))
@@ -240,7 +240,8 @@ def test_default_hierarchy_with_example_evidence():
     assert n["cost.roi"]["score"] == pytest.approx(60.0)  # ROI 0.6 against 1.0 (cost-benefit 1:2)
     assert n["svc.vendor_sla"]["score"] == 60.0 and n["func.modules"]["score"] == 60.0
     assert n["cost"]["assessed"] and not n["dq"]["assessed"] and not n["bak"]["assessed"]
-    assert n["sec.transport"]["score"] == 100.0  # tls ran, nothing found
+    assert n["sec.transport"]["score"] == 95.0  # the TLS grade's score, linear 0-100
+    assert n["sec.access_control"]["score"] == 100.0  # access ran, nothing found
     assert 0 < s["coverage"] < 1
     assert s["overall"]["score"] is not None and s["overall"]["fuzzy_grade"] in s["grades"]
     json.dumps(s, allow_nan=False)
