@@ -42,6 +42,8 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BaselineError(f"{p}: not UTF-8 text") from None
     except OSError as exc:
         raise BaselineError(f"{p}: cannot read baseline: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:

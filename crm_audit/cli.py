@@ -20,6 +20,7 @@ from . import __version__
 from .model import AuditResult, ProbeResult
 from .plugins import PluginError, Registry, make_plugin_manager
 from .profile import Profile, ProfileError, load_profile
+from .redact import Redactor
 from .runner import RunOptions, UsageError, check_plugin_sections, run_audit, select_probes
 from .target import TargetError
 
@@ -49,12 +50,21 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail("interrupted", EXIT_CANNOT_RUN)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except (UnicodeDecodeError, IsADirectoryError, NotADirectoryError, FileNotFoundError, PermissionError) as exc:
+            fail(Redactor().redact(_file_problem(exc)) or "", EXIT_USAGE)
         except Exception as exc:  # noqa: BLE001 - last line of defence
             if os.environ.get("CRM_AUDIT_DEBUG"):
                 raise
-            fail(f"internal error: {type(exc).__name__}: {exc} (set CRM_AUDIT_DEBUG=1 for a traceback)", EXIT_CANNOT_RUN)
+            message = Redactor().redact(f"{type(exc).__name__}: {exc}")
+            fail(f"internal error: {message} (set CRM_AUDIT_DEBUG=1 for a traceback)", EXIT_CANNOT_RUN)
 
     return wrapper
+
+
+def _file_problem(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"an input file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    return f"{exc.filename or 'file'}: {exc.strerror or exc}"
 
 
 def is_ci() -> bool:
@@ -82,7 +92,9 @@ class Progress:
             self.n += 1
             msg = f"[{self.n}/{self.total}] {probe} …"
             if self._rich:
-                self._status.update(msg)
+                from rich.markup import escape
+
+                self._status.update(escape(msg))
             else:
                 click.echo(msg, err=True)
         elif stage == "done" and result is not None:
@@ -92,7 +104,7 @@ class Progress:
             if result.reason:
                 line += f" — {result.reason}"
             if self._rich:
-                self._console.print(line)
+                self._console.print(line, markup=False, highlight=False)
             else:
                 click.echo(line, err=True)
 
@@ -156,8 +168,9 @@ def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--fail-on-regression/--no-fail-on-regression", default=None,
                      help="Gate: exit 1 on a statistically significant regression or a new open finding "
                           "against --baseline (default: the profile's gates.fail_on_regression)."),
-        click.option("--regression-threshold", type=click.FloatRange(0, 100), default=None, metavar="PCT",
-                     help="Relative slow-down of the median that may count as a regression (default 20)."),
+        click.option("--regression-threshold", type=click.FloatRange(0, 100, min_open=True), default=None, metavar="PCT",
+                     help="Relative slow-down of the median that may count as a regression "
+                          "(default: the profile's gates.regression_threshold, else 20)."),
         click.option("--waivers", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
                      help="Waivers YAML (accepted findings with justification, owner, expiry); default: the profile's."),
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
@@ -186,7 +199,10 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
     from .output import parse_formats, run_folder, write_reports
     from .postprocess import PostOptions, postprocess, prepare
 
+    from .output import check_output_base
+
     fmt = parse_formats(formats, registry)
+    check_output_base(out)
     ci = dict(ci or {})
     if ci.get("regression_threshold") is not None:
         ci["regression_threshold"] = ci["regression_threshold"] / 100.0
@@ -202,8 +218,12 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
         progress.close()
     result = postprocess(result, prepared, warn=lambda msg: click.echo(f"crm-audit: warning: {msg}", err=True))
     folder = run_folder(out, result.run_id)
-    paths = write_reports(result, registry, folder, fmt)
+    paths, report_error = write_reports(result, registry, folder, fmt)
     print_summary(result, paths)
+    if report_error:
+        click.echo(f"crm-audit: error: report not written: {report_error} "
+                   f"(re-render with `crm-audit report {folder / 'result.json'}`)", err=True)
+        return EXIT_CANNOT_RUN
     if not result.complete:
         return EXIT_CANNOT_RUN
     return EXIT_GATE if any(not g.passed for g in result.gates) else EXIT_OK
@@ -290,14 +310,20 @@ def audit(profile_path: Path, out: Path, formats: str | None, only: tuple[str, .
 @click.argument("profile_path", metavar="PROFILE", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
 def validate(profile_path: Path) -> None:
-    """Check PROFILE (schema, ${ENV} secrets, plugin options) without contacting anything."""
+    """Check PROFILE without contacting anything: schema, ${ENV} secrets, probe list and options,
+    adapter, hierarchy, evidence, waivers and gates — everything `audit` checks before it starts."""
+    from .postprocess import PostOptions, prepare
+    from .runner import _load_evidence, _load_hierarchy, make_adapter
+    from .target import Target
+
     registry = _registry()
     profile = load_profile(profile_path)
+    select_probes(registry, profile)
     check_plugin_sections(registry, profile)
-    from .runner import _load_evidence, _load_hierarchy
-
     _load_hierarchy(profile, registry, None)
     _load_evidence(profile)
+    make_adapter(registry, profile, Target(profile))
+    prepare(profile, PostOptions())
     click.echo(f"{profile_path}: ok — target {profile.target.base_url}, scope {', '.join(profile.target.scope)}, "
                f"{len(profile.accounts)} account(s), {len(profile.endpoints)} endpoint(s)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .model import AuditResult
@@ -16,7 +17,7 @@ def parse_formats(spec: str | None, registry: Registry) -> list[str]:
     if not spec:
         return list(DEFAULT_FORMATS)
     names = [s.strip() for s in spec.split(",") if s.strip()]
-    if names == ["all"]:
+    if "all" in names:
         return sorted(registry.reporters)
     unknown = [n for n in names if n not in registry.reporters]
     if unknown:
@@ -26,6 +27,16 @@ def parse_formats(spec: str | None, registry: Registry) -> list[str]:
     return names
 
 
+def check_output_base(base: Path) -> None:
+    """Make sure results can be written before the audit runs (a usage error otherwise)."""
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {base}: cannot create the folder: {exc.strerror or exc}") from None
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {base}: the folder is not writable")
+
+
 def run_folder(base: Path, run_id: str) -> Path:
     """A new folder for this run; an existing one is never reused (nothing is overwritten)."""
     folder = base / run_id
@@ -33,8 +44,18 @@ def run_folder(base: Path, run_id: str) -> Path:
     return folder
 
 
-def write_reports(result: AuditResult, registry: Registry, folder: Path, formats: list[str]) -> list[Path]:
-    """Render each format into the folder, atomically (temp file + rename)."""
-    from .report.render import render_reports
+def write_reports(result: AuditResult, registry: Registry, folder: Path, formats: list[str]) -> tuple[list[Path], str | None]:
+    """Write result.json first, then each other format, atomically; returns (paths, error or None).
 
-    return render_reports(result, registry.reporters, folder, formats)
+    A failing reporter never costs the result itself: the JSON is on disk before any other
+    reporter runs, and any report can be re-rendered from it later (`crm-audit report`).
+    """
+    from .report.render import ReportError, render_reports
+
+    paths = render_reports(result, registry.reporters, folder, ["json"])
+    others = [f for f in formats if f != "json"]
+    try:
+        paths += render_reports(result, registry.reporters, folder, others) if others else []
+    except ReportError as exc:
+        return paths, str(exc)
+    return paths, None

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .baseline import BaselineError, RegressionPolicy, compare, load_baseline
 from .gates import GateSyntaxError, evaluate_gates, merge_gates
-from .model import AuditResult
+from .model import GateOutcome, AuditResult
 from .profile import Gates, Profile
 from .runner import UsageError
 from .signing import SigningError, load_private_key, sign_result
@@ -81,7 +81,13 @@ def postprocess(result: AuditResult, prepared: Prepared,
         result = rescore(result, prepared.profile, prepared.hierarchy)
     if prepared.baseline is not None:
         result = result.model_copy(update={"baseline": compare(result, prepared.baseline, prepared.policy)})
-    result = result.model_copy(update={"gates": evaluate_gates(result, prepared.gates)})
+    gates = evaluate_gates(result, prepared.gates)
+    if gates:  # a CI job that set a gate must not go green on probes that could not run
+        broken = [f"{p.probe} ({p.status}: {p.reason})" for p in result.probes if p.status in ("error", "incomplete")]
+        gates.append(GateOutcome(gate="probes", passed=not broken,
+                                 detail=("probes that did not finish: " + "; ".join(broken)) if broken
+                                 else "every selected probe finished (ok or skipped)"))
+    result = result.model_copy(update={"gates": gates})
     if prepared.sign_key is not None:
         result = sign_result(result, prepared.sign_key)
     return result

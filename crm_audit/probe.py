@@ -59,7 +59,7 @@ class ProbeContext:
             description, fn = self._cleanups.pop()
             try:
                 fn()
-            except Exception as exc:  # noqa: BLE001 - a cleanup must not stop the others
+            except BaseException as exc:  # noqa: BLE001 - a cleanup (or a second Ctrl-C) must not stop the others
                 failed.append(f"{description}: {type(exc).__name__}: {exc}")
         return failed
 

@@ -51,7 +51,17 @@ class TargetConfig(_Strict):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host")
+        if "@" in parts.netloc or "\\" in v:
+            raise ValueError("must not hold credentials (user:password@): give them in accounts[].auth")
         return v.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_values(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if value != value.strip() or any(ord(c) < 32 for c in value):
+                raise ValueError(f"header {name!r}: value has surrounding white space or control characters")
+        return v
 
     @model_validator(mode="after")
     def _default_scope(self) -> "TargetConfig":
@@ -254,6 +264,8 @@ def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Prof
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(f"{path}: profile file not found") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
     return parse_profile(text, source=str(path), base_dir=path.parent, env=env)
@@ -315,7 +327,14 @@ def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lin
                 raise ProfileError(
                     f"{_where(source, lines, path)}: {_dotted(path)}: environment variable {name} is not set"
                 )
-        return _ENV_RE.sub(lambda m: env[m.group(1)], obj)
+        value = _ENV_RE.sub(lambda m: env[m.group(1)], obj)
+        if is_secret and (value != value.strip() or any(ord(c) < 32 for c in value)):
+            names = ", ".join(refs)
+            raise ProfileError(
+                f"{_where(source, lines, path)}: {_dotted(path)}: the value of {names} has surrounding white space "
+                "or control characters (a trailing newline from a file?)"
+            )
+        return value
     if is_secret and obj is not None:
         raise ProfileError(
             f"{_where(source, lines, path)}: {_dotted(path)}: secrets must be given as ${{ENV_VAR}}"

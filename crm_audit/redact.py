@@ -13,14 +13,15 @@ _HEADER_RE = re.compile(
     r"x-auth-token|x-csrftoken)\s*:\s*)[^\r\n]+"
 )
 _JSON_KEY_RE = re.compile(
-    r"""(?i)((?<![A-Za-z0-9_])["']?(?:password|passwd|pwd|secret|client_secret|token|access_token|"""
-    r"""refresh_token|id_token|api_?key|apikey|jwt|password_hash|authorization|session(?:id)?)"""
+    r"""(?i)((?<![A-Za-z0-9_])["']?(?:[a-z0-9_]*_)?(?:password|passwd|pwd|secret|token|api_?key|apikey|jwt|"""
+    r"""private_key|salt|hash|authorization|session(?:id)?|otp)(?:_[a-z0-9_]*)?"""
     r"""["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,&;}]+)"""
 )
 _QUERY_RE = re.compile(
     r"(?i)([?&](?:token|access_token|api_?key|apikey|key|password|secret|sig|signature|"
     r"session|sessionid|auth)=)[^&#\s\"']+"
 )
+_USERINFO_RE = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _BEARER_RE = re.compile(r"(?i)\b(bearer|jwt|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
 
@@ -53,6 +54,7 @@ class Redactor:
         for s in secrets:
             if s in text:
                 text = text.replace(s, MASK)
+        text = _USERINFO_RE.sub(lambda m: m.group(1) + MASK + "@", text)
         text = _HEADER_RE.sub(lambda m: m.group(1) + MASK, text)
         text = _QUERY_RE.sub(lambda m: m.group(1) + MASK, text)
         text = _JWT_RE.sub(MASK, text)

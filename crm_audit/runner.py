@@ -121,6 +121,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     registry.hook.crm_audit_audit_started(run_id=opts.run_id, profile=profile, probe_ids=[p.id for p in probes])
     workdir = opts.workdir or Path(os.environ.get("TMPDIR", "/tmp"))
     results: list[ProbeResult] = []
+    contexts: list[ProbeContext] = []
     interrupted: str | None = None
     for probe_cls in probes:
         if opts.cancel.is_set():
@@ -134,6 +135,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
             workdir=workdir, cancel=threading.Event(),
             log=lambda msg, pid=probe_cls.id: opts.progress("log", f"{pid}: {msg}", None),
         )
+        contexts.append(ctx)
         opts.progress("start", probe_cls.id, None)
         result, was_interrupted = run_one(probe_cls, ctx)
         results.append(result)
@@ -145,6 +147,8 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         if was_interrupted:
             interrupted = "interrupted by the user (Ctrl-C)"
             break
+    for late in contexts:  # cleanups a stopped probe registered after its own cleanup pass
+        late.run_cleanups()
     target.close()
     result = AuditResult(
         tool={"name": "crm-audit", "version": __version__},
@@ -181,6 +185,7 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
     before = ctx.target.requests_made
 
     def work() -> None:
+        ctx.target.bind_cancel(ctx.cancel)  # once cancelled, this probe's requests stop at the Target
         try:
             box["result"] = probe_cls().run(ctx)
         except BaseException as exc:  # noqa: BLE001 - isolate every failure
@@ -195,12 +200,10 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
             th.join(0.2)
     except KeyboardInterrupt:
         interrupted = True
-        ctx.cancel.set()
-        th.join(15)
     timed_out = th.is_alive() and not interrupted
-    if timed_out:
+    if interrupted or timed_out:
         ctx.cancel.set()
-        th.join(5)
+        _join_shielded(th, 15 if interrupted else 5)
     cleanup_failures = ctx.run_cleanups()
     meta = dict(probe=probe_cls.id, title=probe_cls.title, version=probe_cls.version, started=started,
                 duration_s=round(time.perf_counter() - t0, 3), requests=ctx.target.requests_made - before)
@@ -230,9 +233,19 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
         else:
             res = got.model_copy(update=meta)
     if cleanup_failures:
-        note = "cleanup failed: " + "; ".join(cleanup_failures)
+        note = ctx.target.redactor.redact("cleanup failed: " + "; ".join(cleanup_failures))
         res = res.model_copy(update={"reason": ((res.reason + "; ") if res.reason else "") + note})
     return res, interrupted
+
+
+def _join_shielded(th: threading.Thread, seconds: float) -> None:
+    """Wait for a stopping probe thread; a further Ctrl-C must not skip cleanups and the partial result."""
+    deadline = time.perf_counter() + seconds
+    while th.is_alive() and time.perf_counter() < deadline:
+        try:
+            th.join(0.2)
+        except KeyboardInterrupt:
+            continue
 
 
 def redact_result(result: AuditResult, target: Target) -> AuditResult:

@@ -9,6 +9,7 @@ secrets from everything kept as evidence.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from .model import Evidence
 from .profile import Account, Profile, host_in_scope
@@ -33,6 +36,10 @@ class OutOfScope(TargetError):
 
 class BudgetExceeded(TargetError):
     """The profile's request budget is used up."""
+
+
+class Cancelled(TargetError):
+    """The probe that sent this request was stopped (timed out or interrupted)."""
 
 
 @dataclass
@@ -87,7 +94,7 @@ class Exchange:
     def evidence(self, excerpt_chars: int = 300, **extra: Any) -> Evidence:
         """Redacted request line, status and a short response excerpt for a finding."""
         r = self._redactor or Redactor()
-        excerpt = self.error if self.error else self.text[:excerpt_chars]
+        excerpt = self.error if self.error else (r.redact(self.text) or "")[:excerpt_chars]
         req = f"{self.method} {r.redact(self.url)}"
         if self.account:
             req += f"  (as {self.account})"
@@ -126,6 +133,17 @@ class Target:
         self._tokens: dict[str, str] = {}
         self._auth_lock = threading.Lock()
         self._local = threading.local()
+        for value in profile.target.headers.values():
+            self.redactor.add(value)
+
+    def bind_cancel(self, event: threading.Event | None) -> None:
+        """Make requests from the calling thread stop (raise Cancelled) once ``event`` is set."""
+        self._local.cancel = event
+
+    def _check_cancelled(self) -> None:
+        event = getattr(self._local, "cancel", None)
+        if event is not None and event.is_set():
+            raise Cancelled("the probe was stopped (timeout or Ctrl-C); no further requests")
 
     # ------------------------------------------------------------ accounting
     @property
@@ -154,17 +172,26 @@ class Target:
 
     # ------------------------------------------------------------ scope
     def url(self, path_or_url: str) -> str:
-        if path_or_url.startswith(("http://", "https://")):
+        if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", path_or_url):
             return path_or_url
         return self.config.base_url + "/" + path_or_url.lstrip("/")
 
     def in_scope(self, url: str) -> bool:
-        host = urlsplit(self.url(url)).hostname or ""
-        return host_in_scope(host, self.config.scope)
+        """True when the host the HTTP stack would contact is in scope (parsed as urllib3 parses it)."""
+        full = self.url(url)
+        if "\\" in full:
+            return False  # parsers disagree on backslashes: never guess
+        try:
+            parsed = parse_url(full)
+        except LocationParseError:
+            return False
+        if parsed.auth or (parsed.scheme or "").lower() not in ("http", "https"):
+            return False
+        return host_in_scope(parsed.host or "", self.config.scope)
 
     def _check_scope(self, url: str) -> None:
         if not self.in_scope(url):
-            host = urlsplit(url).hostname
+            host = self.redactor.redact(urlsplit(url).hostname or url)
             raise OutOfScope(f"{host} is outside the audit's scope {self.config.scope} (target.scope)")
 
     @property
@@ -294,11 +321,18 @@ class Target:
         self, session: requests.Session, method: str, url: str, headers: dict[str, str],
         params: Mapping[str, Any] | None, json: Any, data: Any, timeout: float | None, account: str | None,
     ) -> Exchange:
+        self._check_cancelled()
+        ex = Exchange(method=method.upper(), url=url, account=account, _redactor=self.redactor)
+        try:
+            req = requests.Request(method.upper(), url, headers=headers, params=params, json=json, data=data)
+            prep = session.prepare_request(req)
+        except (ValueError, requests.exceptions.RequestException) as exc:
+            ex.error = self.redactor.redact(f"request not sent: {type(exc).__name__}")
+            return ex
+        self._check_scope(prep.url or url)  # what will really be contacted, after requests' own parsing
         self._spend()
         self._limiter.wait()
-        req = requests.Request(method.upper(), url, headers=headers, params=params, json=json, data=data)
-        prep = session.prepare_request(req)
-        ex = Exchange(method=method.upper(), url=prep.url or url, account=account, _redactor=self.redactor)
+        ex.url = prep.url or url
         ex.request_headers = dict(prep.headers)
         body = prep.body
         ex.request_body = body.encode() if isinstance(body, str) else body

@@ -68,6 +68,8 @@ def load_waivers(path: str | Path) -> list[Waiver]:
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise WaiverError(f"{p}: not UTF-8 text") from None
     except OSError as exc:
         raise WaiverError(f"{p}: cannot read waivers file: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

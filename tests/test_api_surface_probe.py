@@ -23,7 +23,7 @@ def test_demo_offers_every_module_and_a_good_api() -> None:
 def test_bare_api_is_judged_on_what_it_lacks() -> None:
     rows = [{"id": i, "name": f"c{i}"} for i in range(1, 6)]
     routes = {"/": json_route({}), "/contacts": json_route({"items": rows}),  # ignores limit/offset
-              "/crm-audit-no-such-path": lambda h: (404, {"Content-Type": "text/html"}, b"<h1>Not Found</h1>")}
+              "/contacts/crm-audit-no-such-path": lambda h: (404, {"Content-Type": "text/html"}, b"<h1>Not Found</h1>")}
     with LocalServer(routes) as srv:
         profile = parse_profile(f"""
 target: {{base_url: '{srv.base_url}'}}

@@ -368,12 +368,13 @@ def test_freshness_newest_and_gaps() -> None:
 def test_command_timeout_kills_and_secrets_stay_out(tmp_path: Path) -> None:
     secret = "pg-" + secrets.token_hex(8)
     red = Redactor([secret])
-    spec = OperationSpec(command=f"{sys.executable} -c \"import os,time; print(os.environ['PGPASSWORD']); time.sleep(30)\"",
-                         timeout_s=1, env={"PGPASSWORD": secret})
+    spec = OperationSpec(command=f"{sys.executable} -c \"import os,time; print(os.environ['PGPASSWORD'], flush=True); "
+                                 "time.sleep(30)\"", timeout_s=1, env={"PGPASSWORD": secret})
     t0 = time.perf_counter()
     res = run_command("trigger_backup", spec, {}, red.redact)
     assert time.perf_counter() - t0 < 10 and not res.ok and "timed out" in res.error
     assert secret not in res.evidence.model_dump_json()
+    assert "[REDACTED]" in (res.evidence.excerpt or ""), res.evidence  # the output was kept, with the secret masked
     leaky = OperationSpec(command="pg_dump --password={pw}", env={"PGPASSWORD": secret})
     res = run_command("trigger_backup", leaky, {"pw": secret}, red.redact)
     assert not res.ok and "refused" in res.error and secret not in res.evidence.model_dump_json()

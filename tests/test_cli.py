@@ -230,3 +230,23 @@ def test_demo_serve_runs_until_stopped(tmp_path: Path) -> None:
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.kill(server_pid, 0)
+
+
+def test_unwritable_out_is_refused_before_the_audit(server, tmp_path: Path) -> None:
+    prof = write_profile(tmp_path, server.base_url)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = run_cli("audit", str(prof), "--only", "latency", "--out", str(blocker / "sub"), env={"CLI_PW": SECRET_PW})
+    assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
+    assert not any(h.startswith("GET /leaky") for h in server.hits), "the audit ran although nothing could be written"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("adapter: {type: nosuch}", "adapter.type: no adapter named 'nosuch'"),
+    ("probes: [nope]", "unknown probe 'nope'"),
+    ("waivers: missing-waivers.yaml", "cannot read waivers file"),
+])
+def test_validate_checks_what_audit_checks(tmp_path: Path, extra: str, message: str) -> None:
+    prof = write_profile(tmp_path, "http://127.0.0.1:9", extra=extra)
+    r = run_cli("validate", str(prof), env={"CLI_PW": SECRET_PW})
+    assert r.returncode == 2 and message in r.stderr, r.stderr

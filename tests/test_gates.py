@@ -159,3 +159,16 @@ def test_prepare_reads_options_before_the_audit(tmp_path: Path) -> None:
         prepare(prof, PostOptions(baseline=tmp_path / "none.json"))
     with pytest.raises(UsageError, match="cannot read private key"):
         prepare(prof, PostOptions(sign_key=tmp_path / "none.key"))
+
+
+def test_a_set_gate_fails_when_a_probe_did_not_finish() -> None:
+    from crm_audit.postprocess import Prepared, postprocess
+
+    ok = make_result()
+    broken = ok.model_copy(update={"probes": ok.probes + [ProbeResult(probe="tls", status="error", reason="boom")]})
+    gates = Gates(fail_on="critical")
+    assert all(g.passed for g in postprocess(ok, Prepared(gates=gates)).gates)
+    out = postprocess(broken, Prepared(gates=gates)).gates
+    probes_gate = next(g for g in out if g.gate == "probes")
+    assert not probes_gate.passed and "tls (error: boom)" in probes_gate.detail
+    assert postprocess(broken, Prepared(gates=Gates())).gates == []  # no gate set: nothing judged

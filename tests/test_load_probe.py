@@ -134,3 +134,12 @@ def test_step_stats_are_exact():
     assert st["requests"] == 10 and st["rps"] == 5.0 and st["error_rate"] == 0.1
     assert st["p50_ms"] == 5.0 and st["p95_ms"] == pytest.approx(9.6) and st["within_slo"] is True
     assert ladder(1, 2, 10) == [1, 2, 4, 8, 10] and ladder(3, 2, 12) == [3, 6, 12]
+
+
+def test_rate_cap_holds():
+    """The load phase never exceeds its rate cap (target.rate_limit_rps by default), measured from the request rows."""
+    with DemoServer(delay_ms=0, capacity=16) as server:
+        probe = _load(demo_profile(server), steps=[8], sustained_s=0, max_rps=40, step_s=3, max_total_s=20)
+    step = probe.artifacts["steps"][0]
+    assert step["requests"] > 0 and step["rps"] <= 40 * 1.15, step
+    assert _limits(probe)["max_rps"] == 40

@@ -93,3 +93,15 @@ def test_profile_reference_is_generated_from_the_models() -> None:
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "profile.md"
     assert doc.read_text() == render_installed()
+
+
+@pytest.mark.parametrize("text, env, expected", [
+    ("target: {base_url: 'https://admin:${PW}@crm.example.test'}\n", {"PW": "pw-1234"},
+     "must not hold credentials"),
+    (GOOD, {"T_ADMIN_PW": "from-a-file\n"}, "surrounding white space or control characters"),
+    ("target: {base_url: 'https://h', headers: {X-Key: \"v \"}}\n", {}, "control characters"),
+])
+def test_values_that_would_leak_or_break_headers_are_refused(text: str, env: dict, expected: str) -> None:
+    with pytest.raises(ProfileError, match=expected) as info:
+        parse_profile(text, source="p.yaml", env=env)
+    assert "pw-1234" not in str(info.value) and "from-a-file" not in str(info.value)

@@ -146,3 +146,30 @@ def test_duplicate_probe_ids_are_refused() -> None:
 
     with pytest.raises(PluginError, match="probe 't_ok' is registered twice"):
         make_plugin_manager([Plugin(), Dup()], entry_points=False)
+
+
+class RunawayProbe(Probe):
+    """Ignores ctx.cancel and keeps sending: the Target must stop it after its timeout."""
+
+    id, title = "t_runaway", "runaway"
+    timeout_s = 0.5
+
+    def run(self, ctx: ProbeContext) -> ProbeResult:
+        while True:
+            ctx.target.request("GET", "/ok")
+            time.sleep(0.02)
+
+
+def test_a_timed_out_probe_cannot_keep_sending(env) -> None:
+    profile, _ = env
+
+    class P:
+        @hookimpl
+        def crm_audit_register_probes(self):
+            return [RunawayProbe, OkProbe]
+
+    reg = make_plugin_manager([P(), crm_audit.adapter], entry_points=False)
+    res = run_audit(profile, reg, RunOptions(only=["t_runaway", "t_ok"]))
+    by = {p.probe: p for p in res.probes}
+    assert by["t_runaway"].status == "error" and "timed out" in by["t_runaway"].reason
+    assert by["t_ok"].requests == 1  # nothing of the runaway probe is counted (or sent) during the next one

@@ -151,3 +151,27 @@ def test_failed_login_is_clear_and_secret_free(server) -> None:
         t.request("GET", "/echo", account="user")
     assert "login for account 'user' failed: HTTP 401" in str(info.value)
     assert "wrong-password-xyz" not in str(info.value)
+
+
+@pytest.mark.parametrize("location", [
+    "http://localhost:{port}\\@127.0.0.1/x",     # urlsplit and urllib3 disagree on the host
+    "HTTP://localhost:{port}/x",                  # upper-case scheme must not pass as a relative path
+    "http://user:pw@localhost:{port}/x",          # userinfo is refused outright
+])
+def test_tricky_off_scope_redirects_never_reach_the_other_host(server, location: str) -> None:
+    with LocalServer({"/x": json_route({"stolen": True})}) as other:
+        server.routes["/tricky"] = redirect_route(location.format(port=other.port))
+        t = Target(make_profile(server.base_url))
+        ex = t.request("GET", "/tricky", account="user", allow_redirects=True)
+        assert ex.status == 302 and ex.blocked_redirect
+        assert other.hits == [], "an off-scope host was contacted"
+        with pytest.raises(OutOfScope):
+            t.request("GET", location.format(port=other.port))
+        assert other.hits == []
+
+
+def test_evidence_is_redacted_before_it_is_cut(server) -> None:
+    server.routes["/long"] = lambda h: (200, {}, ("x" * 290 + SECRET).encode())
+    t = Target(make_profile(server.base_url))
+    ev = t.request("GET", "/long").evidence(excerpt_chars=300)
+    assert SECRET[:8] not in (ev.excerpt or "")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_audit.model import AuditResult, Finding, ProbeResult, Severity, Status, TargetSummary
+from crm_audit.model import Measurement, AuditResult, Finding, ProbeResult, Severity, Status, TargetSummary
 from crm_audit.postprocess import Prepared, postprocess
 from crm_audit.profile import Gates
 from crm_audit.scoring import load_hierarchy, score_result
@@ -30,7 +30,8 @@ def result_with(*findings: Finding, base_url: str = "https://crm.example.com:844
     return AuditResult(tool={"name": "crm-audit", "version": "t"}, run_id="r",
                        target=TargetSummary(name="t", base_url=base_url, scope=["crm.example.com"]),
                        profile_digest="d", started="2026-06-01T00:00:00+00:00",
-                       probes=[ProbeResult(probe="tls", findings=list(findings))])
+                       probes=[ProbeResult(probe="tls", findings=list(findings), measurements=[
+                           Measurement(indicator="sec.transport", value=100.0, unit="score")])])
 
 
 def fail(fid: str, sev: Severity = Severity.high, status: Status = Status.failed) -> Finding:

@@ -131,7 +131,10 @@ def score(result_file: str, hierarchy_name: str | None, evidence_file: str | Non
     name = hierarchy_name or (result.scoring or {}).get("hierarchy") or "default"
     scoring = score_result(result, _hierarchy(name, result), _evidence(evidence_file))
     if out_file:
-        write_atomic(out_file, result.model_copy(update={"scoring": scoring}).model_dump_json(indent=2) + "\n")
+        try:
+            write_atomic(out_file, result.model_copy(update={"scoring": scoring}).model_dump_json(indent=2) + "\n")
+        except OSError as exc:
+            raise InputError(f"--out {out_file}: cannot write: {exc.strerror or exc}") from None
     if as_json:
         click.echo(json.dumps(scoring, indent=2, ensure_ascii=False))
         return

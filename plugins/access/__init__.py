@@ -75,8 +75,11 @@ class AccessProbe(Probe):
                         status=Status.error, severity=Severity.info, indicator=INDICATOR_ACCESS)
         if run.checks & {"vertical", "objects", "anonymous"}:
             report_deny_errors(run)
+        left = run.notes.get("left_behind") or []
+        if left:
+            artifacts["left_behind"] = left
         return ProbeResult(probe=self.id, findings=run.findings, measurements=logging_measurement(run.findings),
-                           artifacts=artifacts)
+                           artifacts=artifacts, reason=("left in the CRM: " + "; ".join(left)) if left else None)
 
 
 def logging_measurement(findings: list[Finding]) -> list[Measurement]:

@@ -84,8 +84,11 @@ def _normal(ex: Exchange, *names: str) -> str:
 
 def check_enumeration(run: AccessRun) -> None:
     """Unknown user vs wrong password of a known user must answer the same (CWE-204)."""
-    known = next((a for a in run.profile.accounts if a.purpose == "lockout" and a.auth.method == "login"), None) \
-        or next((a for a in run.general_accounts() if a.auth.method == "login"), None)
+    # wrong passwords go only to the dedicated lockout account, or (disruptive) to at most three others
+    candidates = [a for a in run.profile.accounts if a.purpose == "lockout" and a.auth.method == "login"]
+    if run.ctx.allow_disruptive:
+        candidates += [a for a in run.general_accounts() if a.auth.method == "login"]
+    known = candidates[0] if candidates else None
     flow = login_flow(run, known)
     fid = "access.login.user_enumeration"
     title = "Login errors do not reveal which usernames exist"
@@ -93,9 +96,9 @@ def check_enumeration(run: AccessRun) -> None:
               remediation="Answer unknown usernames and wrong passwords with the same status and message "
                           "(and comparable timing).")
     if known is None or flow is None or not known.auth.username:
-        run.add(fid, title + " (no login account)", status=Status.skipped, severity=Severity.info, **kw)
+        run.add(fid, title + " (needs a login account with purpose: lockout, or allow.disruptive)",
+                status=Status.skipped, severity=Severity.info, **kw)
         return
-    candidates = [known] + [a for a in run.general_accounts() if a.auth.method == "login" and a is not known]
     unknown = []
     u1 = u2 = k1 = None
     for cand in candidates[:3]:
@@ -217,6 +220,11 @@ def check_registration(run: AccessRun) -> None:
         run.add(fid, "Self-registration not tested (writes not allowed)", status=Status.skipped,
                 severity=Severity.info, **kw)
         return
+    if not run.opts.user_delete_path and not run.ctx.allow_disruptive:
+        # without a way to delete the account, a successful registration leaves a user behind
+        run.add(fid, "Self-registration not tested (no user_delete_path; needs allow.disruptive)",
+                status=Status.skipped, severity=Severity.info, **kw)
+        return
     local = f"crm-audit-{secrets.token_hex(5)}"
     email = f"{local}@{run.opts.register_domain}"
     password = "Ca-" + secrets.token_urlsafe(18)
@@ -232,6 +240,8 @@ def check_registration(run: AccessRun) -> None:
     if run.opts.user_delete_path and uid is not None:
         upath = run.opts.user_delete_path.replace("{id}", str(uid))
         run.ctx.defer(f"delete registered user {uid}", lambda: _delete_user(run, upath))
+    else:
+        run.notes.setdefault("left_behind", []).append(f"self-registered user {email} (remove it)")
     flow = login_flow(run)
     lg = flow.send(run, email, password) if flow else None
     tok = flow.token(lg) if (flow and lg is not None) else None

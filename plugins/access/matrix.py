@@ -101,7 +101,10 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
     # list
     items, lex = adapter.list(res, acct.name, limit=1)
     lv = verdict(lex) if rule("list") == "allow" else run.expect_deny(lex, f"{role} list {res}")
-    out.append(_cell(run, role, res, "list", rule("list"), lv, lex))
+    note = ""
+    if lv == "allow" and rule("list") == "deny" and not items:
+        lv, note = "deny", "answered 2xx with an empty list"  # filtering everything out is a way to deny
+    out.append(_cell(run, role, res, "list", rule("list"), lv, lex, note))
     if rid is None:
         for a in ("read", "update", "delete"):
             out.append(_cell(run, role, res, a, rule(a), "skipped", None, "no record to act on"))

@@ -154,7 +154,7 @@ def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
                     found.append(ex.evidence(200, expected="only the caller's tenant",
                                              observed=f"{res}/{fid_val} of another tenant listed"))
                     break
-        if own_tenant is not None and rc.tenant_field and foreign is not None:
+        if own_tenant is not None and rc.tenant_field:
             alien = {str(it.get(rc.tenant_field)) for it in items
                      if it.get(rc.tenant_field) is not None and not same_value(it.get(rc.tenant_field), own_tenant)}
             if alien:

@@ -141,15 +141,15 @@ def check_me_mass_assignment(run: AccessRun) -> None:
                 severity=Severity.info, **kw)
         return
     original = {k: mine.get(k) for k in wanted}
-    restore = lambda: _restore_me(run, a, path, original)  # noqa: E731
+    # registered before the first change, so an error or Ctrl-C between PATCH and re-read still restores it
+    run.ctx.defer(f"restore {a.name}'s own user record", lambda: _restore_me(run, a, path, original))
     hits: list[Evidence] = []
     for field, value in wanted.items():
         ex = t.request("PATCH", path, account=a.name, json={field: value})
         now = t.request("GET", path, account=a.name).json_or_none()
         if isinstance(now, dict) and same_value(now.get(field), value):
             hits.append(ex.evidence(200, expected=f"{field} unchanged", observed=f"{field} changed by PATCH {path}"))
-            run.ctx.defer(f"restore {a.name}'s {field}", restore)
-            restore()
+            _restore_me(run, a, path, original)
     if hits:
         run.add(fid, f"A user can change its own {', '.join(sorted(wanted))} (privilege escalation)",
                 status=Status.failed, severity=Severity.critical, evidence=hits, **kw)
@@ -159,7 +159,15 @@ def check_me_mass_assignment(run: AccessRun) -> None:
 
 
 def _restore_me(run: AccessRun, a: Account, path: str, original: dict[str, Any]) -> None:
-    run.ctx.target.request("PATCH", path, account=a.name, json=original)
+    """Put the user's own fields back and check they are back; raises (a failed cleanup) when not."""
+    t = run.ctx.target
+    now = t.request("GET", path, account=a.name).json_or_none()
+    if isinstance(now, dict) and all(same_value(now.get(k), v) for k, v in original.items()):
+        return
+    t.request("PATCH", path, account=a.name, json=original)
+    now = t.request("GET", path, account=a.name).json_or_none()
+    if not (isinstance(now, dict) and all(same_value(now.get(k), v) for k, v in original.items())):
+        raise RuntimeError(f"{a.name}'s own {', '.join(original)} could not be restored: fix it by hand")
 
 
 def secret_keys(data: Any, prefix: str = "", own: bool = False) -> Iterator[str]:
@@ -216,8 +224,8 @@ def check_exposure(run: AccessRun) -> None:
         tested.add(where)
         keys = sorted(set(secret_keys(ex.json_or_none(), own=where == "me")))
         if keys:
-            seen.setdefault(where, []).append(ex.evidence(
-                120, expected="no secrets", observed=f"secret-looking field(s): {', '.join(keys[:8])}"))
+            ev = ex.evidence(0, expected="no secrets", observed=f"secret-looking field(s): {', '.join(keys[:8])}")
+            seen.setdefault(where, []).append(ev.model_copy(update={"excerpt": None}))  # never keep the secret itself
     for where in sorted(tested):
         fid = f"access.exposure.{where}"
         if where in seen:

@@ -253,6 +253,7 @@ def _check_logout(run: AccessRun, acct: Account, probe: _Prober) -> None:
     before = probe.send(tok)
     out = run.ctx.target.request("POST", run.opts.logout_path, auth=False,
                                  headers={probe.header: (f"{probe.scheme} " if probe.scheme else "") + tok})
+    run.ctx.target.forget_token(acct.name)  # a CRM may revoke every token of the user on logout
     if not before.ok or not out.ok:
         run.add(fid, f"Logout not tested (token use {before.status}, logout {out.status})", status=Status.error,
                 severity=Severity.info, evidence=[out.evidence()], **kw)

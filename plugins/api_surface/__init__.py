@@ -20,7 +20,8 @@ class ApiSurfaceOptions(BaseModel):
     required_modules: list[str] = Field(
         default_factory=lambda: ["contacts", "accounts", "leads", "opportunities", "cases"],
         description="generic resources a CRM is expected to offer (the adapter maps them)")
-    missing_path: str = Field("/crm-audit-no-such-path", description="a path that must not exist (error format check)")
+    missing_path: str | None = Field(None, description="a path that must not exist (error format check); "
+                                     "default: <first resource path>/crm-audit-no-such-path")
 
 
 class ApiSurfaceProbe(Probe):
@@ -88,7 +89,11 @@ class ApiSurfaceProbe(Probe):
             offset_ok = ex2.ok and (not two or ids[0] != ids[1])
             out.append(("pagination_offset", offset_ok, f"{module}: the next page " +
                         ("moves on" if offset_ok else "repeats the first one"), [ex2.evidence(120)]))
-        ex = ctx.target.request("GET", opts.missing_path, account=account)
+        missing = opts.missing_path
+        if missing is None:  # under the API, not the site root (which may be an HTML app)
+            base = ctx.adapter.resource(present[0]).path if present and hasattr(ctx.adapter, "resource") else ""
+            missing = base.rstrip("/") + "/crm-audit-no-such-path"
+        ex = ctx.target.request("GET", missing, account=account)
         json_error = ex.status == 404 and ex.json_or_none() is not None
         out.append(("json_errors", json_error, f"an unknown path answers {ex.status}"
                     + (" with a JSON error" if json_error else " without a JSON error body"), [ex.evidence(160)]))

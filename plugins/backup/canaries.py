@@ -87,7 +87,6 @@ class CanarySet:
         self.items: list[Canary] = []
         self.create_errors: list[str] = []
         self._lock = threading.Lock()
-        self._cleanup_report: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ reading
     def read(self, record_id: Any) -> tuple[dict | None, int | None]:
@@ -198,10 +197,12 @@ class CanarySet:
 
     # ------------------------------------------------------------ cleanup
     def cleanup(self) -> dict[str, Any]:
-        """Delete every canary still present (only if still ours) and sweep tagged leftovers; once."""
+        """Delete every canary still present (only if still ours) and sweep tagged leftovers.
+
+        Safe to call again: a restore finishing after an interruption can bring canaries back,
+        and a second call removes those too.
+        """
         with self._lock:
-            if self._cleanup_report is not None:
-                return self._cleanup_report
             deleted, gone, not_ours, failed = [], [], [], []
             for c in list(self.items):
                 try:
@@ -220,7 +221,6 @@ class CanarySet:
             report = {"resource": self.resource, "deleted": deleted + swept, "already_gone": gone,
                       "skipped_not_ours": not_ours, "failed": failed, "left": left,
                       "state": "clean" if not failed and not left else "canaries left behind"}
-            self._cleanup_report = report
             return report
 
     def _sweep(self) -> tuple[list[Any], list[Any]]:

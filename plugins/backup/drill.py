@@ -315,9 +315,16 @@ class BackupAudit:
                              evidence=evidence, references=["CWE-311", "CWE-312"],
                              remediation="Encrypt backups at rest with a key kept apart from them "
                                          "(e.g. age/GPG/KMS envelope encryption)."))
-        else:
+        elif rep.encrypted:
             self.add(Finding(id="backup.content.plaintext", title="Backup is encrypted", severity=Severity.high,
                              status=Status.passed, indicator="bak.protection", evidence=evidence))
+        else:  # an unknown binary without canaries found: neither shown readable nor shown encrypted
+            self.add(Finding(id="backup.content.plaintext",
+                             title=f"Backup not evidently encrypted ({rep.format}); no customer data found in clear",
+                             severity=Severity.medium, status=Status.warn, indicator="bak.protection",
+                             evidence=evidence, references=["CWE-311"],
+                             remediation="Encrypt backups with a recognisable, documented scheme so encryption "
+                                         "can be verified."))
         self._integrity(data, offered, source, evidence[0])
 
     def _backup_bytes(self, backup: BackupRef) -> tuple[bytes | None, str | None, str | None, Evidence | None]:

@@ -32,9 +32,9 @@ def endpoint_exposure(ctx: Any, ops: Operations, operator: str | None, backup_id
         res = run_http(ctx, name, spec.http, operator, backup_id=bid, account=caller)
         if res.ok:
             exposed.append(name)
-            evidence.append(res.evidence.model_copy(update={"expected": "401/403", "observed": f"{res.status}"}))
-        else:
-            evidence.append(res.evidence.model_copy(update={"expected": "401/403", "observed": f"{res.status}"}))
+        # no excerpt: an exposed download would put backup content (customer data) into the report
+        evidence.append(res.evidence.model_copy(update={"expected": "401/403", "observed": f"{res.status}",
+                                                        "excerpt": None}))
     title = f"Backup endpoints reachable {who}"
     if not tried:
         return Finding(id=finding_id, title=title, severity=Severity.critical, status=Status.skipped,

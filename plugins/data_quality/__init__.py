@@ -67,9 +67,12 @@ class DataQualityProbe(Probe):
         known_ids: dict[str, set[str]] = {}
         for ref in opts.references:
             if ref.resource in ctx.adapter.resources():
-                known_ids[ref.resource] = {
-                    str(ctx.adapter.record_id(r))
-                    for r in ctx.adapter.iterate(ref.resource, account, opts.max_records, opts.page_size)}
+                ids = {str(ctx.adapter.record_id(r))
+                       for r in ctx.adapter.iterate(ref.resource, account, opts.max_records, opts.page_size)}
+                if len(ids) < opts.max_records:  # a capped listing cannot prove a reference dangles
+                    known_ids[ref.resource] = ids
+                else:
+                    ctx.log(f"{ref.field} not checked: more than {opts.max_records} {ref.resource}")
         counts = count_defects(records, opts, known_ids)
         return _result(self.id, counts, opts, account)
 

@@ -87,7 +87,7 @@ def _writes(step: FlowStep) -> bool:
 
 def run_flow(ctx: ProbeContext, flow: Flow) -> RunOutcome:
     """Act out one run of the flow; stops at the first failed step."""
-    saved: dict[str, tuple[str | None, dict]] = {}
+    saved: dict[str, tuple[str | None, dict, bool]] = {}
     step_s: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
@@ -101,14 +101,16 @@ def run_flow(ctx: ProbeContext, flow: Flow) -> RunOutcome:
     return RunOutcome(True, time.perf_counter() - t0, step_s)
 
 
-def _do_step(ctx: ProbeContext, flow: Flow, step: FlowStep, saved: dict[str, tuple[str | None, dict]]) -> None:
+def _do_step(ctx: ProbeContext, flow: Flow, step: FlowStep, saved: dict[str, tuple[str | None, dict, bool]]) -> None:
     adapter, account = ctx.adapter, flow.account
     resource = step.resource
     record_id = None
     if step.ref:
         if step.ref not in saved:
             raise StepFailed(step, f"step {step.name!r} refers to {step.ref!r}, which no earlier step saved")
-        ref_resource, ref_record = saved[step.ref]
+        ref_resource, ref_record, created = saved[step.ref]
+        if step.action in ("update", "delete") and not created:
+            raise StepFailed(step, f"step {step.name!r} would change {step.ref!r}, which this flow did not create")
         resource = resource or ref_resource
         record_id = adapter.record_id(ref_record)
     body = _fill(step.body, saved) if step.body else None
@@ -138,7 +140,7 @@ def _do_step(ctx: ProbeContext, flow: Flow, step: FlowStep, saved: dict[str, tup
         raise StepFailed(step, f"{step.name}: {ex.status or ex.error}",
                          ex.evidence(expected="2xx", observed=str(ex.status or ex.error)))
     if step.save_as and record is not None:
-        saved[step.save_as] = (resource, record)
+        saved[step.save_as] = (resource, record, step.action == "create")
 
 
 def _delete(adapter: Any, resource: str, record_id: Any, account: str | None) -> None:
@@ -153,7 +155,7 @@ def _need(step: FlowStep, record_id: Any) -> Any:
     return record_id
 
 
-def _fill(value: Any, saved: dict[str, tuple[str | None, dict]]) -> Any:
+def _fill(value: Any, saved: dict[str, tuple[str | None, dict, bool]]) -> Any:
     """Replace {name.field} with the saved record's field (whole-string refs keep their type)."""
     if isinstance(value, str):
         m = _REF.fullmatch(value)

@@ -6,6 +6,8 @@ registered through the ``crm_audit`` entry-point group.
 
 from __future__ import annotations
 
+import re
+
 import time
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +45,11 @@ class LatencyProbe(Probe):
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: LatencyOptions = ctx.options
         endpoints = list(ctx.profile.endpoints)
+        writing = [e.name for e in endpoints if e.method.upper() not in ("GET", "HEAD")]
+        if writing and not ctx.allow_writes:
+            # repeated untagged writes would change records the audit did not create
+            endpoints = [e for e in endpoints if e.name not in writing]
+            ctx.log(f"not timing {', '.join(writing)}: non-GET endpoints need allow.writes")
         if opts.discover_openapi:
             endpoints += discover(ctx, endpoints, opts.max_discovered)
         if not endpoints:
@@ -124,6 +131,11 @@ def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
     return row, ms, errors, excerpt
 
 
+#: GETs that may change state (log out, refresh or activate): never called repeatedly
+_SIDE_EFFECT = re.compile(r"(?i)(^|/)(logout|signout|login|signin|signup|register|refresh|token|activate|"
+                          r"reset|forgot|resend|verify|confirm|unsubscribe|delete|remove)([/._-]|$)")
+
+
 def discover(ctx: ProbeContext, known: list[Endpoint], limit: int) -> list[Endpoint]:
     """Parameter-free GET operations of the OpenAPI document not yet in the profile.
 
@@ -138,7 +150,7 @@ def discover(ctx: ProbeContext, known: list[Endpoint], limit: int) -> list[Endpo
     for method, path in ctx.adapter.openapi_paths():
         if len(found) >= limit:
             break
-        if method != "GET" or "{" in path or path in paths:
+        if method != "GET" or "{" in path or path in paths or _SIDE_EFFECT.search(path):
             continue
         paths.add(path)
         ctx.check_cancelled()

@@ -63,6 +63,7 @@ class Cluster:
     headers_file: Path | None
     verify: bool | str
     budget: int
+    max_rps: float
     hard_stop_s: float
     local_workers: int = 1
     external_workers: int = 0
@@ -92,7 +93,7 @@ class Cluster:
         self.bind_port = port
         env = locust_env(self.headers_file, self.verify)
         env.update(CRM_AUDIT_LOAD_CONTROL=str(self.control), CRM_AUDIT_LOAD_STATUS=str(self.status_path),
-                   CRM_AUDIT_LOAD_SAMPLES=str(self.samples_path), CRM_AUDIT_LOAD_BUDGET=str(self.budget))
+                   CRM_AUDIT_LOAD_SAMPLES=str(self.samples_path), CRM_AUDIT_LOAD_BUDGET=str(self.budget), CRM_AUDIT_LOAD_MAX_RPS=str(self.max_rps))
         n = self.local_workers + self.external_workers
         master = [sys.executable, "-m", "locust", "-f", str(self.locustfile), "--master", "--headless",
                   "--master-bind-host", self.bind_host, "--master-bind-port", str(port),

@@ -48,7 +48,7 @@ if _env("CRM_AUDIT_LOAD_HEADERS"):
     with open(_env("CRM_AUDIT_LOAD_HEADERS"), encoding="utf-8") as _fh:
         _HEADERS = json.load(_fh)
 _WEIGHTS = [t["weight"] for t in TASKS]
-_state = {"rows": [], "sent": 0, "quota": None}
+_state = {"rows": [], "sent": 0, "quota": None, "rps": None, "next": 0.0}
 
 
 def _ssl_context():
@@ -72,6 +72,7 @@ class CrmUser(FastHttpUser):
             gevent.sleep(0.05)  # no quota yet, or used up: send nothing
             return
         _state["sent"] += 1
+        _pace()
         t = random.choices(TASKS, weights=_WEIGHTS)[0]
         headers = _HEADERS.get(t["account"] or "", {})
         with self.client.request(t["method"], t["path"], name=t["name"], headers=headers,
@@ -80,6 +81,18 @@ class CrmUser(FastHttpUser):
                 resp.success()
             else:
                 resp.failure("status %s" % resp.status_code)
+
+
+def _pace():
+    """Keep this worker under its share of the rate cap (the master splits max_rps over workers)."""
+    rps = _state["rps"]
+    if not rps:
+        return
+    now = time.monotonic()
+    slot = max(now, _state["next"])
+    _state["next"] = slot + 1.0 / rps
+    if slot > now:
+        gevent.sleep(slot - now)
 
 
 @events.request.add_listener
@@ -102,7 +115,7 @@ def _on_worker_report(client_id, data):
 
 
 def _set_quota(environment, msg, **_kw):
-    _state["quota"] = int(msg.data)
+    _state["quota"], _state["rps"] = int(msg.data["quota"]), float(msg.data["rps"])
 
 
 @events.init.add_listener
@@ -118,11 +131,13 @@ def _on_test_start(environment, **_kw):
         budget = int(_env("CRM_AUDIT_LOAD_BUDGET", "0"))
         clients = list(runner.clients.values())
         share = budget // max(1, len(clients))
+        rps = float(_env("CRM_AUDIT_LOAD_MAX_RPS", "0")) / max(1, len(clients))
         for client in clients:
-            runner.send_message("crm_audit_quota", share, client.id)
-        _write_status({"workers": len(clients), "quota_per_worker": share})
+            runner.send_message("crm_audit_quota", {"quota": share, "rps": rps}, client.id)
+        _write_status({"workers": len(clients), "quota_per_worker": share, "rps_per_worker": rps})
     elif isinstance(runner, locust.runners.LocalRunner):
         _state["quota"] = int(_env("CRM_AUDIT_LOAD_BUDGET", "0"))
+        _state["rps"] = float(_env("CRM_AUDIT_LOAD_MAX_RPS", "0"))
 
 
 @events.spawning_complete.add_listener

@@ -24,6 +24,8 @@ class LoadOptions(BaseModel):
     sustained_s: float | None = Field(None, ge=0, le=3600, description="sustained phase; default 2 × step_s, 0: none")
     max_total_s: float = Field(120.0, gt=0, le=3600, description="hard limit of the whole load phase")
     max_requests: int = Field(50_000, ge=1, description="request budget of the load phase")
+    max_rps: float | None = Field(None, gt=0, description="request-rate cap of the whole load phase; default and "
+                                  "ceiling without allow.disruptive: target.rate_limit_rps")
     slo_p95_ms: float | None = Field(None, gt=0, description="default: the largest SLO of the mix's endpoints, else 500")
     max_error_rate: float = Field(0.01, ge=0, le=1)
     target_users: int = Field(8, ge=1, description="concurrency the CRM is expected to sustain")

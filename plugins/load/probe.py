@@ -53,6 +53,12 @@ class LoadProbe(Probe):
         base_url = ctx.profile.target.base_url
         if not ctx.target.in_scope(base_url):
             raise ProbeSkipped(f"{base_url} is outside the audit's scope")
+        if any(t.method.upper() not in ("GET", "HEAD") for t in tasks) and not ctx.allow_writes:
+            raise ProbeSkipped("the task mix writes (non-GET methods) and writes are not allowed (allow.writes)")
+        max_rps = opts.max_rps or ctx.profile.target.rate_limit_rps
+        if max_rps > ctx.profile.target.rate_limit_rps and not ctx.allow_disruptive:
+            raise ProbeSkipped(f"max_rps {max_rps:g} above target.rate_limit_rps is disruptive; "
+                               "allow it with allow.disruptive or --allow-disruptive")
         slo = opts.slo_p95_ms or _mix_slo(ctx, tasks) or 500.0
         reserve = opts.baseline_samples + 2 + int(opts.recovery_max_s / RECOVERY_INTERVAL_S) + 5
         budget = min(opts.max_requests, ctx.target.budget_left - reserve)
@@ -67,7 +73,7 @@ class LoadProbe(Probe):
         if local + opts.external_workers == 0:
             raise ProbeSkipped("no Locust workers: local_workers and external_workers are both 0")
         cluster = Cluster(workdir=prep.directory, locustfile=prep.locustfile, headers_file=prep.headers_file,
-                          verify=prep.verify, budget=budget, hard_stop_s=opts.max_total_s, local_workers=local,
+                          verify=prep.verify, budget=budget, max_rps=max_rps, hard_stop_s=opts.max_total_s, local_workers=local,
                           external_workers=opts.external_workers, bind_host=bind_host, bind_port=int(bind_port))
         ctx.defer("stop Locust processes", cluster.stop)
         ctx.log(f"load: mix {prep.digest}, {local} local + {opts.external_workers} external workers, "
@@ -180,7 +186,8 @@ def _drive(ctx: ProbeContext, cluster: Cluster, opts: LoadOptions, slo: float, b
             "budget": budget, "requests": len(cluster.rows),
             "unmeasured_requests": len(cluster.rows) - sum(s["requests"] for s in steps)
             - (sustained["requests"] if sustained else 0), "workers": status.get("workers"),
-            "quota_per_worker": status.get("quota_per_worker"), "stop_reason": stop_reason,
+            "quota_per_worker": status.get("quota_per_worker"), "max_rps": cluster.max_rps,
+            "stop_reason": stop_reason,
         },
     }
 
