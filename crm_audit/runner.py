@@ -184,8 +184,10 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
     t0 = time.perf_counter()
     before = ctx.target.requests_made
 
+    hard_stop = threading.Event()
+
     def work() -> None:
-        ctx.target.bind_cancel(ctx.cancel)  # once cancelled, this probe's requests stop at the Target
+        ctx.target.bind_cancel(hard_stop)  # a probe still running after its grace period cannot send
         try:
             box["result"] = probe_cls().run(ctx)
         except BaseException as exc:  # noqa: BLE001 - isolate every failure
@@ -202,8 +204,10 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
         interrupted = True
     timed_out = th.is_alive() and not interrupted
     if interrupted or timed_out:
-        ctx.cancel.set()
+        ctx.cancel.set()  # asks the probe to stop; its own cleanup may still send requests for a while
         _join_shielded(th, 15 if interrupted else 5)
+        if th.is_alive():
+            hard_stop.set()
     cleanup_failures = ctx.run_cleanups()
     meta = dict(probe=probe_cls.id, title=probe_cls.title, version=probe_cls.version, started=started,
                 duration_s=round(time.perf_counter() - t0, 3), requests=ctx.target.requests_made - before)
