@@ -258,3 +258,23 @@ def test_never_paying_back_scores_zero_without_an_infinite_actual():
     ev = evidence_from_mapping({"cash_flows": [-100, 10, 10], "discount_rate": 0.05})
     node = by_id(score_result(make_result(), load_hierarchy("default"), ev))["cost.payback"]
     assert node["assessed"] and node["score"] == 0.0 and node["actual"] is None
+
+
+def test_a_critical_access_finding_caps_the_security_dimension():
+    """Issue 7: a critical access finding caps the security dimension (cap_if_capped: 40 on 'sec')."""
+    h = load_hierarchy("default")
+    healthy = make_result(
+        ProbeResult(probe="tls", measurements=[Measurement(indicator="sec.transport", value=100, unit="score")]),
+        ProbeResult(probe="access"),
+    )
+    sec_ok = by_id(score_result(healthy, h))["sec"]
+    assert sec_ok["score"] == 100.0 and sec_ok["capped_by"] is None
+    broken = make_result(
+        ProbeResult(probe="tls", measurements=[Measurement(indicator="sec.transport", value=100, unit="score")]),
+        ProbeResult(probe="access", findings=[finding("access.bola.contacts", "sec.access_control", Severity.critical)]),
+    )
+    n = by_id(score_result(broken, h))
+    assert n["sec.access_control"]["score"] == 20.0            # the indicator's own cap
+    assert n["sec"]["score"] == 40.0 and n["sec"]["grade"] == "Fail"
+    assert n["sec"]["capped_by"] == "sec.access_control"
+    assert n["sec"]["membership"] == {"Excellent": 0.0, "Good": 0.0, "Pass": 0.0, "Fail": 1.0}

@@ -10,7 +10,7 @@ so the renormalisation happens recursively. Coverage is the sum of the global we
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Collection, Mapping
 
 import numpy as np
 
@@ -29,8 +29,14 @@ class NodeScore:
     effective_weight: float | None
 
 
-def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None]) -> dict[str, NodeScore]:
-    """Score every node from the leaf scores (None or absent = not assessed)."""
+def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None],
+              capped_leaves: Collection[str] = ()) -> dict[str, NodeScore]:
+    """Score every node from the leaf scores (None or absent = not assessed).
+
+    A node with ``cap_if_capped`` scores at most that while any indicator below it is in
+    ``capped_leaves`` (capped by a critical finding); its membership follows the capped score.
+    """
+    capped = set(capped_leaves)
     local: dict[str, tuple[float | None, np.ndarray | None]] = {}
     for node in reversed(list(hierarchy.walk())):  # children before parents
         if not node.children:
@@ -48,7 +54,11 @@ def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None]) -> 
         w = w / w.sum()
         scores = np.array([local[k][0] for k in kids], dtype=float)
         rows = [local[k][1] for k in kids]
-        local[node.id] = (float(w @ scores), fuzzy.compose(w, rows))
+        score, member = float(w @ scores), fuzzy.compose(w, rows)
+        if node.cap_if_capped is not None and score > node.cap_if_capped and \
+                any(leaf.id in capped for leaf in hierarchy.walk(node.id) if not leaf.children):
+            score, member = node.cap_if_capped, fuzzy.membership(node.cap_if_capped)
+        local[node.id] = (score, member)
 
     out: dict[str, NodeScore] = {}
     for node in hierarchy.walk():

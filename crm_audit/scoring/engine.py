@@ -23,7 +23,8 @@ def score_result(result: AuditResult, hierarchy: Hierarchy, evidence: Evidence |
     """Score ``result`` against ``hierarchy`` (with optional evidence); see docs/scoring.md."""
     index = ResultIndex.of(result)
     leaves = {n.id: score_leaf(n, index, evidence) for n in hierarchy.leaves()}
-    nodes = aggregate(hierarchy, {k: v.score for k, v in leaves.items()})
+    capped = frozenset(k for k, v in leaves.items() if v.capped_by)
+    nodes = aggregate(hierarchy, {k: v.score for k, v in leaves.items()}, capped_leaves=capped)
     root = nodes[hierarchy.root]
     overall_membership = fuzzy.as_dict(_round_vec(root.membership)) if root.membership is not None else None
     return {
@@ -38,11 +39,12 @@ def score_result(result: AuditResult, hierarchy: Hierarchy, evidence: Evidence |
         },
         "coverage": _r(coverage(hierarchy, nodes)),
         "root": hierarchy.root,
-        "nodes": [_node_dict(hierarchy, node, nodes[node.id], leaves.get(node.id)) for node in hierarchy.walk()],
+        "nodes": [_node_dict(hierarchy, node, nodes[node.id], leaves.get(node.id), capped) for node in hierarchy.walk()],
     }
 
 
-def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | None) -> dict[str, Any]:
+def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | None,
+               capped: frozenset[str] = frozenset()) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": node.id,
         "title": node.title,
@@ -67,6 +69,11 @@ def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | Non
         "capped_by": None,
         "findings": [],
     }
+    if node.cap_if_capped is not None:
+        out["function"] += f"; at most {node.cap_if_capped:g} while an indicator below is capped"
+        below = [n.id for n in hierarchy.walk(node.id) if not n.children and n.id in capped]
+        if below and agg.score is not None and agg.score <= node.cap_if_capped:
+            out["capped_by"] = ", ".join(below)
     if node.kind == "indicator" and leaf is not None and node.function is not None:
         out.update(
             unit=node.unit,

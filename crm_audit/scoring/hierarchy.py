@@ -52,7 +52,8 @@ KNOWN_PROBES: frozenset[str] = frozenset(
 WEIGHT_TOLERANCE = 1e-9
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {"name", "title", "description", "root", "nodes"}
-_NODE_KEYS = {"id", "title", "description", "children", "weight", "weights", "unit", "source", "expected", "better", "function"}
+_NODE_KEYS = {"id", "title", "description", "children", "weight", "weights", "unit", "source", "expected", "better", "function",
+              "cap_if_capped"}
 _LEAF_ONLY = {"unit", "source", "expected", "better", "function"}
 
 Kind = Literal["root", "dimension", "indicator"]
@@ -82,6 +83,8 @@ class Node:
     #: how the children's weights were obtained (non-leaves): "given", "equal" or "AHP …"
     weighting: str = ""
     ahp: AhpResult | None = None
+    #: dimensions: the score is at most this while any indicator below is capped (critical finding)
+    cap_if_capped: float | None = None
 
     @property
     def probes(self) -> tuple[str, ...]:
@@ -215,7 +218,10 @@ def build_hierarchy(data: Any, origin: str, known_probes: frozenset[str] = KNOWN
             if extra:
                 raise HierarchyError(f"{origin}: node '{nid}': {', '.join(sorted(extra))} only apply to indicators (nodes without children)")
             how, ahp = weighting[nid]
-            nodes[nid] = Node(**common, weighting=how, ahp=ahp)
+            cap = spec.get("cap_if_capped")
+            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not 0 <= cap <= 100):
+                raise HierarchyError(f"{origin}: node '{nid}': cap_if_capped must be a number from 0 to 100")
+            nodes[nid] = Node(**common, weighting=how, ahp=ahp, cap_if_capped=None if cap is None else float(cap))
 
     global_weights = {root: 1.0}
     for nid in order:
