@@ -160,11 +160,26 @@ def test_shipped_schema_matches_the_model() -> None:
 
 @pytest.mark.integration
 def test_demo_end_to_end(tmp_path: Path) -> None:
-    r = run_cli("demo", "--out", str(tmp_path / "out"))
+    """`crm-audit demo --format all`: every probe runs, every format is written and each one validates."""
+    import csv
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+
+    r = run_cli("demo", "--out", str(tmp_path / "out"), "--format", "all")
     assert r.returncode == 0, r.stdout + r.stderr
     folder = next((tmp_path / "out").iterdir())
     data = json.loads((folder / "result.json").read_text())
     validate_result(data)
+    assert {f.name for f in folder.iterdir()} == {"result.json", "report.html", "junit.xml", "summary.md",
+                                                 "results.sarif", "indicators.csv"}
+    junit = ET.parse(folder / "junit.xml").getroot()
+    assert junit.tag == "testsuites" and int(junit.get("tests", "0")) > 10
+    sarif_schema = json.loads((Path(__file__).resolve().parents[1] / "crm_audit/schema/sarif-2.1.0.json").read_text())
+    jsonschema.validate(json.loads((folder / "results.sarif").read_text()), sarif_schema)
+    rows = list(csv.DictReader((folder / "indicators.csv").open()))
+    assert len(rows) >= 30 and "id" in rows[0]
+    assert data["run_id"] in (folder / "summary.md").read_text() or data["target"]["name"] in (folder / "summary.md").read_text()
     assert data["complete"] is True
     assert data["scoring"]["overall"]["score"] is not None
     assert all(p["status"] in ("ok", "skipped") for p in data["probes"]), [(p["probe"], p["reason"]) for p in data["probes"]]
