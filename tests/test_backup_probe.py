@@ -197,15 +197,9 @@ def test_demo_flaw_found(flaw: str, expected: set[str], tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def djcrm() -> Iterator[Any]:
-    from targets.postgres import require_postgres
-
-    require_postgres()
-    from targets.django_crm import DjangoCrmServer
-    from targets.postgres import PostgresServer
-
-    with PostgresServer() as pg, DjangoCrmServer(pg) as crm:
-        yield crm
+def djcrm(crm: Any) -> Any:
+    """django-crm on PostgreSQL (the shared `crm` fixture of tests/conftest.py)."""
+    return crm
 
 
 def _django_profile(crm: Any, restore_cmd: str) -> Profile:

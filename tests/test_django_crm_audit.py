@@ -24,7 +24,7 @@ from crm_audit.profile import Profile, load_profile
 from crm_audit.runner import RunOptions, run_audit
 
 from targets.django_crm import DjangoCrmServer
-from targets.postgres import PostgresServer, require_postgres
+from targets.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
@@ -50,19 +50,6 @@ def _probes(result: AuditResult) -> dict[str, ProbeResult]:
 
 def _findings(result: AuditResult) -> dict[str, Finding]:
     return {f.id: f for p in result.probes for f in p.findings}
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    require_postgres()
-    with PostgresServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def crm(pg: PostgresServer) -> Iterator[DjangoCrmServer]:
-    with DjangoCrmServer(pg) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

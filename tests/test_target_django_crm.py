@@ -17,30 +17,15 @@ import os
 import secrets
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
 
 from targets.django_crm import DEFAULT_SECRET_KEY, USERS, DjangoCrmServer
-from targets.postgres import PostgresServer, require_postgres
+from targets.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    """One throwaway PostgreSQL cluster for the module."""
-    require_postgres()
-    with PostgresServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def crm(pg: PostgresServer) -> Iterator[DjangoCrmServer]:
-    """django-crm with a random SECRET_KEY, seeded users and records."""
-    with DjangoCrmServer(pg) as server:
-        yield server
 
 
 def _b64url(data: bytes) -> str:
