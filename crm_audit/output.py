@@ -13,18 +13,14 @@ DEFAULT_FORMATS = ("json", "html")
 
 
 def parse_formats(spec: str | None, registry: Registry) -> list[str]:
-    """'html,junit' or 'all' → format names; unknown names are a usage error."""
-    if not spec:
-        return list(DEFAULT_FORMATS)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if "all" in names:
-        return sorted(registry.reporters)
-    unknown = [n for n in names if n not in registry.reporters]
-    if unknown:
-        raise UsageError(f"unknown format(s) {', '.join(unknown)}; available: all, {', '.join(sorted(registry.reporters))}")
-    if "json" not in names:
-        names.insert(0, "json")  # the result itself is always kept
-    return names
+    """'html,junit' or 'all' → format names, json always first; unknown names are a usage error."""
+    from .report.render import select_formats
+
+    try:
+        names = select_formats(registry.reporters, spec or ",".join(DEFAULT_FORMATS))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return ["json"] + [n for n in names if n != "json"]  # the result itself is always kept
 
 
 def check_output_base(base: Path) -> None:

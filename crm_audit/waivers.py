@@ -146,8 +146,3 @@ def apply_waivers(result: AuditResult, waivers: list[Waiver], today: dt.date | N
     other_target = [{**w.summary(), "reason": "target does not match"} for w in waivers if w not in in_target]
     record = {"applied": applied, "expired": expired, "unmatched": unmatched + other_target}
     return result.model_copy(update={"probes": probes, "waivers": record})
-
-
-def waived_count(result: AuditResult) -> int:
-    """How many findings a waiver currently accepts."""
-    return sum(1 for f in result.all_findings() if f.waiver is not None)

@@ -96,7 +96,7 @@ def test_gate_failure_exits_1(server, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case, code, message", [
     ("missing_env", 2, "environment variable CLI_PW is not set"),
     ("unknown_probe", 2, "unknown probe 'nope'"),
-    ("bad_format", 2, "unknown format(s) pdf"),
+    ("bad_format", 2, "unknown report format pdf"),
     ("bad_plugin_option", 2, "plugins.latency.samplez: unknown option"),
     ("unreachable", 3, "unreachable: connection failed"),
     ("html_login", 3, "answered text/html where JSON was expected"),

@@ -194,12 +194,6 @@ class AccessRun:
                 raise RuntimeError(f"could not delete {resource}/{rid} (answers {sorted(set(map(str, tried)))})")
         return
 
-    def read_as(self, resource: str, rid: Any, account: str) -> tuple[dict | None, Exchange]:
-        adapter = self.ctx.adapter
-        assert adapter is not None
-        return adapter.read(resource, rid, account)
-
-
 def same_value(a: Any, b: Any) -> bool:
     """Loose equality of API values (ids may come back as int or str)."""
     if a is None or b is None:
