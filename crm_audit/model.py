@@ -44,6 +44,24 @@ class Status(str, Enum):
     skipped = "skipped"
 
 
+class NotAssessed(str, Enum):
+    """Why a check or indicator was not assessed: it is never a pass and never scores 100."""
+
+    safety = "safety"  #: needs --allow-writes or --allow-disruptive
+    needs_account = "needs_account"  #: a second tenant, a second role or a dedicated account
+    not_configured = "not_configured"  #: the profile lacks an operation, path, resource or option
+    not_applicable = "not_applicable"  #: the target has no such feature (nothing to judge)
+    request_failed = "request_failed"  #: network error, 5xx, malformed or unexpected answer
+    timed_out = "timed_out"  #: the target did not answer in time
+    audit_limit = "audit_limit"  #: the audit's own rate limit, request budget, deadline or byte cap
+    probe_error = "probe_error"  #: the probe itself failed
+    interrupted = "interrupted"  #: Ctrl-C or the probe's time limit stopped it first
+
+
+#: outcomes that are evidence (pass, fail, warn); skipped and error are *not assessed*
+ASSESSED_STATUSES = ("pass", "fail", "warn")
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -72,6 +90,25 @@ class Finding(_Frozen):
     remediation: str = ""
     references: list[str] = Field(default_factory=list)
     waiver: dict[str, Any] | None = None
+    #: why the check was not assessed (status skipped or error); None for pass/fail/warn
+    not_assessed: NotAssessed | None = None
+    #: what would assess it, e.g. "run with --allow-disruptive", "add a second tenant account"
+    hint: str | None = None
+
+    @model_validator(mode="after")
+    def _reason_follows_status(self) -> "Finding":
+        """Skipped and error outcomes always carry a reason; pass/fail/warn never do."""
+        if self.status in (Status.skipped, Status.error) and self.not_assessed is None:
+            default = NotAssessed.not_configured if self.status is Status.skipped else NotAssessed.request_failed
+            object.__setattr__(self, "not_assessed", default)
+        elif self.status not in (Status.skipped, Status.error) and self.not_assessed is not None:
+            object.__setattr__(self, "not_assessed", None)
+        return self
+
+    @property
+    def assessed(self) -> bool:
+        """True for pass, fail and warn: an outcome the audit actually observed."""
+        return self.status.value in ASSESSED_STATUSES
 
     @property
     def is_open(self) -> bool:
@@ -135,6 +172,10 @@ class Measurement(_Frozen):
     samples: SampleSummary | None = None
     raw_samples: list[float] | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    #: the audit's own bound this value ran into ("rate_limit", "request_budget", "time_limit",
+    #: "byte_cap"): the CRM was not shown to be worse than the value, so a value that misses
+    #: its expectation because of it is not assessed rather than failed
+    bounded_by: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -188,6 +229,24 @@ class GateOutcome(_Frozen):
     detail: str
 
 
+VerdictWord = Literal["Fit", "Fit with conditions", "Not fit", "Inconclusive"]
+
+
+class Verdict(_Frozen):
+    """The decision drawn from the evidence (docs/scoring.md, "Verdict"); the score is a measure."""
+
+    verdict: VerdictWord
+    reasons: list[str] = Field(default_factory=list)
+    #: open (failed or warning, not waived) findings by severity
+    open_counts: dict[str, int] = Field(default_factory=dict)
+    #: share of the hierarchy's weight that was assessed (None: not scored)
+    coverage: float | None = None
+    #: coverage per dimension (first-level node) of the hierarchy
+    dimension_coverage: dict[str, float] = Field(default_factory=dict)
+    #: the thresholds the verdict was judged with
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+
 class TargetSummary(_Frozen):
     name: str
     base_url: str
@@ -210,13 +269,17 @@ class AuditResult(_Frozen):
     incomplete_reason: str | None = None
     probes: list[ProbeResult] = Field(default_factory=list)
     scoring: dict[str, Any] | None = None
+    #: findings drawn from the scoring: value-based indicators graded Fail
+    indicator_findings: list[Finding] = Field(default_factory=list)
+    verdict: Verdict | None = None
     gates: list[GateOutcome] = Field(default_factory=list)
     baseline: dict[str, Any] | None = None
     waivers: dict[str, Any] | None = None
     signature: dict[str, Any] | None = None
 
     def all_findings(self) -> list[Finding]:
-        return [f for p in self.probes for f in p.findings]
+        """Every probe's findings, then the findings drawn from failed indicators."""
+        return [f for p in self.probes for f in p.findings] + list(self.indicator_findings)
 
     def all_measurements(self) -> list[Measurement]:
         return [m for p in self.probes for m in p.measurements]

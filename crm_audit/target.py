@@ -21,7 +21,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from .model import Evidence
+from .model import Evidence, NotAssessed
 from .profile import Account, Profile, host_in_scope
 from .redact import Redactor
 
@@ -61,9 +61,29 @@ class Exchange:
     blocked_redirect: str | None = None
     _redactor: Redactor | None = field(default=None, repr=False)
 
+    #: why no usable answer came back, when none did (set with ``error``)
+    failure: NotAssessed | None = None
+
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def answered(self) -> bool:
+        """True when a whole answer (any status) came back; False: nothing to judge by."""
+        return self.error is None and self.status is not None
+
+    @property
+    def not_assessed(self) -> NotAssessed | None:
+        """Why a check resting on this exchange cannot be judged: no answer, or a 5xx.
+
+        None when the target gave a real answer (2xx/3xx/4xx) that a check may judge.
+        """
+        if not self.answered:
+            return self.failure or NotAssessed.request_failed
+        if self.status is not None and self.status >= 500:
+            return NotAssessed.request_failed
+        return None
 
     @property
     def text(self) -> str:
@@ -354,6 +374,7 @@ class Target:
         except requests.exceptions.Timeout:
             ex.elapsed_s = time.perf_counter() - t0
             ex.error = f"timed out after {timeout or self.config.timeout_s:g} s"
+            ex.failure = NotAssessed.timed_out
         except requests.exceptions.RequestException as exc:
             ex.elapsed_s = time.perf_counter() - t0
             ex.error = f"connection failed: {_short(exc)}"
