@@ -161,6 +161,12 @@ def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "Repeat or comma-separate."),
         click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), default=None,
                      help="Gate: exit 1 on any open failed finding at or above this severity."),
+        click.option("--fail-on-verdict", type=click.Choice(["not-fit", "conditions"]), default=None,
+                     help="Gate on the verdict: 'not-fit' exits 1 on Not fit or Inconclusive, 'conditions' on "
+                          "anything but Fit (docs/scoring.md#verdict)."),
+        click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PCT",
+                     help="Coverage floor in percent, checked whenever any gate is set "
+                          "(default: the profile's gates.min_coverage, else verdict.min_coverage, 60)."),
         click.option("--threshold", "thresholds", multiple=True, metavar="IND<=MAX|IND>=MIN",
                      help="Gate on an indicator's measured values, e.g. 'perf.response_time_p95<=300' (repeatable)."),
         click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
@@ -179,7 +185,8 @@ def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Allow lockout attempts, restores and heavier load (default: the profile's allow.disruptive)."),
         click.option("--quiet", "-q", is_flag=True, help="Print only the summary."),
     ]
-    ci_keys = ("thresholds", "baseline", "fail_on_regression", "regression_threshold", "waivers", "sign_key")
+    ci_keys = ("thresholds", "baseline", "fail_on_regression", "regression_threshold", "waivers", "sign_key",
+               "min_coverage", "fail_on_verdict")
 
     @functools.wraps(fn)
     def packed(*args: Any, **kwargs: Any) -> Any:
@@ -204,8 +211,9 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
     fmt = parse_formats(formats, registry)
     check_output_base(out)
     ci = dict(ci or {})
-    if ci.get("regression_threshold") is not None:
-        ci["regression_threshold"] = ci["regression_threshold"] / 100.0
+    for pct in ("regression_threshold", "min_coverage"):
+        if ci.get(pct) is not None:
+            ci[pct] = ci[pct] / 100.0
     prepared = prepare(profile, PostOptions(fail_under=tuple(fail_under or ()), fail_on=fail_on,
                                             hierarchy=hierarchy, **{k: v for k, v in ci.items() if v is not None}))
     opts = RunOptions(only=_split(only), skip=_split(skip), hierarchy=hierarchy,
@@ -230,23 +238,11 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
 
 
 def print_summary(result: AuditResult, paths: list[Path]) -> None:
-    s = result.scoring or {}
-    overall = s.get("overall") or {}
-    score = overall.get("score")
-    head = f"{result.target.name}: " + (f"score {score:.1f}/100, grade {overall.get('grade')}" if score is not None
-                                          else "not scored")
-    if s:
-        head += f", coverage {s.get('coverage', 0) * 100:.0f}%"
-    click.echo(head)
-    fails = [f for f in result.all_findings() if f.status.value == "fail" and f.waiver is None]
-    by_sev: dict[str, int] = {}
-    for f in fails:
-        by_sev[f.severity.value] = by_sev.get(f.severity.value, 0) + 1
-    sev = ", ".join(f"{by_sev[k]} {k}" for k in ("critical", "high", "medium", "low", "info") if k in by_sev)
-    click.echo(f"findings: {len(fails)} failed" + (f" ({sev})" if sev else ""))
-    errs = [p for p in result.probes if p.status in ("error", "incomplete")]
-    for p in errs:
-        click.echo(f"probe {p.probe}: {p.status}: {p.reason}")
+    """The first screen of a run: verdict, open findings, score with coverage, then gates and files."""
+    from .summary import summary_lines
+
+    for line in summary_lines(result):
+        click.echo(line)
     waived = [f for f in result.all_findings() if f.waiver is not None]
     if result.waivers is not None or waived:
         w = result.waivers or {}

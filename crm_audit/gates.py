@@ -53,7 +53,45 @@ def evaluate_gates(result: AuditResult, gates: Gates) -> list[GateOutcome]:
             parts.append(f"min {worst_lo.value:g}{worst_lo.unit} ({worst_lo.label or th.indicator}) ≥ {th.min:g}")
         out.append(GateOutcome(gate=f"threshold:{th.indicator}", passed=bool(ok), detail="; ".join(parts)))
     out.extend(regression_gates(result, gates))
+    if gates.fail_on_verdict is not None:
+        out.append(verdict_gate(result, gates.fail_on_verdict))
+    if out or gates.min_coverage is not None:  # a CI job that set a gate must not go green on nothing
+        out.append(coverage_gate(result, gates))
+        out.append(probes_gate(result, gates))
     return out
+
+
+def coverage_gate(result: AuditResult, gates: Gates) -> GateOutcome:
+    """Coverage of the hierarchy at least ``gates.min_coverage`` (default: the verdict's threshold)."""
+    floor = gates.min_coverage
+    if floor is None:
+        rules = result.verdict.rules if result.verdict is not None else {}
+        floor = float(rules.get("min_coverage", 0.6))
+    coverage = (result.scoring or {}).get("coverage")
+    if coverage is None:
+        return GateOutcome(gate="coverage", passed=False, detail="not scored: coverage unknown")
+    return GateOutcome(gate="coverage", passed=coverage >= floor,
+                       detail=f"coverage {coverage:.0%} vs floor {floor:.0%}")
+
+
+def probes_gate(result: AuditResult, gates: Gates) -> GateOutcome:
+    """Every selected probe finished ok; skipped ones only when listed in ``gates.expected_skips``."""
+    allowed = set(gates.expected_skips)
+    broken = [f"{p.probe} ({p.status}: {p.reason})" for p in result.probes
+              if p.status in ("error", "incomplete") or (p.status == "skipped" and p.probe not in allowed)]
+    return GateOutcome(gate="probes", passed=not broken,
+                       detail=("probes that did not run to the end: " + "; ".join(broken)) if broken
+                       else "every selected probe finished" + (" (expected skips allowed)" if allowed else ""))
+
+
+def verdict_gate(result: AuditResult, level: str) -> GateOutcome:
+    """``not-fit``: fail on Not fit or Inconclusive; ``conditions``: fail on anything but Fit."""
+    from .verdict import rank
+
+    word = result.verdict.verdict if result.verdict is not None else "Inconclusive"
+    need = 1 if level == "not-fit" else 2
+    reason = (result.verdict.reasons[0] if result.verdict is not None and result.verdict.reasons else "no verdict")
+    return GateOutcome(gate=f"verdict:{level}", passed=rank(word) >= need, detail=f"verdict {word}: {reason}")
 
 
 # ------------------------------------------------------------------ command-line gate syntax
@@ -111,7 +149,8 @@ def parse_threshold(spec: str) -> ThresholdGate:
 
 
 def merge_gates(profile_gates: Gates, fail_under: Iterable[str] = (), fail_on: str | None = None,
-                thresholds: Iterable[str] = (), fail_on_regression: bool | None = None) -> Gates:
+                thresholds: Iterable[str] = (), fail_on_regression: bool | None = None,
+                min_coverage: float | None = None, fail_on_verdict: str | None = None) -> Gates:
     """The profile's gates with the command line's on top (same dimension or indicator: CLI wins)."""
     overall, dims = parse_fail_under(fail_under)
     extra = [parse_threshold(t) for t in thresholds]
@@ -126,6 +165,10 @@ def merge_gates(profile_gates: Gates, fail_under: Iterable[str] = (), fail_on: s
         update["fail_on"] = fail_on
     if fail_on_regression is not None:
         update["fail_on_regression"] = fail_on_regression
+    if min_coverage is not None:
+        update["min_coverage"] = min_coverage
+    if fail_on_verdict is not None:
+        update["fail_on_verdict"] = fail_on_verdict
     return profile_gates.model_copy(update=update)
 
 

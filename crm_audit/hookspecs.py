@@ -68,7 +68,7 @@ def crm_audit_probe_finished(run_id: str, result: "ProbeResult") -> None:
     """Observe one probe's result as soon as it is known (also for errors and skips).
 
     Called once per selected probe, in the runner's thread. Return value is ignored;
-    an exception here is logged and does not stop the audit.
+    an exception here is recorded in the result's ``warnings`` and does not stop the audit.
     """
 
 
@@ -76,5 +76,7 @@ def crm_audit_probe_finished(run_id: str, result: "ProbeResult") -> None:
 def crm_audit_audit_finished(result: "AuditResult") -> None:
     """Observe the finished (possibly incomplete) audit result, before it is written.
 
-    Called once, also when the audit was interrupted. Return value is ignored.
+    Called once, also when the audit was interrupted, with the scored, judged and redacted
+    result. Return value is ignored; an exception here is recorded in the result's
+    ``warnings`` and the result is still written.
     """

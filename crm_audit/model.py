@@ -272,6 +272,8 @@ class AuditResult(_Frozen):
     #: findings drawn from the scoring: value-based indicators graded Fail
     indicator_findings: list[Finding] = Field(default_factory=list)
     verdict: Verdict | None = None
+    #: problems of the audit itself that did not stop it (a failing observer plugin, …)
+    warnings: list[str] = Field(default_factory=list)
     gates: list[GateOutcome] = Field(default_factory=list)
     baseline: dict[str, Any] | None = None
     waivers: dict[str, Any] | None = None

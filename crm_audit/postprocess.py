@@ -16,10 +16,11 @@ from typing import Any, Callable
 
 from .baseline import BaselineError, RegressionPolicy, compare, load_baseline
 from .gates import GateSyntaxError, evaluate_gates, merge_gates
-from .model import GateOutcome, AuditResult
+from .model import AuditResult
 from .profile import Gates, Profile
 from .runner import UsageError
 from .signing import SigningError, load_private_key, sign_result
+from .verdict import finalize
 from .waivers import Waiver, WaiverError, apply_waivers, load_waivers
 
 
@@ -36,6 +37,8 @@ class PostOptions:
     waivers: Path | None = None
     sign_key: Path | None = None
     hierarchy: str | None = None  # the --hierarchy override, to re-score alike
+    min_coverage: float | None = None  # 0..1
+    fail_on_verdict: str | None = None
 
 
 @dataclass
@@ -55,7 +58,8 @@ class Prepared:
 def prepare(profile: Profile, opts: PostOptions) -> Prepared:
     """Read waivers, baseline and key and parse the gates; any problem is a UsageError (exit 2)."""
     try:
-        gates = merge_gates(profile.gates, opts.fail_under, opts.fail_on, opts.thresholds, opts.fail_on_regression)
+        gates = merge_gates(profile.gates, opts.fail_under, opts.fail_on, opts.thresholds, opts.fail_on_regression,
+                            opts.min_coverage, opts.fail_on_verdict)
         waivers_path = opts.waivers or (Path(profile.waivers) if profile.waivers else None)
         waivers = load_waivers(waivers_path) if waivers_path else []
         baseline = load_baseline(opts.baseline) if opts.baseline else None
@@ -81,26 +85,21 @@ def postprocess(result: AuditResult, prepared: Prepared,
         result = rescore(result, prepared.profile, prepared.hierarchy)
     if prepared.baseline is not None:
         result = result.model_copy(update={"baseline": compare(result, prepared.baseline, prepared.policy)})
-    gates = evaluate_gates(result, prepared.gates)
-    if gates:  # a CI job that set a gate must not go green on probes that could not run
-        broken = [f"{p.probe} ({p.status}: {p.reason})" for p in result.probes if p.status in ("error", "incomplete")]
-        gates.append(GateOutcome(gate="probes", passed=not broken,
-                                 detail=("probes that did not finish: " + "; ".join(broken)) if broken
-                                 else "every selected probe finished (ok or skipped)"))
-    result = result.model_copy(update={"gates": gates})
+    result = result.model_copy(update={"gates": evaluate_gates(result, prepared.gates)})
     if prepared.sign_key is not None:
         result = sign_result(result, prepared.sign_key)
     return result
 
 
 def rescore(result: AuditResult, profile: Profile | None, hierarchy: str | None = None) -> AuditResult:
-    """Score again after waivers changed what is open; only if the audit was scored at all."""
+    """Score and judge again after waivers changed what is open (scored again only if it was scored)."""
+    rules = profile.verdict if profile is not None else None
     if not result.scoring:
-        return result
-    from .scoring import KNOWN_PROBES, load_evidence, load_hierarchy, score_result
+        return finalize(result, None, None, rules)
+    from .scoring import KNOWN_PROBES, load_evidence, load_hierarchy
 
     name = hierarchy or (profile.hierarchy if profile is not None else None) or result.scoring.get("hierarchy")
     known = set(KNOWN_PROBES) | {p.probe for p in result.probes}
     tree = load_hierarchy(name, known_probes=known)
     evidence = load_evidence(profile.evidence) if profile is not None and profile.evidence else None
-    return result.model_copy(update={"scoring": score_result(result, tree, evidence)})
+    return finalize(result, tree, evidence, rules)

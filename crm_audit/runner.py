@@ -25,6 +25,7 @@ from .plugins import Registry
 from .probe import Probe, ProbeContext, ProbeSkipped
 from .profile import Profile, ProfileError
 from .target import BudgetExceeded, Target, TargetError
+from .verdict import finalize
 
 
 class UsageError(Exception):
@@ -121,6 +122,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     registry.hook.crm_audit_audit_started(run_id=opts.run_id, profile=profile, probe_ids=[p.id for p in probes])
     workdir = opts.workdir or Path(os.environ.get("TMPDIR", "/tmp"))
     results: list[ProbeResult] = []
+    warnings: list[str] = []
     contexts: list[ProbeContext] = []
     interrupted: str | None = None
     for probe_cls in probes:
@@ -140,10 +142,8 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         result, was_interrupted = run_one(probe_cls, ctx)
         results.append(result)
         opts.progress("done", probe_cls.id, result)
-        try:
-            registry.hook.crm_audit_probe_finished(run_id=opts.run_id, result=result)
-        except Exception:  # noqa: BLE001 - observers must not break the audit
-            pass
+        observe(warnings, "crm_audit_probe_finished", registry.hook.crm_audit_probe_finished,
+                run_id=opts.run_id, result=result)
         if was_interrupted:
             interrupted = "interrupted by the user (Ctrl-C)"
             break
@@ -163,11 +163,17 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         incomplete_reason=interrupted,
         probes=results,
     )
-    if hierarchy is not None:
-        result = _score(result, hierarchy, evidence)
-    result = redact_result(result, target)
-    registry.hook.crm_audit_audit_finished(result=result)
-    return result
+    result = redact_result(finalize(result, hierarchy, evidence, profile.verdict), target)
+    observe(warnings, "crm_audit_audit_finished", registry.hook.crm_audit_audit_finished, result=result)
+    return result.model_copy(update={"warnings": list(result.warnings) + [target.redactor.redact(w) for w in warnings]})
+
+
+def observe(warnings: list[str], name: str, hook: Callable[..., Any], **kwargs: Any) -> None:
+    """Call an observer hook; a failing observer becomes a warning in the result, never a lost audit."""
+    try:
+        hook(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - observers must not break the audit
+        warnings.append(f"observer hook {name} failed: {type(exc).__name__}: {exc}"[:500])
 
 
 def preflight_logins(target: Target, profile: Profile) -> None:
@@ -287,7 +293,3 @@ def _load_evidence(profile: Profile) -> Any:
         raise ProfileError(f"evidence: {exc}") from None
 
 
-def _score(result: AuditResult, hierarchy: Any, evidence: Any) -> AuditResult:
-    from .scoring import score_result
-
-    return result.model_copy(update={"scoring": score_result(result, hierarchy, evidence)})

@@ -91,7 +91,9 @@ def test_regression_gates_read_the_baseline_record() -> None:
     assert not out["regression:measurements"].passed and "list" in out["regression:measurements"].detail
     assert not out["regression:findings"].passed and "access.new" in out["regression:findings"].detail
     clean = {**base, "regressions": [], "new_findings": []}
-    assert all(g.passed for g in evaluate_gates(make_result([new], baseline=clean), Gates(fail_on_regression=True)))
+    judged = evaluate_gates(make_result([new], baseline=clean), Gates(fail_on_regression=True))
+    assert all(g.passed for g in judged if g.gate.startswith("regression"))
+    assert {g.gate: g.passed for g in judged}["coverage"] is False  # unscored: a set gate never passes on nothing
     assert evaluate_gates(make_result([new], baseline=base), Gates()) == []
 
 
@@ -122,19 +124,25 @@ def local_profile(tmp_path_factory: pytest.TempPathFactory):
 
 def test_cli_gate_passes_exit_0_and_fails_exit_1(local_profile: Path, tmp_path: Path) -> None:
     ok = run_cli("audit", str(local_profile), "--only", "latency", "--out", str(tmp_path / "a"), "-q",
-                 "--fail-under", "50,perf=50", "--fail-on", "low", "--threshold", "perf.error_rate<=0")
+                 "--fail-under", "50,perf=50", "--fail-on", "low", "--threshold", "perf.error_rate<=0",
+                 "--min-coverage", "5")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "gate fail_under:perf: passed" in ok.stdout
+    assert "gate coverage: passed" in ok.stdout
+    thin = run_cli("audit", str(local_profile), "--only", "latency", "--out", str(tmp_path / "c"), "-q",
+                   "--fail-on", "low")
+    assert thin.returncode == 1, thin.stdout + thin.stderr  # latency alone covers too little to pass any gate
+    assert "gate coverage: FAILED" in thin.stdout and "vs floor 60%" in thin.stdout
     bad = run_cli("audit", str(local_profile), "--only", "latency", "--out", str(tmp_path / "b"), "-q",
                   "--fail-under", "50", "--threshold", "perf.response_time_p95<=0.0001",
                   "--threshold", "perf.error_rate>=0.5")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "gate threshold:perf.response_time_p95: FAILED" in bad.stdout
     assert "gate threshold:perf.error_rate: FAILED" in bad.stdout
-    assert "2 gate(s) failed" in bad.stdout
+    assert "3 gate(s) failed" in bad.stdout
     result = json.loads(next((tmp_path / "b").glob("*/result.json")).read_text())
     failed = sorted(g["gate"] for g in result["gates"] if not g["passed"])
-    assert failed == ["threshold:perf.error_rate", "threshold:perf.response_time_p95"]
+    assert failed == ["coverage", "threshold:perf.error_rate", "threshold:perf.response_time_p95"]
 
 
 def test_cli_bad_gate_syntax_is_a_usage_error(local_profile: Path, tmp_path: Path) -> None:
@@ -166,9 +174,36 @@ def test_a_set_gate_fails_when_a_probe_did_not_finish() -> None:
 
     ok = make_result()
     broken = ok.model_copy(update={"probes": ok.probes + [ProbeResult(probe="tls", status="error", reason="boom")]})
-    gates = Gates(fail_on="critical")
-    assert all(g.passed for g in postprocess(ok, Prepared(gates=gates)).gates)
+    gates = Gates(fail_on="critical", min_coverage=0)
+    assert all(g.passed for g in postprocess(ok, Prepared(gates=gates)).gates if g.gate != "coverage")
     out = postprocess(broken, Prepared(gates=gates)).gates
     probes_gate = next(g for g in out if g.gate == "probes")
     assert not probes_gate.passed and "tls (error: boom)" in probes_gate.detail
     assert postprocess(broken, Prepared(gates=Gates())).gates == []  # no gate set: nothing judged
+
+
+def test_a_skipped_probe_fails_the_probes_gate_unless_expected() -> None:
+    from crm_audit.postprocess import Prepared, postprocess
+
+    ok = make_result()
+    skipped = ok.model_copy(update={"probes": ok.probes + [ProbeResult(probe="backup", status="skipped",
+                                                                       reason="no operations")]})
+    gate = next(g for g in postprocess(skipped, Prepared(gates=Gates(fail_on="high"))).gates if g.gate == "probes")
+    assert not gate.passed and "backup (skipped: no operations)" in gate.detail
+    allowed = Gates(fail_on="high", expected_skips=["backup"])
+    gate = next(g for g in postprocess(skipped, Prepared(gates=allowed)).gates if g.gate == "probes")
+    assert gate.passed
+
+
+def test_verdict_gate_levels() -> None:
+    from crm_audit.model import Verdict
+
+    def judged(word: str) -> AuditResult:
+        return make_result().model_copy(update={"verdict": Verdict(verdict=word, reasons=["because"])})
+
+    for word, not_fit_gate, conditions_gate in [("Fit", True, True), ("Fit with conditions", True, False),
+                                                ("Not fit", False, False), ("Inconclusive", False, False)]:
+        out = {g.gate: g.passed for g in evaluate_gates(judged(word), Gates(fail_on_verdict="not-fit"))}
+        assert out["verdict:not-fit"] is not_fit_gate, word
+        out = {g.gate: g.passed for g in evaluate_gates(judged(word), Gates(fail_on_verdict="conditions"))}
+        assert out["verdict:conditions"] is conditions_gate, word

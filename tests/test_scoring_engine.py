@@ -17,7 +17,7 @@ EXAMPLE_EVIDENCE = Path(__file__).resolve().parents[1] / "examples" / "evidence.
 
 NODE_KEYS = {"id", "title", "parent", "depth", "kind", "weight", "global_weight", "effective_weight", "assessed",
              "score", "grade", "membership", "unit", "actual", "expected", "difference", "better", "source",
-             "function", "evidence", "capped_by", "findings"}
+             "function", "evidence", "capped_by", "findings", "coverage", "grade_withheld", "not_assessed"}
 
 
 def make_result(*probes: ProbeResult, name: str = "demo") -> AuditResult:
@@ -100,7 +100,8 @@ def test_worked_example_of_the_docs():
 
 def test_dict_shape_and_preorder():
     s = score_result(worked_result(), build_hierarchy(WORKED_HIERARCHY, "<docs>"))
-    assert list(s) == ["hierarchy", "title", "grades", "overall", "coverage", "root", "nodes"]
+    assert list(s) == ["hierarchy", "title", "grades", "overall", "coverage", "min_coverage", "root", "nodes",
+                       "not_assessed"]
     assert s["hierarchy"] == "worked-example" and s["root"] == "crm"
     assert s["grades"] == ["Excellent", "Good", "Pass", "Fail"]
     assert set(s["overall"]) == {"score", "grade", "membership", "fuzzy_grade"}
@@ -127,13 +128,25 @@ def test_rescored_result_round_trips():
     assert json.loads(json.dumps(rescored.scoring)) == s
 
 
-def test_findings_indicator_with_no_findings_depends_on_the_probe_having_run():
+def test_findings_indicator_is_assessed_only_by_observed_outcomes():
+    """A probe that ran but observed nothing leaves the indicator not assessed, never 100."""
     h = build_hierarchy(WORKED_HIERARCHY, "<docs>")
-    ok = by_id(score_result(make_result(ProbeResult(probe="access", status="ok")), h))
-    assert ok["sec.access_control"]["score"] == 100.0 and ok["sec.access_control"]["actual"] == 0.0
-    assert not ok["sec.transport"]["assessed"]  # tls probe absent
-    skipped = by_id(score_result(make_result(ProbeResult(probe="access", status="skipped")), h))
-    assert not skipped["sec.access_control"]["assessed"]
+    ran = by_id(score_result(make_result(ProbeResult(probe="access", status="ok")), h))
+    assert not ran["sec.access_control"]["assessed"] and ran["sec.access_control"]["score"] is None
+    assert not ran["sec.transport"]["assessed"]  # tls probe absent
+    skipped_check = Finding(id="access.login.lockout", title="lockout", indicator="sec.access_control",
+                            status=Status.skipped, not_assessed="safety", hint="run with --allow-disruptive")
+    only_skipped = by_id(score_result(make_result(ProbeResult(probe="access", findings=[skipped_check])), h))
+    node = only_skipped["sec.access_control"]
+    assert not node["assessed"] and node["score"] is None
+    assert any("access.login.lockout: safety" in r for r in node["not_assessed"]["reasons"])
+    assert node["not_assessed"]["hints"] == ["run with --allow-disruptive"]
+    passed = finding("access.anonymous.contacts", "sec.access_control", Severity.critical, Status.passed)
+    seen = by_id(score_result(make_result(ProbeResult(probe="access", findings=[skipped_check, passed])), h))
+    assert seen["sec.access_control"]["score"] == 100.0 and seen["sec.access_control"]["actual"] == 0.0
+    probe_skipped = by_id(score_result(make_result(ProbeResult(probe="access", status="skipped", reason="no adapter")), h))
+    assert not probe_skipped["sec.access_control"]["assessed"]
+    assert "probe access skipped: no adapter" in probe_skipped["sec.access_control"]["not_assessed"]["reasons"]
 
 
 def test_findings_count_even_if_the_probe_did_not_finish():
@@ -241,9 +254,11 @@ def test_default_hierarchy_with_example_evidence():
     assert n["svc.vendor_sla"]["score"] == 60.0 and n["func.modules"]["score"] == 60.0
     assert n["cost"]["assessed"] and not n["dq"]["assessed"] and not n["bak"]["assessed"]
     assert n["sec.transport"]["score"] == 95.0  # the TLS grade's score, linear 0-100
-    assert n["sec.access_control"]["score"] == 100.0  # access ran, nothing found
+    assert not n["sec.access_control"]["assessed"]  # access ran but observed nothing: not assessed
     assert 0 < s["coverage"] < 1
-    assert s["overall"]["score"] is not None and s["overall"]["fuzzy_grade"] in s["grades"]
+    assert s["overall"]["score"] is not None
+    assert s["overall"]["grade"] is None and s["overall"]["fuzzy_grade"] is None  # coverage too low for a grade word
+    assert n["crm"]["grade_withheld"].startswith("coverage ")
     json.dumps(s, allow_nan=False)
 
 
@@ -273,8 +288,22 @@ def test_a_critical_access_finding_caps_the_security_dimension():
         ProbeResult(probe="tls", measurements=[Measurement(indicator="sec.transport", value=100, unit="score")]),
         ProbeResult(probe="access", findings=[finding("access.bola.contacts", "sec.access_control", Severity.critical)]),
     )
-    n = by_id(score_result(broken, h))
+    n = by_id(score_result(broken, h, min_coverage=0))
     assert n["sec.access_control"]["score"] == 20.0            # the indicator's own cap
     assert n["sec"]["score"] == 40.0 and n["sec"]["grade"] == "Fail"
     assert n["sec"]["capped_by"] == "sec.access_control"
     assert n["sec"]["membership"] == {"Excellent": 0.0, "Good": 0.0, "Pass": 0.0, "Fail": 1.0}
+
+
+def test_a_cap_applies_even_when_the_indicator_already_scored_below_it():
+    """Issue 14: six criticals put sec.access_control at 0 (below its cap of 20); the dimension cap must still hold."""
+    h = load_hierarchy("default")
+    crits = [finding(f"access.bola.r{i}", "sec.access_control", Severity.critical) for i in range(6)]
+    result = make_result(
+        ProbeResult(probe="tls", measurements=[Measurement(indicator="sec.transport", value=100, unit="score")]),
+        ProbeResult(probe="access", findings=crits),
+    )
+    n = by_id(score_result(result, h, min_coverage=0))
+    assert n["sec.access_control"]["score"] == 0.0
+    assert n["sec.access_control"]["capped_by"] == "access.bola.r0"
+    assert n["sec"]["score"] <= 40.0 and n["sec"]["capped_by"] == "sec.access_control"

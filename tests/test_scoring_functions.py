@@ -152,7 +152,7 @@ def test_critical_finding_caps_at_20():
     score = f.score(f.penalty(found))
     assert score == 50.0
     assert apply_caps(score, found, f.caps) == (20.0, "crit")
-    assert apply_caps(10.0, found, f.caps) == (10.0, None)  # already below the cap
+    assert apply_caps(10.0, found, f.caps) == (10.0, "crit")  # already below the cap: still capped (issue 14)
     waived = [_finding("crit", Severity.critical, waiver={"by": "ciso"})]
     assert apply_caps(95.0, waived, f.caps) == (95.0, None)
 

@@ -8,6 +8,7 @@ from .ahp import AhpError, AhpResult, ahp_weights
 from .engine import score_result
 from .evidence import Evidence, EvidenceError, EvidenceItem, load_evidence
 from .grades import GRADES, grade_of
+from .indicator_findings import failed_indicator_findings
 from .hierarchy import KNOWN_PROBES, Hierarchy, HierarchyError, Node, available_hierarchies, load_hierarchy
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Node",
     "ahp_weights",
     "available_hierarchies",
+    "failed_indicator_findings",
     "grade_of",
     "load_evidence",
     "load_hierarchy",

@@ -1,0 +1,48 @@
+"""Findings drawn from the scoring: a value-based indicator graded Fail is an open finding.
+
+Findings-based indicators already have their own findings; a measured value (max
+concurrency 8 against 50, a churn rate over its ceiling) becomes a finding here, with the
+PIA triple as its evidence, so the terminal, the findings list, JUnit, SARIF and the gates
+see it like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..model import Evidence, Finding, Severity, Status
+from .hierarchy import Hierarchy
+
+#: severity of a failed indicator when its hierarchy node does not say
+DEFAULT_SEVERITY = "medium"
+FAIL_BELOW = 50.0
+
+
+def failed_indicator_findings(scoring: Mapping[str, Any], hierarchy: Hierarchy) -> list[Finding]:
+    """One open finding per assessed, value-based indicator whose score is graded Fail."""
+    out: list[Finding] = []
+    for row in scoring.get("nodes", []):
+        node = hierarchy.nodes.get(row["id"])
+        if node is None or node.children or node.function is None or node.function.kind == "findings":
+            continue
+        if not row.get("assessed") or row.get("score") is None or row["score"] >= FAIL_BELOW:
+            continue
+        source = row.get("source") or ""
+        unit = f" {row['unit']}" if row.get("unit") else ""
+        observed = "n/a" if row.get("actual") is None else f"{row['actual']:g}{unit}"
+        expected = "n/a" if row.get("expected") is None else f"{'≤' if row.get('better') == 'lower' else '≥'} {row['expected']:g}{unit}"
+        out.append(Finding(
+            id=f"indicator.{node.id}",
+            title=f"{node.title}: {observed} against {expected} (score {row['score']:.1f}, Fail)",
+            severity=Severity(getattr(node, "severity", None) or DEFAULT_SEVERITY),
+            status=Status.failed,
+            indicator=node.id,
+            probe=source.split(":", 1)[1] if source.startswith("probe:") else source or None,
+            evidence=[Evidence(expected=expected, observed=observed,
+                               details={"difference": row.get("difference"), "score": row["score"],
+                                        "function": row.get("function"), "source": source,
+                                        **({"evidence": row["evidence"]} if row.get("evidence") else {})})],
+            remediation=(f"Bring {node.title.lower()} to its expectation ({expected}). {node.description}").strip(),
+            references=["indicator system: docs/indicators.md"],
+        ))
+    return out
