@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .hookspecs import hookimpl
-from .target import Exchange, Target
+from .target import Exchange, Target, TargetError
 
 
 class Adapter:
@@ -55,11 +55,19 @@ class Adapter:
         raise NotImplementedError  # pragma: no cover
 
     def iterate(self, resource: str, account: str | None, max_records: int = 1000, page_size: int = 100) -> Iterator[dict]:
-        """Every record of a resource, page by page, at most ``max_records``."""
+        """Every record of a resource, page by page, at most ``max_records``.
+
+        Ends quietly on an empty page or a refusal (4xx: nothing more this account may read);
+        raises :class:`IncompleteRead` when a page got no usable answer (network error,
+        timeout, 5xx), so a figure is never computed on part of the data as if it were all.
+        """
         offset = 0
         seen = 0
         while seen < max_records:
             items, ex = self.list(resource, account, limit=min(page_size, max_records - seen), offset=offset)
+            if ex.not_assessed is not None:
+                raise IncompleteRead(f"{resource}: reading page at offset {offset} failed after {seen} record(s): "
+                                     f"{ex.error or f'HTTP {ex.status}'}", ex)
             if not ex.ok or not items:
                 return
             for item in items:
@@ -68,6 +76,14 @@ class Adapter:
                 if seen >= max_records:
                     return
             offset += len(items)
+
+
+class IncompleteRead(TargetError):
+    """A listing broke off: the records read so far are not the whole collection."""
+
+    def __init__(self, message: str, exchange: Exchange) -> None:
+        super().__init__(message)
+        self.exchange = exchange
 
 
 class Pagination(BaseModel):

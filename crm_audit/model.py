@@ -14,7 +14,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: verdict, indicator_findings, warnings, not-assessed reasons, bounded_by
 
 
 class Severity(str, Enum):

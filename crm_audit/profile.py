@@ -11,19 +11,87 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
+
+from .safeyaml import YamlError, clip, load_yaml
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TEMPLATE_RE = re.compile(r"\{(username|password)\}")
 _SECRET_KEYS = {"password", "token", "api_key", "secret", "client_secret"}
 
 
+MAX_ERROR_CHARS = 400
+MAX_NAME_CHARS = 200
+MAX_PATH_CHARS = 2048
+MAX_HEADER_CHARS = 8192
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header names, methods, auth schemes
+
+
 class ProfileError(Exception):
-    """A profile problem, already phrased as one line for the user."""
+    """A profile problem, already phrased as one line for the user (at most MAX_ERROR_CHARS characters)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clip(message, MAX_ERROR_CHARS))
+
+
+def _has_controls(v: str) -> bool:
+    """C0/C1 control characters, DEL, Unicode line separators and lone surrogates (undecodable bytes)."""
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" or 0xD800 <= ord(c) < 0xE000 for c in v)
+
+
+def _text(limit: int) -> Any:
+    def check(v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        if len(v) > limit:
+            raise ValueError(f"is {len(v):,} characters long; at most {limit:,}")
+        if _has_controls(v):
+            raise ValueError("must not contain control characters (CR, LF, tab …)")
+        return v
+    return AfterValidator(check)
+
+
+def _header_safe(v: str) -> str:
+    if v != v.strip():
+        raise ValueError("has surrounding white space")
+    try:
+        v.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("is sent in an HTTP header, so it must be Latin-1 text") from None
+    return v
+
+
+def _token(v: str) -> str:
+    if v and not _TOKEN_RE.fullmatch(v):
+        raise ValueError("must be an HTTP token (letters, digits and !#$%&'*+.^_`|~-, no spaces)")
+    return v
+
+
+def _url_port(v: str) -> str:
+    if v.lower().startswith(("http://", "https://")):
+        try:
+            port = urlsplit(v).port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError("has an invalid port: give 1–65535")
+    return v
+
+
+Name = Annotated[str, _text(MAX_NAME_CHARS)]
+"""A name, role or label: 1–200 characters, no control characters."""
+UrlPath = Annotated[str, _text(MAX_PATH_CHARS), AfterValidator(_url_port)]
+"""A path or in-scope URL: at most 2048 characters, no control characters, a valid port."""
+HeaderName = Annotated[str, _text(MAX_NAME_CHARS), AfterValidator(_token)]
+"""An HTTP header name (or method, or auth scheme): a token."""
+FilePath = Annotated[str, _text(MAX_PATH_CHARS)]
+"""A file path (or a bundled name): at most 2048 characters, no control characters."""
+Method = Annotated[str, Field(max_length=20), AfterValidator(_token)]
+"""An HTTP method: a short token."""
 
 
 class _Strict(BaseModel):
@@ -34,20 +102,36 @@ class TargetConfig(_Strict):
     """Where the CRM is and how far the audit may go."""
 
     base_url: str = Field(description="where the API lives: http:// or https:// with a host")
-    scope: list[str] = Field(default_factory=list,
+    scope: list[Name] = Field(default_factory=list,
                              description="hosts the audit may contact (exact, or *.domain); default: the base_url host")
-    verify_tls: bool = Field(True, description="verify the server certificate (false only for throwaway test servers)")
-    ca_bundle: str | None = Field(None, description="PEM of the CA that signed the server certificate")
-    timeout_s: float = Field(10.0, gt=0, le=600, description="per request")
+    verify_tls: bool = Field(True, description="verify the server certificate (false only for throwaway test servers); "
+                                               "false wins over ca_bundle")
+    ca_bundle: FilePath | None = Field(None, description="PEM of the CA that signed the server certificate")
+    timeout_s: float = Field(10.0, gt=0, le=600,
+                             description="longest wait for the connection or for the next bytes of an answer")
+    deadline_s: float = Field(30.0, gt=0, le=3600,
+                              description="total time of one request, retries and redirects included "
+                                          "(docs/reliability.md); a request given a longer timeout gets that long")
+    max_response_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=1024 ** 3,
+                                    description="largest answer read, counted after gzip/deflate decoding; "
+                                                "a larger one is not assessed")
+    retries: int = Field(2, ge=0, le=10,
+                         description="further attempts of GET/HEAD/OPTIONS and logins after a connection error, "
+                                     "429 or 502/503/504, with exponential backoff and jitter, within deadline_s")
+    max_retry_after_s: float = Field(10.0, ge=0, le=600,
+                                     description="longest Retry-After honoured; a longer one is not waited for")
     rate_limit_rps: float = Field(50.0, gt=0, le=10_000, description="the audit never sends faster than this")
     request_budget: int = Field(20_000, gt=0, description="nor more requests than this in one run (load included)")
     max_redirects: int = Field(5, ge=0, le=20, description="in-scope redirects followed at most; off-scope never")
-    health_path: str = Field("/", description="checked first: an unreachable target stops the audit (exit 3)")
+    health_path: UrlPath = Field("/", description="checked first: an unreachable target stops the audit (exit 3)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers on every request")
 
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
+        if len(v) > MAX_PATH_CHARS or _has_controls(v) or " " in v:
+            raise ValueError(f"must be a URL of at most {MAX_PATH_CHARS} characters without spaces or control characters")
+        _url_port(v)
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host")
@@ -59,8 +143,12 @@ class TargetConfig(_Strict):
     @classmethod
     def _header_values(cls, v: dict[str, str]) -> dict[str, str]:
         for name, value in v.items():
-            if value != value.strip() or any(ord(c) < 32 for c in value):
-                raise ValueError(f"header {name!r}: value has surrounding white space or control characters")
+            if not _TOKEN_RE.fullmatch(name) or len(name) > MAX_NAME_CHARS:
+                raise ValueError(f"header name {clip(name, 40)!r} is not an HTTP token (letters, digits, -)")
+            if value != value.strip() or _has_controls(value) or len(value) > MAX_HEADER_CHARS:
+                raise ValueError(f"header {name!r}: value has surrounding white space or control characters, "
+                                 f"or is longer than {MAX_HEADER_CHARS}")
+            _header_safe(value)
         return v
 
     @model_validator(mode="after")
@@ -86,11 +174,12 @@ class AuthConfig(_Strict):
     method: Literal["none", "bearer", "api_key", "basic", "login"] = Field("none", description="how it authenticates")
     token: SecretStr | None = Field(None, description="bearer: the token")
     api_key: SecretStr | None = Field(None, description="api_key: the key")
-    username: str | None = Field(None, description="basic and login: the user name")
+    username: Annotated[str, _text(256)] | None = Field(None, description="basic and login: the user name")
     password: SecretStr | None = Field(None, description="basic and login: the password")
-    header: str | None = Field(None, description="header carrying the credential (default Authorization, X-API-Key)")
-    scheme: str = Field("Bearer", description="prefix of the token in the header (e.g. Bearer, JWT, Token)")
-    url: str | None = Field(None, description="login path or URL (method: login)")
+    header: HeaderName | None = Field(None, description="header carrying the credential (default Authorization, X-API-Key)")
+    scheme: Annotated[str, Field(max_length=40), AfterValidator(_token)] = Field(
+        "Bearer", description="prefix of the token in the header (e.g. Bearer, JWT, Token)")
+    url: UrlPath | None = Field(None, description="login path or URL (method: login)")
     body: dict[str, str] = Field(
         default_factory=lambda: {"username": "{username}", "password": "{password}"},
         description="login body template; {username} and {password} are filled in",
@@ -109,15 +198,22 @@ class AuthConfig(_Strict):
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"method {self.method!r} needs {', '.join(missing)}")
+        for key in ("token", "api_key"):
+            secret = getattr(self, key)
+            if secret is not None:
+                try:
+                    _header_safe(secret.get_secret_value())
+                except ValueError as exc:
+                    raise ValueError(f"{key} {exc}") from None
         return self
 
 
 class Account(_Strict):
     """One identity the audit acts as; several roles (and two tenants, where the CRM has them)."""
 
-    name: str = Field(description="unique name, used by endpoints, flows and probe options")
-    role: str = Field(description="the CRM role; access_matrix rows are roles")
-    tenant: str | None = Field(None, description="tenant / organisation, for cross-tenant checks")
+    name: Name = Field(description="unique name, used by endpoints, flows and probe options")
+    role: Name = Field(description="the CRM role; access_matrix rows are roles")
+    tenant: Name | None = Field(None, description="tenant / organisation, for cross-tenant checks")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="how it authenticates")
     purpose: Literal["general", "lockout"] = Field(
         "general", description="'lockout': a dedicated account the login-limit test may lock"
@@ -127,10 +223,10 @@ class Account(_Strict):
 class Endpoint(_Strict):
     """An endpoint whose response time is measured (latency) and loaded (load)."""
 
-    name: str = Field(description="label in reports")
-    path: str = Field(description="path (or in-scope URL)")
-    method: str = Field("GET", description="HTTP method")
-    account: str | None = Field(None, description="account to call it as (none: anonymous)")
+    name: Name = Field(description="label in reports")
+    path: UrlPath = Field(description="path (or in-scope URL)")
+    method: Method = Field("GET", description="HTTP method")
+    account: Name | None = Field(None, description="account to call it as (none: anonymous)")
     slo_p95_ms: float | None = Field(None, gt=0, description="expected 95th percentile in ms")
     params: dict[str, Any] = Field(default_factory=dict, description="query parameters")
     expect_status: list[int] = Field(default_factory=lambda: [200], description="statuses that count as success")
@@ -139,21 +235,21 @@ class Endpoint(_Strict):
 class FlowStep(_Strict):
     """One step of a business flow, acting through the adapter on the audit's own records."""
 
-    name: str = Field(description="label in reports")
+    name: Name = Field(description="label in reports")
     action: Literal["create", "read", "update", "delete", "list", "request"] = Field(description="what the step does")
-    resource: str | None = Field(None, description="adapter resource it acts on")
+    resource: Name | None = Field(None, description="adapter resource it acts on")
     body: dict[str, Any] = Field(default_factory=dict, description="fields to send (create/update/request)")
-    method: str | None = Field(None, description="request: HTTP method")
-    path: str | None = Field(None, description="request: path")
-    save_as: str | None = Field(None, description="name under which later steps refer to the record")
-    ref: str | None = Field(None, description="name of an earlier step whose record this acts on")
+    method: Method | None = Field(None, description="request: HTTP method")
+    path: UrlPath | None = Field(None, description="request: path")
+    save_as: Name | None = Field(None, description="name under which later steps refer to the record")
+    ref: Name | None = Field(None, description="name of an earlier step whose record this acts on")
 
 
 class Flow(_Strict):
     """A business flow (e.g. lead → opportunity → case), timed end to end."""
 
-    name: str = Field(description="label in reports")
-    account: str | None = Field(None, description="account that runs it")
+    name: Name = Field(description="label in reports")
+    account: Name | None = Field(None, description="account that runs it")
     runs: int = Field(3, ge=1, le=1000, description="how many times it runs (completion rate = completed / runs)")
     slo_s: float | None = Field(None, description="expected completion time in seconds")
     steps: list[FlowStep] = Field(description="ordered steps")
@@ -185,6 +281,22 @@ class Gates(_Strict):
     fail_on_regression: bool = Field(False, description="fail on regressions against --baseline")
     regression_threshold: float | None = Field(None, gt=0, description="relative median change (0.2 = 20%)")
     regression_min_delta_ms: float | None = Field(None, ge=0, description="absolute median change a regression also needs")
+    min_coverage: float | None = Field(
+        None, ge=0, le=1, description="coverage floor (0..1) checked whenever any gate is set; default: verdict.min_coverage")
+    fail_on_verdict: Literal["not-fit", "conditions"] | None = Field(
+        None, description="not-fit: fail on Not fit or Inconclusive; conditions: fail on anything but Fit")
+    expected_skips: list[str] = Field(
+        default_factory=list, description="probe ids allowed to be skipped without failing the probes gate")
+
+
+class VerdictRules(_Strict):
+    """Thresholds of the verdict rules (docs/scoring.md, "Verdict")."""
+
+    min_coverage: float = Field(0.6, ge=0, le=1,
+                                description="below this share of the hierarchy's weight assessed: Inconclusive")
+    essential: dict[str, float] = Field(
+        default_factory=lambda: {"sec": 0.5},
+        description="dimension id → coverage it needs, else Inconclusive (security by default)")
 
 
 Action = Literal["list", "read", "create", "update", "delete"]
@@ -194,7 +306,7 @@ Decision = Literal["allow", "deny"]
 class Profile(_Strict):
     """A whole audit profile, as loaded and validated."""
 
-    name: str = Field("CRM", description="shown in reports")
+    name: Name = Field("CRM", description="shown in reports")
     target: TargetConfig = Field(description="where the CRM is and how far the audit may go")
     accounts: list[Account] = Field(default_factory=list, description="identities the audit acts as")
     adapter: dict[str, Any] = Field(default_factory=lambda: {"type": "rest"},
@@ -205,11 +317,12 @@ class Profile(_Strict):
         default_factory=dict, description="role → resource → action → allow/deny, as intended (docs/access-control.md)")
     allow: Allow = Field(default_factory=Allow, description="writes and disruptive checks")
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-probe options (below)")
-    probes: list[str] | None = Field(None, description="probe ids to run, in this order (default: all)")
-    hierarchy: str = Field("default", description="default | security | vendor-selection | none | a YAML path")
-    evidence: str | None = Field(None, description="evidence file (YAML/CSV): costs, surveys, SLAs (docs/scoring.md)")
-    waivers: str | None = Field(None, description="waivers file of accepted findings (docs/ci.md)")
+    probes: list[Name] | None = Field(None, description="probe ids to run, in this order (default: all)")
+    hierarchy: FilePath = Field("default", description="default | security | vendor-selection | none | a YAML path")
+    evidence: FilePath | None = Field(None, description="evidence file (YAML/CSV): costs, surveys, SLAs (docs/scoring.md)")
+    waivers: FilePath | None = Field(None, description="waivers file of accepted findings (docs/ci.md)")
     gates: Gates = Field(default_factory=Gates, description="CI gates")
+    verdict: VerdictRules = Field(default_factory=VerdictRules, description="verdict thresholds")
 
     # not part of the file: where it came from and its digest
     source_path: str | None = Field(None, exclude=True)
@@ -274,20 +387,20 @@ def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Prof
 def parse_profile(
     text: str, source: str = "<profile>", base_dir: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Profile:
-    """Validate profile text; ``env`` defaults to the process environment."""
+    """Validate profile text; ``env`` defaults to the process environment.
+
+    Relative file paths are resolved against ``base_dir`` (default: the current folder) and
+    every file the profile names must exist.
+    """
     env = os.environ if env is None else env
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ProfileError(f"{where}: not valid YAML: {problem}") from None
+        data, lines = load_yaml(text)
+    except YamlError as exc:
+        where = f"{source}:{exc.line}" if exc.line else source
+        raise ProfileError(f"{where}: not valid YAML: {exc.problem}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: a profile is a YAML mapping with at least a 'target' key")
-    lines = _line_map(node)
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(_canonical(data), sort_keys=True, default=str).encode()).hexdigest()
     resolved = _resolve_env(data, (), env, source, lines)
     if base_dir is not None:
         _resolve_paths(resolved, base_dir)
@@ -295,7 +408,40 @@ def parse_profile(
         profile = Profile.model_validate(resolved)
     except ValidationError as exc:
         raise ProfileError(_first_error(exc, source, lines)) from None
+    _check_files(profile, source, lines)
     return profile.model_copy(update={"source_path": source, "digest": digest})
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` with every mapping key as text, so json.dumps(sort_keys=True) never meets mixed key types."""
+    if isinstance(obj, dict):
+        return {(k if isinstance(k, str) else f"!{type(k).__name__} {k}"): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    return obj
+
+
+def _looks_like_path(name: str) -> bool:
+    """The rule the hierarchy loader uses: a .yaml/.yml name or one with a slash is a file, else a bundled name."""
+    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
+
+
+def _check_files(profile: Profile, source: str, lines: dict) -> None:
+    """Every file the profile names exists: one line naming the key, else."""
+    files: list[tuple[tuple, str, str | None]] = [
+        (("target", "ca_bundle"), "CA bundle", profile.target.ca_bundle),
+        (("evidence",), "evidence", profile.evidence),
+        (("waivers",), "waivers", profile.waivers),
+        (("hierarchy",), "hierarchy", profile.hierarchy if _looks_like_path(profile.hierarchy) else None),
+    ]
+    for path, what, name in files:
+        if name is None:
+            continue
+        p = Path(name)
+        problem = None if p.is_file() else ("is a folder" if p.is_dir() else "not found")
+        if problem:
+            raise ProfileError(f"{_where(source, lines, path)}: {_dotted(path)}: cannot read {what} file "
+                               f"{clip(name, 120)}: {problem}")
 
 
 def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
@@ -325,14 +471,14 @@ def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lin
         for name in refs:
             if name not in env:
                 raise ProfileError(
-                    f"{_where(source, lines, path)}: {_dotted(path)}: environment variable {name} is not set"
+                    f"{_where(source, lines, path)}: {_dotted(path)}: environment variable {clip(name, 60)} is not set"
                 )
         value = _ENV_RE.sub(lambda m: env[m.group(1)], obj)
-        if is_secret and (value != value.strip() or any(ord(c) < 32 for c in value)):
-            names = ", ".join(refs)
+        if is_secret and (value != value.strip() or _has_controls(value) or len(value) > MAX_HEADER_CHARS):
+            names = clip(", ".join(refs), 60)
             raise ProfileError(
                 f"{_where(source, lines, path)}: {_dotted(path)}: the value of {names} has surrounding white space "
-                "or control characters (a trailing newline from a file?)"
+                f"or control characters (a trailing newline from a file?), or is longer than {MAX_HEADER_CHARS}"
             )
         return value
     if is_secret and obj is not None:
@@ -342,29 +488,12 @@ def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lin
     return obj
 
 
-def _line_map(node: Any, path: tuple = ()) -> dict[tuple, int]:
-    """Map every key path of the YAML document to its 1-based line."""
-    out: dict[tuple, int] = {}
-    if node is None:
-        return out
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = k.value
-            out[path + (key,)] = k.start_mark.line + 1
-            for p, line in _line_map(v, path + (key,)).items():
-                out.setdefault(p, line)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out.update(_line_map(v, path + (i,)))
-    return out
-
-
 def _dotted(path: tuple) -> str:
     s = ""
     for p in path:
-        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
-    return s or "(top level)"
+        p = p if isinstance(p, int) else clip(p, 40)
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else p)
+    return clip(s, 160) or "(top level)"
 
 
 def _where(source: str, lines: dict, path: tuple) -> str:

@@ -13,6 +13,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from .safeyaml import MAX_CHARS, MAX_DEPTH, MAX_NODES
+
+from .profile import MAX_ERROR_CHARS, MAX_NAME_CHARS, MAX_PATH_CHARS
 from .profile import Account, Allow, AuthConfig, Endpoint, Flow, FlowStep, Gates, Profile, TargetConfig, ThresholdGate
 
 SECTIONS: list[tuple[str, type[BaseModel], str]] = [
@@ -35,6 +38,8 @@ def type_name(annotation: Any) -> str:
     args = typing.get_args(annotation)
     if annotation is type(None):
         return "null"
+    if origin is typing.Annotated:
+        return type_name(args[0])
     if origin is typing.Literal:
         return " \\| ".join(repr(a) for a in args)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
@@ -84,7 +89,23 @@ def render(probe_options: dict[str, type[BaseModel]] | None = None) -> str:
         "`crm-audit init FILE` writes a commented starter profile; `crm-audit validate FILE` checks one.",
         "Secrets (`password`, `token`, `api_key`, `secret`) must be `${ENV_VAR}` references; any string",
         "may use `${ENV_VAR}`. Unknown keys are errors. Paths (`ca_bundle`, `evidence`, `waivers`) are",
-        "relative to the profile file.",
+        "relative to the profile file, and every file the profile names (also a `hierarchy` given as a",
+        "path) must exist when the profile is loaded.",
+        "",
+        "Every YAML file crm-audit reads (profiles, hierarchies, evidence, waivers, AHP matrices) is read",
+        f"by one bounded loader (`crm_audit/safeyaml.py`): standard tags only, at most {MAX_CHARS // 1024 // 1024} MiB "
+        f"of text, at most {MAX_NODES:,}",
+        "nodes *counting every alias as the nodes it expands to* (a scalar counts one node per 80",
+        f"characters), nesting at most {MAX_DEPTH} deep. Anchors, aliases and `<<:` merge keys work; an",
+        "alias bomb, a recursive alias (`&a [*a]`) or a value its tag cannot hold (`!!int abc`,",
+        "`2024-13-45`) is refused with one line naming the file line, as is every other mistake",
+        f"(exit 2; an error line is at most {MAX_ERROR_CHARS} characters, long names and values cut with \"…\").",
+        "",
+        f"Strings are checked before anything is contacted: names, roles, tenants and labels 1–{MAX_NAME_CHARS}",
+        f"characters; paths and URLs at most {MAX_PATH_CHARS}, ports 1–65535; nothing that reaches an HTTP",
+        "request (user names, header names and values, auth schemes, methods, tokens, API keys) may hold",
+        "CR, LF or other control characters; header names, methods and schemes are HTTP tokens; header",
+        "values, tokens and API keys are Latin-1 without surrounding white space.",
         "",
     ]
     for title, model, _ in SECTIONS:

@@ -1,14 +1,17 @@
 """The one HTTP client every probe uses.
 
 It enforces scope (off-scope hosts are never contacted, off-scope redirects never
-followed), the rate limit and the request budget; it times every exchange the same way
-(perf_counter around the whole exchange, time to first byte kept apart); and it redacts
-secrets from everything kept as evidence.
+followed), the rate limit and the request budget; it bounds every request (a total deadline,
+a byte cap on the decoded body, a JSON depth bound) and retries idempotent requests and logins
+a bounded number of times; it times every exchange the same way (perf_counter around the whole
+exchange, time to first byte kept apart); and it redacts secrets from everything kept as
+evidence. docs/reliability.md says what happens with each hostile answer.
 """
 
 from __future__ import annotations
 
 import base64
+import random
 import re
 import threading
 import time
@@ -17,13 +20,22 @@ from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from .bounded import CapHit, DeadlineHit, TooDeep, parse_json, read_body, retry_after_s
 from .model import Evidence, NotAssessed
 from .profile import Account, Profile, host_in_scope
 from .redact import Redactor
+
+#: answers worth another attempt (with backoff, and Retry-After honoured up to a limit)
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: methods retried on their own; logins are retried too (Target._login asks for it)
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+BACKOFF_BASE_S = 0.25
+BACKOFF_MAX_S = 4.0
 
 
 class TargetError(Exception):
@@ -63,10 +75,17 @@ class Exchange:
 
     #: why no usable answer came back, when none did (set with ``error``)
     failure: NotAssessed | None = None
+    #: attempts sent for this exchange (retries included); timings are those of the last one
+    attempts: int = 1
+    #: seconds waited before each retry (backoff or Retry-After)
+    retry_waits_s: list[float] = field(default_factory=list)
+    #: the bounds this exchange ran under: timeout_s, deadline_s, max_response_bytes
+    limits: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+        """A whole 2xx answer came back."""
+        return self.error is None and self.status is not None and 200 <= self.status < 300
 
     @property
     def answered(self) -> bool:
@@ -90,11 +109,19 @@ class Exchange:
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        """The response body as JSON; raises TargetError with a clear line when it is not."""
-        import json as _json
+        """The response body as JSON; raises TargetError with a clear line when it is not.
 
+        JSON nested deeper than ``bounded.MAX_JSON_DEPTH`` is refused: ``error`` and ``failure``
+        (audit_limit) are set, so checks resting on this answer are not assessed.
+        """
+        if self.error:
+            raise TargetError(f"{self.method} {self._safe_url()}: no usable answer: {self.error}")
         try:
-            return _json.loads(self.body)
+            return parse_json(self.body)
+        except TooDeep as exc:
+            self.error = f"answer refused: JSON {exc}"
+            self.failure = NotAssessed.audit_limit
+            raise TargetError(f"{self.method} {self._safe_url()}: {self.error}") from None
         except ValueError:
             ctype = self.headers.get("content-type", "?")
             raise TargetError(
@@ -112,13 +139,21 @@ class Exchange:
         return self._redactor.redact(self.url) if self._redactor else self.url
 
     def evidence(self, excerpt_chars: int = 300, **extra: Any) -> Evidence:
-        """Redacted request line, status and a short response excerpt for a finding."""
+        """Redacted request line, status and a short response excerpt for a finding.
+
+        A failed or retried exchange also records its attempts and the bounds it ran under.
+        """
         r = self._redactor or Redactor()
         excerpt = self.error if self.error else (r.redact(self.text) or "")[:excerpt_chars]
         req = f"{self.method} {r.redact(self.url)}"
         if self.account:
             req += f"  (as {self.account})"
-        return Evidence(request=req, status=self.status, excerpt=r.redact(excerpt), **extra)
+        details = dict(extra.pop("details", None) or {})
+        if self.error or self.attempts > 1:
+            details.setdefault("transport", {
+                "attempts": self.attempts, "failure": self.failure.value if self.failure else None,
+                "retry_waits_s": [round(w, 3) for w in self.retry_waits_s], **self.limits})
+        return Evidence(request=req, status=self.status, excerpt=r.redact(excerpt), details=details, **extra)
 
 
 class _RateLimiter:
@@ -153,6 +188,8 @@ class Target:
         self._tokens: dict[str, str] = {}
         self._auth_lock = threading.Lock()
         self._local = threading.local()
+        #: transport problems that did not stop the audit (a certificate problem at the reachability check)
+        self.warnings: list[str] = []
         for value in profile.target.headers.values():
             self.redactor.add(value)
 
@@ -216,9 +253,10 @@ class Target:
 
     @property
     def verify(self) -> bool | str:
-        if self.config.ca_bundle:
-            return self.config.ca_bundle
-        return self.config.verify_tls
+        """What requests verifies the certificate with: ``verify_tls: false`` wins over ``ca_bundle``."""
+        if not self.config.verify_tls:
+            return False
+        return self.config.ca_bundle or True
 
     # ------------------------------------------------------------ auth
     def _session(self, key: str) -> requests.Session:
@@ -227,6 +265,7 @@ class Target:
             if s is None:
                 s = requests.Session()
                 s.trust_env = False  # never route the audit through a proxy from the environment
+                s.headers["Accept-Encoding"] = "gzip, deflate"  # the encodings bounded.read_body decodes
                 s.headers.update(self.config.headers)
                 self._sessions[key] = s
             return s
@@ -258,12 +297,15 @@ class Target:
         pw = auth.password.get_secret_value() if auth.password else ""
         body = {k: v.replace("{username}", user).replace("{password}", pw) for k, v in auth.body.items()}
         kw: dict[str, Any] = {"json": body} if auth.body_format == "json" else {"data": body}
-        ex = self.request("POST", auth.url or "", auth=False, **kw)
+        ex = self.request("POST", auth.url or "", auth=False, retry=True, **kw)
         if ex.error:
             raise TargetError(f"login for account {acct.name!r} failed: {ex.error}")
         if ex.status != 200:
             raise TargetError(f"login for account {acct.name!r} failed: HTTP {ex.status}")
-        data = ex.json()
+        try:
+            data = ex.json()
+        except TargetError as exc:
+            raise TargetError(f"login for account {acct.name!r} failed: {exc}") from None
         tok: Any = data
         for part in auth.token_path.split("."):
             tok = tok.get(part) if isinstance(tok, dict) else None
@@ -308,11 +350,15 @@ class Target:
         data: Any = None,
         timeout: float | None = None,
         allow_redirects: bool = False,
+        retry: bool | None = None,
     ) -> Exchange:
         """Send one request as ``account`` (None: anonymous) and return the Exchange.
 
-        Network and TLS errors come back as ``Exchange.error``; only scope and budget
-        violations raise.
+        ``timeout`` overrides ``target.timeout_s`` for this request and widens its deadline to
+        at least that long. ``retry`` (default: only GET/HEAD/OPTIONS) retries connection errors,
+        429 and 502/503/504 up to ``target.retries`` times within the deadline.
+        Network, TLS, deadline and byte-cap problems come back as ``Exchange.error`` with
+        ``Exchange.failure``; only scope, budget and cancellation raise.
         """
         url = self.url(path_or_url)
         self._check_scope(url)
@@ -320,12 +366,15 @@ class Target:
         if headers:
             hdrs.update(headers)
         session = self._session(account or "")
+        clock = _Clock(max(self.config.deadline_s, timeout or 0.0), timeout or self.config.timeout_s)
+        retrying = (method.upper() in IDEMPOTENT) if retry is None else retry
         redirects: list[str] = []
-        ex = self._send(session, method, url, hdrs, params, json, data, timeout, account)
+        ex = self._send(session, method, url, hdrs, params, json, data, clock, account, retrying)
         while allow_redirects and ex.status in (301, 302, 303, 307, 308) and "location" in ex.headers:
             nxt = urljoin(ex.url, ex.headers["location"])
             if len(redirects) >= self.config.max_redirects:
                 ex.error = f"more than {self.config.max_redirects} redirects"
+                ex.failure = NotAssessed.request_failed
                 break
             if not self.in_scope(nxt):
                 ex.blocked_redirect = self.redactor.redact(nxt)
@@ -333,67 +382,172 @@ class Target:
             redirects.append(ex.url)
             if ex.status == 303 or (ex.status in (301, 302) and method.upper() == "POST"):
                 method, json, data = "GET", None, None
-            ex = self._send(session, method, nxt, hdrs, None, json, data, timeout, account)
+            retrying = (method.upper() in IDEMPOTENT) if retry is None else retry
+            ex = self._send(session, method, nxt, hdrs, None, json, data, clock, account, retrying)
         ex.redirects = redirects
         return ex
 
     def _send(
         self, session: requests.Session, method: str, url: str, headers: dict[str, str],
-        params: Mapping[str, Any] | None, json: Any, data: Any, timeout: float | None, account: str | None,
+        params: Mapping[str, Any] | None, json: Any, data: Any, clock: "_Clock", account: str | None,
+        retrying: bool,
+    ) -> Exchange:
+        """One request with its retries; every attempt is charged to the budget and the rate limit."""
+        waits: list[float] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            ex = self._attempt(session, method, url, headers, params, json, data, clock, account)
+            ex.attempts, ex.retry_waits_s = attempt, list(waits)
+            wait = self._retry_wait(ex, attempt, clock) if retrying else None
+            if wait is None:
+                return ex
+            waits.append(wait)
+            event = getattr(self._local, "cancel", None)
+            if event is not None:
+                event.wait(wait)
+            else:
+                time.sleep(wait)
+
+    def _retry_wait(self, ex: Exchange, attempt: int, clock: "_Clock") -> float | None:
+        """Seconds to wait before another attempt, or None: keep this answer."""
+        if attempt > self.config.retries or self.budget_left <= 0:
+            return None
+        if ex.status in RETRY_STATUSES and ex.error is None:
+            asked = retry_after_s(ex.headers.get("retry-after")) if ex.status in (429, 503) else None
+        elif ex.status is None and ex.failure is NotAssessed.request_failed and ex.error \
+                and ex.error.startswith("connection failed"):
+            asked = None
+        else:
+            return None
+        if asked is not None:
+            if asked > self.config.max_retry_after_s:
+                return None  # waiting less than asked would only be refused again
+            wait = asked
+        else:
+            cap = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+            wait = random.uniform(cap / 2, cap)  # exponential backoff with jitter
+        if clock.started is not None and wait >= clock.left() - 0.05:
+            return None  # no time left in this request's deadline for another attempt
+        return wait
+
+    def _attempt(
+        self, session: requests.Session, method: str, url: str, headers: dict[str, str],
+        params: Mapping[str, Any] | None, json: Any, data: Any, clock: "_Clock", account: str | None,
     ) -> Exchange:
         self._check_cancelled()
         ex = Exchange(method=method.upper(), url=url, account=account, _redactor=self.redactor)
+        ex.limits = {"timeout_s": clock.timeout_s, "deadline_s": clock.limit_s,
+                     "max_response_bytes": self.config.max_response_bytes}
         try:
             req = requests.Request(method.upper(), url, headers=headers, params=params, json=json, data=data)
             prep = session.prepare_request(req)
         except (ValueError, requests.exceptions.RequestException) as exc:
             ex.error = self.redactor.redact(f"request not sent: {type(exc).__name__}")
+            ex.failure = NotAssessed.request_failed
             return ex
         self._check_scope(prep.url or url)  # what will really be contacted, after requests' own parsing
         self._spend()
         self._limiter.wait()
+        clock.start()
         ex.url = prep.url or url
         ex.request_headers = dict(prep.headers)
         body = prep.body
         ex.request_body = body.encode() if isinstance(body, str) else body
         t0 = time.perf_counter()
+        resp: requests.Response | None = None
         try:
-            resp = session.send(
-                prep, stream=True, timeout=timeout or self.config.timeout_s,
-                verify=self.verify, allow_redirects=False,
-            )
+            left = clock.left()
+            if left <= 0:
+                raise DeadlineHit()
+            wait = min(clock.timeout_s, left)
+            resp = session.send(prep, stream=True, timeout=(wait, wait), verify=self.verify, allow_redirects=False)
             ex.ttfb_s = time.perf_counter() - t0
-            ex.body = resp.content
-            ex.elapsed_s = time.perf_counter() - t0
             ex.status = resp.status_code
             ex.headers = resp.headers
-            resp.close()
-        except requests.exceptions.SSLError as exc:
+            ex.body = read_body(resp.raw, resp.headers.get("content-encoding"), resp.headers.get("content-length"),
+                                deadline=clock.deadline, read_timeout=clock.timeout_s,
+                                cap=self.config.max_response_bytes)
             ex.elapsed_s = time.perf_counter() - t0
-            ex.error = f"TLS error: {_short(exc)}"
+            resp._content, resp._content_consumed = ex.body, True  # so close() keeps the connection alive
+        except DeadlineHit:
+            ex.error, ex.failure = self._timeout_text(clock), NotAssessed.timed_out
         except requests.exceptions.Timeout:
-            ex.elapsed_s = time.perf_counter() - t0
-            ex.error = f"timed out after {timeout or self.config.timeout_s:g} s"
-            ex.failure = NotAssessed.timed_out
+            ex.error, ex.failure = self._timeout_text(clock), NotAssessed.timed_out
+        except CapHit as exc:
+            what = "decompressed answer" if str(exc) == "decompressed" else "answer"
+            ex.error = (f"{what} larger than the byte cap of {self.config.max_response_bytes} bytes "
+                        "(target.max_response_bytes); not read further")
+            ex.failure = NotAssessed.audit_limit
+        except requests.exceptions.SSLError as exc:
+            ex.error, ex.failure = f"TLS error: {_short(exc)}", NotAssessed.request_failed
         except requests.exceptions.RequestException as exc:
-            ex.elapsed_s = time.perf_counter() - t0
-            ex.error = f"connection failed: {_short(exc)}"
+            kind = "connection failed" if ex.status is None else "answer cut off"
+            ex.error, ex.failure = f"{kind}: {_short(exc)}", NotAssessed.request_failed
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # raised while reading the streamed body
+            if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+                ex.error, ex.failure = self._timeout_text(clock), NotAssessed.timed_out
+            else:
+                ex.error, ex.failure = f"answer cut off: {_short(exc)}", NotAssessed.request_failed
+        finally:
+            if resp is not None:
+                resp.close()
         if ex.error:
+            ex.elapsed_s = time.perf_counter() - t0
+            ex.body = b""
             ex.error = self.redactor.redact(ex.error)
         return ex
 
-    def check_reachable(self) -> None:
-        """Raise TargetError with one clear line when the target does not answer at all."""
+    def _timeout_text(self, clock: "_Clock") -> str:
+        if clock.left() <= 0.01:
+            return f"no whole answer within the deadline of {clock.limit_s:g} s (target.deadline_s)"
+        return f"timed out: no data for {clock.timeout_s:g} s (target.timeout_s)"
+
+    def check_reachable(self) -> str | None:
+        """Raise TargetError with one clear line when the target does not answer at all.
+
+        A target that answers only over a connection the audit cannot verify (certificate
+        expired, self-signed, wrong host, failed handshake) is not a stop: the problem is
+        returned and kept in ``warnings`` (the tls probe reports it as a finding), and the
+        audit goes on with the verification the profile asks for.
+        """
         ex = self.request("GET", self.config.health_path, auth=False)
+        if ex.error and ex.error.startswith("TLS error"):
+            hint = " (set target.ca_bundle to the CA that signed its certificate, or verify_tls: false)"
+            warning = f"target {self.config.base_url}: {ex.error}{hint}; requests that need TLS will fail"
+            self.warnings.append(warning)
+            return warning
+        if ex.error and ex.status is None:
+            raise TargetError(f"target {self.config.base_url} unreachable: {ex.error}")
         if ex.error:
-            hint = ""
-            if ex.error.startswith("TLS error"):
-                hint = " (set target.ca_bundle to the CA that signed its certificate, or verify_tls: false)"
-            raise TargetError(f"target {self.config.base_url} unreachable: {ex.error}{hint}")
+            warning = f"target {self.config.base_url}: health check {self.config.health_path}: {ex.error}"
+            self.warnings.append(warning)
+            return warning
+        return None
 
     def close(self) -> None:
         for s in self._sessions.values():
             s.close()
+
+
+class _Clock:
+    """The total deadline of one request (all its attempts, waits and redirects), started at its first send."""
+
+    def __init__(self, limit_s: float, timeout_s: float) -> None:
+        self.limit_s = limit_s
+        self.timeout_s = timeout_s
+        self.started: float | None = None
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.monotonic()
+
+    @property
+    def deadline(self) -> float:
+        return (self.started if self.started is not None else time.monotonic()) + self.limit_s
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
 
 
 def _short(exc: Exception) -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .model import AuditResult, Finding, Status
+from .safeyaml import YamlError, load_yaml
 
 WAIVABLE = (Status.failed, Status.warn)
 
@@ -67,15 +67,14 @@ def load_waivers(path: str | Path) -> list[Waiver]:
     """Read a waivers YAML file: a list of entries, or a mapping with a ``waivers:`` list."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8")).data
     except UnicodeDecodeError:
         raise WaiverError(f"{p}: not UTF-8 text") from None
     except OSError as exc:
         raise WaiverError(f"{p}: cannot read waivers file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise WaiverError(f"{p}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    except YamlError as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        raise WaiverError(f"{p}: invalid YAML{where}: {exc.problem}") from None
     return parse_waivers(data, str(p))
 
 
@@ -115,10 +114,10 @@ def apply_waivers(result: AuditResult, waivers: list[Waiver], today: dt.date | N
     today = today or dt.datetime.now(dt.timezone.utc).date()
     in_target = [w for w in waivers if w.matches_target(result.target.base_url)]
     hits: dict[int, list[str]] = {i: [] for i in range(len(in_target))}
-    probes = []
-    for probe in result.probes:
-        findings = []
-        for f in probe.findings:
+
+    def waive(findings: list[Finding]) -> list[Finding]:
+        out = []
+        for f in findings:
             chosen = None
             if f.status in WAIVABLE:
                 for i, w in enumerate(in_target):
@@ -129,8 +128,11 @@ def apply_waivers(result: AuditResult, waivers: list[Waiver], today: dt.date | N
             if chosen is not None:
                 f = f.model_copy(update={"waiver": {"justification": chosen.justification, "by": chosen.by,
                                                     "expires": chosen.expires.isoformat(), "pattern": chosen.id}})
-            findings.append(f)
-        probes.append(probe.model_copy(update={"findings": findings}))
+            out.append(f)
+        return out
+
+    probes = [probe.model_copy(update={"findings": waive(probe.findings)}) for probe in result.probes]
+    indicator_findings = waive(result.indicator_findings)
     applied, expired, unmatched = [], [], []
     for i, w in enumerate(in_target):
         ids = sorted(set(hits[i]))
@@ -145,4 +147,4 @@ def apply_waivers(result: AuditResult, waivers: list[Waiver], today: dt.date | N
             applied.append({**w.summary(), "findings": ids})
     other_target = [{**w.summary(), "reason": "target does not match"} for w in waivers if w not in in_target]
     record = {"applied": applied, "expired": expired, "unmatched": unmatched + other_target}
-    return result.model_copy(update={"probes": probes, "waivers": record})
+    return result.model_copy(update={"probes": probes, "indicator_findings": indicator_findings, "waivers": record})

@@ -1,6 +1,8 @@
 """Realistic AuditResults for the reporter tests: every artifact type, scoring, gates,
-baseline, waivers and a signature; a hostile variant whose target-derived strings try to
-inject markup; an unscored one; and one with thousands of findings.
+baseline, waivers, a signature and a verdict with not-assessed checks and indicators; a
+hostile variant whose target-derived strings try to inject markup; an unscored one; one
+without a verdict (as results were before verdicts); one whose coverage is too low for a
+grade; one with many passed checks (the fold and count cases); one with thousands of findings.
 
 Run ``python tests/report_fixtures.py OUT.json`` to write the realistic result to a file.
 """
@@ -12,8 +14,8 @@ import sys
 from typing import Any
 
 from crm_audit.model import (
-    AuditResult, Evidence, Finding, GateOutcome, Measurement, ProbeResult, SampleSummary, Severity, Status,
-    TargetSummary,
+    AuditResult, Evidence, Finding, GateOutcome, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
+    Status, TargetSummary, Verdict,
 )
 
 XSS = "<script>alert(1)</script>"
@@ -26,6 +28,17 @@ HOSTILE_PARTS = (XSS, IMG, QUOTE, TEMPLATE)
 CONTROL = "\x00\x1b[31m\x07"
 
 GRADES = ["Excellent", "Good", "Pass", "Fail"]
+MIN_COVERAGE = 0.6
+
+#: why the fixture's unassessed indicators were not assessed, and what would assess them
+NOT_ASSESSED = {
+    "sec.access_logging": {"reasons": ["no evidence given for sec.access_logging"],
+                           "hints": ["add sec.access_logging to the evidence file (crm-audit audit --evidence)"]},
+    "cost.roi": {"reasons": ["evidence file evidence.yaml: line 4: cost.roi must be a number"],
+                 "hints": ["fix cost.roi in evidence.yaml"]},
+    "cost.payback": {"reasons": ["no evidence given for cost.payback"],
+                     "hints": ["add cost.payback to the evidence file (crm-audit audit --evidence)"]},
+}
 
 
 def grade_of(score: float | None) -> str | None:
@@ -82,13 +95,14 @@ def scoring(title_suffix: str = "", node_title: str = "") -> dict[str, Any]:
     for dim_id, dim_title, dim_w, indicators in DIMENSIONS:
         scored = [(w, s) for (_, _, w, *_rest, s, _src) in indicators if s is not None]
         dim_score = sum(w * s for w, s in scored) / sum(w for w, _ in scored) if scored else None
+        dim_coverage = round(sum(w for w, _ in scored) / sum(i[2] for i in indicators), 4)
         if dim_score is not None:
             dim_scores.append((dim_w, dim_score))
             assessed_weight += dim_w * sum(w for w, _ in scored)
         nodes.append({"id": dim_id, "title": dim_title + (node_title if dim_id == "sec" else ""), "parent": "crm",
                       "depth": 1, "kind": "dimension", "weight": dim_w, "global_weight": dim_w,
                       "effective_weight": dim_w if dim_score is not None else 0.0, "assessed": dim_score is not None,
-                      "score": dim_score, "grade": grade_of(dim_score), "findings": []})
+                      "score": dim_score, "grade": grade_of(dim_score), "coverage": dim_coverage, "findings": []})
         for ind_id, title, w, unit, actual, expected, better, score, source in indicators:
             numeric = isinstance(actual, (int, float)) and isinstance(expected, (int, float))
             nodes.append({
@@ -100,9 +114,11 @@ def scoring(title_suffix: str = "", node_title: str = "") -> dict[str, Any]:
                 "function": "lognormal(90@expected, 50@2×expected)" if unit == "ms" else "linear",
                 "evidence": None, "capped_by": "access.bola.contacts" if ind_id == "sec.access_control" else None,
                 "findings": ["access.bola.contacts"] if ind_id == "sec.access_control" else [],
+                "coverage": 1.0 if score is not None else 0.0,
+                **({"not_assessed": NOT_ASSESSED[ind_id]} if ind_id in NOT_ASSESSED else {}),
             })
     total = sum(w * s for w, s in dim_scores) / sum(w for w, _ in dim_scores)
-    root.update(score=total, grade=grade_of(total))
+    root.update(score=total, grade=grade_of(total), coverage=round(assessed_weight, 4))
     return {
         "hierarchy": "default", "title": "Default CRM hierarchy", "grades": GRADES,
         "overall": {"score": total, "grade": grade_of(total),
@@ -251,9 +267,17 @@ def access_probe(role: str = "sales_rep") -> ProbeResult:
                 remediation="Turn DEBUG off and return a generic error body."),
         Finding(id="access.auth.token_expiry", title="Expired tokens are refused", severity=Severity.info,
                 status=Status.passed, indicator="sec.authentication", probe="access"),
-        Finding(id="access.login.limit", title="Failed-login limit could not be checked", severity=Severity.medium,
-                status=Status.error, indicator="sec.login_limit", probe="access",
+        Finding(id="access.login.limit", title="Failed-login limit", severity=Severity.medium,
+                status=Status.skipped, indicator="sec.authentication", probe="access",
+                not_assessed=NotAssessed.safety, hint="run with --allow-disruptive",
                 evidence=[Evidence(observed="disruptive checks not allowed by the profile")]),
+        Finding(id="access.tenant.isolation", title="Tenant isolation", severity=Severity.critical,
+                status=Status.skipped, indicator="sec.access_control", probe="access",
+                not_assessed=NotAssessed.needs_account, hint="add an account of a second tenant to the profile"),
+        Finding(id="access.session.logout", title="Logout ends the session", severity=Severity.high,
+                status=Status.error, indicator="sec.authentication", probe="access",
+                not_assessed=NotAssessed.timed_out, hint="raise target.timeout_s or check the server's logout path",
+                evidence=[Evidence(request="POST /api/auth/logout/", observed="no answer within 10 s")]),
     ]
     return ProbeResult(probe="access", title="Access control", version="1.4.0", duration_s=33.0, requests=212,
                        findings=findings,
@@ -315,6 +339,43 @@ def other_probes() -> list[ProbeResult]:
     ]
 
 
+# (indicator id, severity, probe, title, observed, expected): value-based indicators graded Fail
+FAILED_INDICATORS = [
+    ("perf.recovery_time", Severity.medium, "load", "Recovery after load", "41 s", "≤ 30 s"),
+    ("bak.rpo", Severity.high, "backup", "Recovery point objective", "5,400 s", "≤ 3,600 s"),
+    ("svc.response_time", Severity.low, "kpi", "First response time", "3.2 h", "≤ 1 h"),
+]
+
+
+def indicator_findings() -> list[Finding]:
+    """Findings drawn from the value-based indicators graded Fail."""
+    return [Finding(id=f"indicator.{ind}", title=f"{title} graded Fail", severity=sev, status=Status.failed,
+                    indicator=ind, probe=probe, evidence=[Evidence(expected=expected, observed=observed)],
+                    remediation=f"Bring {title.lower()} to {expected}.")
+            for ind, sev, probe, title, observed, expected in FAILED_INDICATORS]
+
+
+def make_verdict(result: AuditResult, word: str | None = None, reasons: list[str] | None = None) -> Verdict:
+    """The verdict the documented rules would give: open criticals decide, too little coverage is Inconclusive."""
+    open_ = [f for f in result.all_findings() if f.is_open]
+    counts = {sev.value: sum(1 for f in open_ if f.severity is sev) for sev in reversed(list(Severity))}
+    scored = result.scoring or {}
+    coverage = scored.get("coverage")
+    dims = {n["id"]: n["coverage"] for n in scored.get("nodes", []) if n.get("kind") == "dimension"}
+    if word is None:
+        word = ("Inconclusive" if coverage is None or coverage < MIN_COVERAGE else
+                "Not fit" if counts["critical"] else "Fit with conditions" if counts["high"] else "Fit")
+    if reasons is None:
+        crit = [f for f in open_ if f.severity is Severity.critical]
+        reasons = ([f"{len(crit)} open critical finding{'s' if len(crit) != 1 else ''}: "
+                    + f"{crit[0].title} ({crit[0].id})" + (f" and {len(crit) - 1} more" if len(crit) > 1 else "")]
+                   if crit else [])
+        reasons += [f"{counts['high']} open high findings", f"coverage {coverage:.0%} of the hierarchy's weight"
+                    if coverage is not None else "not scored"]
+    return Verdict(verdict=word, reasons=reasons, open_counts=counts, coverage=coverage, dimension_coverage=dims,
+                   rules={"min_coverage": MIN_COVERAGE, "max_open_critical": 0, "max_open_high_for_fit": 0})
+
+
 def realistic_result(**overrides: Any) -> AuditResult:
     """A complete, plausible audit of a demo CRM."""
     probes = [latency_probe(), load_probe(), tls_probe(), access_probe(), backup_probe(),
@@ -344,8 +405,12 @@ def realistic_result(**overrides: Any) -> AuditResult:
         signature={"algorithm": "ed25519", "key_fingerprint": "SHA256:4mVq1mX2sYbG8nK3pL0rT6uW9zA5cE7dF2hJ1kM0nPo",
                    "value": "b64:Zm9vYmFy", "state": "signed"},
     )
+    data["indicator_findings"] = indicator_findings()
     data.update(overrides)
-    return AuditResult(**data)
+    result = AuditResult(**data)
+    if "verdict" in overrides:
+        return result
+    return result.model_copy(update={"verdict": make_verdict(result)})
 
 
 def hostile_result() -> AuditResult:
@@ -361,15 +426,17 @@ def hostile_result() -> AuditResult:
     )
     waived = Finding(id="hardening.banner", title="Banner " + HOSTILE, severity=Severity.low, probe="access",
                      waiver={"justification": HOSTILE, "by": IMG, "expires": TEMPLATE})
+    untested = Finding(id="access.untested." + HOSTILE, title="Untested " + HOSTILE, severity=Severity.high,
+                       status=Status.skipped, probe="access", not_assessed=NotAssessed.safety, hint="run " + HOSTILE)
     access = access_probe(role=HOSTILE)
-    access = access.model_copy(update={"findings": [*access.findings, hostile_finding, waived]})
+    access = access.model_copy(update={"findings": [*access.findings, hostile_finding, waived, untested]})
     probes = [latency_probe(name_suffix=" " + HOSTILE), load_probe(), tls_probe(host="h" + HOSTILE), access,
               backup_probe(), metrics_probe("kpi", label=HOSTILE), flows_probe(label=HOSTILE),
               ProbeResult(probe="x" + HOSTILE, title=HOSTILE, status="error", reason=HOSTILE + CONTROL)]
     return base.model_copy(update={
         "target": TargetSummary(name="CRM " + HOSTILE, base_url="https://crm.example.test/" + IMG, scope=[HOSTILE]),
         "probes": probes,
-        "scoring": scoring(title_suffix=HOSTILE, node_title=" " + HOSTILE),
+        "scoring": hostile_scoring(),
         "gates": [GateOutcome(gate=HOSTILE, passed=False, detail=HOSTILE)],
         "baseline": {"new_findings": [HOSTILE], "fixed_findings": [{"id": HOSTILE, "title": HOSTILE}],
                      "score_changes": [{"id": HOSTILE, "before": 1, "after": 2}],
@@ -377,13 +444,28 @@ def hostile_result() -> AuditResult:
                                       "p_value": 0.01}]},
         "signature": {"state": HOSTILE, "key_fingerprint": IMG},
         "incomplete_reason": HOSTILE, "complete": False,
+        "indicator_findings": [*base.indicator_findings, Finding(
+            id="indicator.perf.response_time_p95", title="p95 of " + HOSTILE, severity=Severity.medium,
+            indicator="perf.response_time_p95", probe="latency", evidence=[Evidence(expected=IMG, observed=HOSTILE)])],
+        "verdict": base.verdict.model_copy(update={  # type: ignore[union-attr]
+            "reasons": ["1 open critical finding: " + HOSTILE, IMG],
+            "dimension_coverage": {**base.verdict.dimension_coverage, HOSTILE: 0.5}}),  # type: ignore[union-attr]
     })
+
+
+def hostile_scoring() -> dict[str, Any]:
+    scored = scoring(title_suffix=HOSTILE, node_title=" " + HOSTILE)
+    for node in scored["nodes"]:
+        if "not_assessed" in node:
+            node["not_assessed"] = {"reasons": ["reason " + HOSTILE], "hints": ["hint " + IMG]}
+    return scored
 
 
 def unscored_result() -> AuditResult:
     """Measurements and findings but no scoring, gates, baseline or signature; the backup
     drill's artifacts in its nested shape ({"backup": {...}, "cleanup": {...}})."""
-    base = realistic_result(scoring=None, gates=[], baseline=None, signature=None, waivers=None)
+    base = realistic_result(scoring=None, gates=[], baseline=None, signature=None, waivers=None,
+                            indicator_findings=[], verdict=None)
     probes = []
     for probe in base.probes:
         if probe.probe == "backup":
@@ -392,6 +474,42 @@ def unscored_result() -> AuditResult:
             probe = probe.model_copy(update={"artifacts": {"backup": drill, "cleanup": {"state": "clean"}}})
         probes.append(probe)
     return base.model_copy(update={"probes": probes})
+
+
+def legacy_result() -> AuditResult:
+    """A scored result as written before verdicts: no verdict, no indicator findings, no coverage per node."""
+    scored = scoring()
+    scored["nodes"] = [{k: v for k, v in n.items() if k not in ("coverage", "not_assessed")} for n in scored["nodes"]]
+    return realistic_result(scoring=scored, indicator_findings=[], verdict=None)
+
+
+def low_coverage_result() -> AuditResult:
+    """Too little assessed for a grade: no overall or security grade, and the verdict is Inconclusive."""
+    scored = scoring()
+    scored["coverage"] = 0.41
+    scored["overall"] = {**scored["overall"], "grade": None, "fuzzy_grade": None, "membership": None}
+    for node in scored["nodes"]:
+        if node["kind"] in ("root", "dimension"):
+            node["coverage"] = 0.41 if node["kind"] == "root" else min(node["coverage"], 0.35)
+            node["grade"] = None
+    result = realistic_result(scoring=scored, verdict=None)
+    return result.model_copy(update={"verdict": make_verdict(result, reasons=[
+        "coverage 41 % is below the 60 % a decision needs", "1 open critical finding: access.bola.contacts"])})
+
+
+def passed_checks_result(open_critical: int = 6, passed: int = 195) -> AuditResult:
+    """Issue 14's case: a few open criticals among many passed checks sharing one remediation."""
+    advice = "Filter every query by the requesting user's tenant."
+    findings = [Finding(id=f"access.bola.open_{i}", title=f"Contact {i} readable by another tenant",
+                        severity=Severity.critical, probe="access", indicator="sec.access_control",
+                        evidence=[Evidence(request=f"GET /api/contacts/{i}/", status=200, expected="403",
+                                           observed="200")], remediation=advice)
+                for i in range(open_critical)]
+    findings += [Finding(id=f"access.check_{i}", title=f"Check {i} holds", severity=SEVERITIES[i % 5],
+                         status=Status.passed, probe="access", indicator="sec.access_control", remediation=advice)
+                 for i in range(passed)]
+    access = ProbeResult(probe="access", title="Access control", version="1.4.0", findings=findings)
+    return realistic_result(probes=[latency_probe(), access], indicator_findings=[])
 
 
 SEVERITIES = list(Severity)
@@ -413,7 +531,7 @@ def many_findings_result(count: int = 5000, excerpt_chars: int = 1500) -> AuditR
             references=["https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/"],
         ))
     access = ProbeResult(probe="access", title="Access control", version="1.4.0", findings=findings)
-    return realistic_result(probes=[latency_probe(), access])
+    return realistic_result(probes=[latency_probe(), access], indicator_findings=[])
 
 
 if __name__ == "__main__":  # pragma: no cover - writes a sample for docs and manual checks

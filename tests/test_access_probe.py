@@ -2,24 +2,36 @@
 
 Each demo server is started with exactly one flaw; the audit must fail exactly the findings
 that flaw explains and nothing else (zero false positives), leave no tagged record behind,
-and keep every secret out of the result.
+and keep every secret out of the result. A target that stops answering after login must
+leave every access check not assessed (never a pass), and a run without permission for
+disruptive checks must say which checks it left out and what would run them.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
+import jwt
 import pytest
+import requests
 
 from crm_audit.demo import DemoServer
 from crm_audit.demo_profile import demo_profile
-from crm_audit.model import AuditResult, ProbeResult, Status
+from crm_audit.model import AuditResult, NotAssessed, ProbeResult, Status
 from crm_audit.plugins import make_plugin_manager
 from crm_audit.runner import RunOptions, run_audit
-from crm_audit.target import Target
+from crm_audit.target import Exchange, Target
 from crm_audit_plugins.access import AccessProbe
 from crm_audit_plugins.access.anonymous import has_data
+from crm_audit_plugins.access.common import app_silent, unjudged, verdict
 from crm_audit_plugins.access.properties import secret_keys
 from crm_audit_plugins.access.tokens import _find_secret, _sign, _verifies
 
@@ -81,6 +93,27 @@ def test_default_secret_found_offline_and_labelled() -> None:
     custom = _sign({"typ": "JWT"}, {"sub": "1"}, "a-profile-specific-leaked-key", "HS512")
     assert _find_secret(custom, "HS512", []) is None
     assert _find_secret(custom, "HS512", ["a-profile-specific-leaked-key"])[0] == "profile wordlist entry #1"
+
+
+def _ex(status: int | None, error: str | None = None, failure: NotAssessed | None = None, body: bytes = b"") -> Exchange:
+    return Exchange(method="GET", url="http://127.0.0.1/api/contacts", status=status, error=error, failure=failure,
+                    body=body)
+
+
+def test_only_real_answers_are_judged() -> None:
+    """Denials are 401/403/404/405/410; no answer, 5xx and anything else is not assessed, with its reason."""
+    for status in (401, 403, 404, 405, 410):
+        assert verdict(_ex(status)) == "deny" and unjudged(_ex(status)) is None
+    assert verdict(_ex(200)) == "allow" and unjudged(_ex(200)) is None
+    assert unjudged(_ex(None, "connection failed: reset")) is NotAssessed.request_failed
+    assert unjudged(_ex(None, "timed out after 1 s", NotAssessed.timed_out)) is NotAssessed.timed_out
+    for status in (500, 502, 302, 400, 422, 429):
+        assert unjudged(_ex(status)) is NotAssessed.request_failed, status
+    assert unjudged(None) is NotAssessed.request_failed
+    # checks that read error pages: the application's own 500 is evidence, a gateway's 502 is not
+    assert app_silent(_ex(500)) is None and app_silent(_ex(501)) is None
+    assert app_silent(_ex(502)) is NotAssessed.request_failed
+    assert app_silent(_ex(None, "timed out", NotAssessed.timed_out)) is NotAssessed.timed_out
 
 
 def test_probe_declaration() -> None:
@@ -177,5 +210,215 @@ def test_each_flaw_reports_exactly_that_flaw(flaw: str) -> None:
         assert f.references and any(r.startswith("OWASP API") for r in f.references)
     if not disruptive:
         lock = next(f for f in probe.findings if f.id == "access.login.no_lockout")
-        assert lock.status == Status.skipped
+        assert lock.status == Status.skipped and lock.not_assessed is NotAssessed.safety
+        assert lock.hint and "--allow-disruptive" in lock.hint
+    for f in probe.findings:  # nothing untested reads as a pass; everything untested says why and what runs it
+        assert (f.not_assessed is None) == f.assessed, f.id
+        if f.status == Status.skipped:
+            assert f.hint, f"{f.id}: skipped without a hint"
     _assert_secrets_absent(result, env)
+
+
+# --------------------------------------------------------------------------- evidence has three states
+
+
+def test_non_disruptive_run_skips_lockout_and_registration_with_the_flag_that_runs_them() -> None:
+    """Without --allow-disruptive the lockout and registration checks do not run, say so, and touch nothing."""
+    with DemoServer(flaws=("open-registration",)) as server:
+        profile = demo_profile(server)
+        options = {**DEMO_OPTIONS, **(profile.plugins.get("access") or {}),
+                   "checks": ["login", "lockout", "registration"]}
+        profile = profile.model_copy(update={"plugins": {**profile.plugins, "access": options}, "hierarchy": "none"})
+        result = run_audit(profile, make_plugin_manager(),
+                           RunOptions(only=["access"], allow_writes=True, allow_disruptive=False))
+        probe = result.probe("access")
+        assert probe is not None and probe.status == "ok", probe and probe.reason
+        ids = {f.id: f for f in probe.findings}
+        for fid in ("access.login.no_lockout", "access.registration.privileged"):
+            f = ids[fid]
+            assert f.status == Status.skipped and f.not_assessed is NotAssessed.safety, (fid, f.status, f.not_assessed)
+            assert f.hint and "--allow-disruptive" in f.hint, (fid, f.hint)
+            assert not f.assessed
+        assert not [f.id for f in probe.findings if f.status == Status.skipped and not (f.not_assessed and f.hint)]
+        # on the server: nobody registered (the flaw is on, so a registration would have worked), nobody locked
+        target = Target(profile)
+        try:
+            users = target.request("GET", "/api/users", account="admin", params={"limit": 500}).json()
+            assert not [u for u in users["items"] if "crm-audit-" in str(u.get("username") or u.get("email"))]
+            lock = profile.account("lockout")
+            ex = target.request("POST", "/api/auth/login", auth=False, json={
+                "username": lock.auth.username, "password": lock.auth.password.get_secret_value()})
+            assert ex.status == 200, "the lockout account was locked although disruptive checks were off"
+        finally:
+            target.close()
+
+
+class FaultTarget:
+    """A CRM that lets every account log in once, then resets (or answers 502 to) every connection.
+
+    It answers /api/health and each username's first login with a JWT; anything after that
+    — API calls, further logins, registrations — gets ``mode``: "reset" (TCP RST, no answer),
+    "502" (a gateway error) or "stall" (no answer within the client's timeout). It counts on
+    its side what it served and what it refused to answer.
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.secret = secrets.token_hex(32)
+        self.logged_in: set[str] = set()
+        self.served: list[str] = []
+        self.faulted: list[str] = []
+        self.lock = threading.Lock()
+        self.stop_stalls = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            reset = False
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def handle_one_request(self) -> None:
+                try:
+                    super().handle_one_request()
+                except ValueError:  # the flush after a deliberately reset connection
+                    if not self.reset:
+                        raise
+
+            def _any(self) -> None:
+                path = self.path.split("?")[0]
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if path == "/api/health" and self.command == "GET":
+                    return self._send(200, {"status": "ok"}, path)
+                if path == "/api/auth/login" and self.command == "POST":
+                    user = str((json.loads(body or b"{}") or {}).get("username", ""))
+                    with outer.lock:
+                        first = user not in outer.logged_in
+                        outer.logged_in.add(user)
+                    if first:
+                        now = int(time.time())
+                        tok = jwt.encode({"sub": user, "iat": now, "exp": now + 3600}, outer.secret, algorithm="HS256")
+                        return self._send(200, {"access_token": tok, "token_type": "bearer"}, path)
+                self._fault(path)
+
+            def _send(self, status: int, payload: object, path: str) -> None:
+                data = json.dumps(payload).encode()
+                with outer.lock:
+                    outer.served.append(f"{self.command} {path}")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _fault(self, path: str) -> None:
+                with outer.lock:
+                    outer.faulted.append(f"{self.command} {path}")
+                if outer.mode == "502":
+                    data = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                    self.send_response(502)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if outer.mode == "stall":
+                    outer.stop_stalls.wait(5)
+                # reset: close with SO_LINGER 0, so the client gets a TCP RST instead of an answer
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.reset = self.close_connection = True
+                self.rfile.close()
+                self.wfile.close()
+                self.connection.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = _any
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FaultTarget":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_stalls.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+#: checks whose deciding request the fault target never answers
+UNANSWERED = ("access.anonymous.contacts", "access.vertical.sales.contacts.list", "access.vertical.readonly.contacts.list",
+              "access.vertical.readonly.contacts.delete", "access.bola.contacts", "access.tenant_leak.contacts",
+              "access.mass_assignment.contacts", "access.mass_assignment.me", "access.exposure.users",
+              "access.exposure.me", "access.token.jwt", "access.login.user_enumeration", "access.login.no_lockout",
+              "access.registration.privileged", "access.hardening", "access.logging.readable")
+
+
+def _fault_audit(mode: str, checks: list[str] | None = None, timeout_s: float = 10) -> tuple[ProbeResult, FaultTarget]:
+    """The demo profile (every check, writes and disruptive allowed) against a FaultTarget."""
+    with FaultTarget(mode) as fault:
+        # plain HTTP; a CA bundle is named only because the demo profile requires a non-empty one
+        stand_in = SimpleNamespace(base_url=fault.base_url, ca_path=requests.certs.where(),
+                                   env={f"DEMO_{k}": secrets.token_urlsafe(12) for k in (
+                                       "ADMIN_PASSWORD", "MANAGER_PASSWORD", "SALES_PASSWORD", "SALES2_PASSWORD",
+                                       "READONLY_PASSWORD", "GLOBEX_ADMIN_PASSWORD", "GLOBEX_SALES_PASSWORD",
+                                       "LOCKOUT_PASSWORD", "API_KEY")})
+        profile = demo_profile(stand_in)
+        options = {**DEMO_OPTIONS, **(profile.plugins.get("access") or {}), "user_delete_path": "/api/users/{id}"}
+        if checks:
+            options["checks"] = checks
+        profile = profile.model_copy(update={
+            "plugins": {**profile.plugins, "access": options}, "hierarchy": "none",
+            "target": profile.target.model_copy(update={"timeout_s": timeout_s})})
+        result = run_audit(profile, make_plugin_manager(),
+                           RunOptions(only=["access"], allow_writes=True, allow_disruptive=True))
+        probe = result.probe("access")
+        assert probe is not None
+        return probe, fault
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", ["reset", "502"])
+def test_a_target_that_fails_after_login_never_yields_an_access_pass(mode: str) -> None:
+    """Issue 14: a failure of the audit itself must not read as a pass (nor as a denial)."""
+    probe, fault = _fault_audit(mode)
+    # on the server: the probe did send its checks, and none of them got an answer
+    assert fault.served and all(s in ("GET /api/health", "POST /api/auth/login") for s in fault.served), fault.served
+    assert len(fault.faulted) >= 50, len(fault.faulted)
+    for sent in ("GET /api/contacts", "POST /api/contacts", "GET /api/me", "GET /api/users",
+                 "POST /api/auth/login", "POST /api/auth/register", "GET /api/admin/audit-log"):
+        assert any(f.startswith(sent) for f in fault.faulted), sent
+    assert probe.status == "ok", probe.reason
+    passed = [f"{f.id}: {f.title}" for f in probe.findings if f.status == Status.passed]
+    assert passed == [], f"{mode}: access checks passed without an answer"
+    ids = {f.id: f for f in probe.findings}
+    for fid in UNANSWERED:
+        f = ids.get(fid)
+        assert f is not None, f"{mode}: {fid} missing"
+        assert f.status == Status.error and f.not_assessed is NotAssessed.request_failed, \
+            (fid, f.status, f.not_assessed, f.title)
+        assert not f.assessed and "not assessed" in f.title
+    for f in probe.findings:
+        if f.status == Status.error:
+            assert f.not_assessed is not None and (f.evidence or f.id == "access.anonymous.openapi"), f.id
+    # denials were never seen: a 502 on a deny path is still its own finding, a reset is not a denial
+    deny = ids["access.errors.server_error_on_deny"]
+    assert deny.status == (Status.failed if mode == "502" else Status.error), deny.status
+    assert not [f.id for f in probe.findings if f.status in (Status.failed, Status.warn)
+                and f.id != "access.errors.server_error_on_deny"]
+
+
+@pytest.mark.integration
+def test_a_target_that_stalls_after_login_is_timed_out_not_passed() -> None:
+    probe, fault = _fault_audit("stall", checks=["anonymous", "tokens", "hardening"], timeout_s=0.3)
+    assert fault.faulted
+    assert not [f.id for f in probe.findings if f.status == Status.passed]
+    ids = {f.id: f for f in probe.findings}
+    for fid in ("access.anonymous.contacts", "access.token.jwt", "access.hardening"):
+        assert ids[fid].status == Status.error and ids[fid].not_assessed is NotAssessed.timed_out, \
+            (fid, ids[fid].status, ids[fid].not_assessed)

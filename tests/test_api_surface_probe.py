@@ -38,3 +38,26 @@ hierarchy: none
     values = {m.indicator: m for m in probe.measurements}
     assert values["func.modules"].value == 0.2 and values["func.modules"].details["present"] == ["contacts"]
     assert values["func.api_surface"].value == 0.0
+
+
+def test_server_errors_are_not_assessed_never_passed() -> None:
+    """A module that answers 500 is neither present nor missing, and no check resting on it passes."""
+    down = json_route({"detail": "boom"}, status=500)
+    routes = {"/": json_route({}), "/contacts": down, "/contacts/crm-audit-no-such-path": down}
+    with LocalServer(routes) as srv:
+        profile = parse_profile(f"""
+target: {{base_url: '{srv.base_url}'}}
+adapter: {{type: rest, resources: {{contacts: {{path: /contacts}}}}}}
+hierarchy: none
+plugins: {{api_surface: {{required_modules: [contacts], missing_path: /contacts/crm-audit-no-such-path}}}}
+""")
+        res = run_audit(profile, make_plugin_manager(), RunOptions(only=["api_surface"]))
+        hits = list(srv.hits)
+    probe = res.probe("api_surface")
+    assert any(h.startswith("GET /contacts") for h in hits)
+    found = {f.id: f for f in probe.findings}
+    assert found["api_surface.modules"].status.value == "error"
+    assert found["api_surface.modules"].not_assessed.value == "request_failed" and found["api_surface.modules"].hint
+    assert found["api_surface.json_errors"].status.value == "error"
+    assert not [f.id for f in probe.findings if f.status.value == "pass" and f.id != "api_surface.openapi"]
+    assert "func.modules" not in {m.indicator for m in probe.measurements}

@@ -29,11 +29,11 @@ from crm_audit.profile import Profile, parse_profile
 from crm_audit.redact import Redactor
 from crm_audit.runner import RunOptions, new_run_id, run_audit, run_one
 from crm_audit.target import Target
-from crm_audit_plugins.backup import BackupOptions, BackupProbe
+from crm_audit_plugins.backup import DEFAULT_GUESSABLE, BackupOptions, BackupProbe
 from crm_audit_plugins.backup.content import analyse, looks_like_backup, verify_checksum
 from crm_audit_plugins.backup.drill import BackupAudit
 from crm_audit_plugins.backup.freshness import evaluate
-from crm_audit_plugins.backup.operations import OperationSpec, run_command
+from crm_audit_plugins.backup.operations import OUTPUT_MAX_BYTES, OperationSpec, run_command
 
 # The same options as `plugins.backup` in profiles/demo.yaml.
 DEMO_BACKUP_YAML = """
@@ -51,6 +51,7 @@ operations:
   download_backup: {http: {method: GET, path: "/api/admin/backups/{id}/download", checksum_header: X-Checksum-SHA256}}
   restore: {http: {method: POST, path: "/api/admin/backups/{id}/restore", timeout_s: 300}}
   health: {http: {method: GET, path: /api/health, anonymous: true, timeout_s: 5}}
+  delete_backup: {http: {method: DELETE, path: "/api/admin/backups/{id}"}}
 """
 DEMO_BACKUP = yaml.safe_load(DEMO_BACKUP_YAML)
 
@@ -77,6 +78,19 @@ def _measure(result: ProbeResult, indicator: str) -> Any:
     return next(m for m in result.measurements if m.indicator == indicator)
 
 
+def _backup_ids(profile: Profile) -> set[int]:
+    """The backups the demo CRM lists, asked as its operator admin (not through the probe)."""
+    target = Target(profile)
+    ex = target.request("GET", "/api/admin/backups", account="admin")
+    target.close()
+    assert ex.status == 200, ex.status
+    return {b["id"] for b in ex.json()["items"]}
+
+
+def _by_id(result: ProbeResult) -> dict[str, Any]:
+    return {f.id: f for f in result.findings}
+
+
 def _tagged_left(profile: Profile, resource: str, tag: str) -> list[Any]:
     """Records carrying the run tag that are still in the CRM (demo: list filtered by tag)."""
     target = Target(profile)
@@ -99,9 +113,21 @@ def demo() -> Iterator[DemoServer]:
 def test_demo_restore_verified_and_clean(demo: DemoServer, tmp_path: Path) -> None:
     profile = _with_backup(demo_profile(demo), DEMO_BACKUP)
     run_id = new_run_id()
+    before = _backup_ids(profile)
     result = _run(profile, tmp_path, run_id)
     assert result.status == "ok", result.reason
     assert _failed(result) == set(), [f.title for f in result.findings if f.status.value == "fail"]
+    # the backup the drill took is gone from the CRM again, and nothing else was deleted
+    assert _backup_ids(profile) == before
+    made = result.artifacts["cleanup"]["backups"]
+    assert len(made["created"]) == 1 and made["deleted"] == made["created"] and made["left"] == []
+    assert made["created"][0] not in before and made["confirmed_by_list"]
+    # every check of the probe is reported, and a full drill leaves none of them unassessed
+    assert {f.id for f in result.findings} >= {"backup.stale", "backup.exposure.anonymous",
+                                                "backup.exposure.low_privilege", "backup.exposure.guessable_path",
+                                                "backup.content.plaintext", "backup.integrity.checksum_mismatch",
+                                                "backup.restore.failed", "backup.restore.data_lost"}
+    assert [f.id for f in result.findings if not f.assessed] == []
     statuses = {f.id: f.status.value for f in result.findings}
     assert statuses["backup.restore.failed"] == "pass" and statuses["backup.restore.data_lost"] == "pass"
     assert statuses["backup.content.plaintext"] == "pass"  # encrypted recognised
@@ -128,13 +154,113 @@ def test_demo_restore_verified_and_clean(demo: DemoServer, tmp_path: Path) -> No
 def test_demo_without_disruptive_skips_restore(demo: DemoServer, tmp_path: Path) -> None:
     profile = _with_backup(demo_profile(demo), DEMO_BACKUP, writes=True, disruptive=False)
     run_id = new_run_id()
+    before = _backup_ids(profile)
     result = _run(profile, tmp_path, run_id)
     statuses = {f.id: f.status.value for f in result.findings}
     assert statuses["backup.restore.failed"] == "skipped"
     assert statuses["backup.content.plaintext"] == "pass"
     assert not [m for m in result.measurements if m.indicator in ("bak.rto", "bak.rpo")]
+    # what was not assessed says why and how to assess it, down to RTO and RPO
+    found = _by_id(result)
+    for fid in ("backup.restore.failed", "backup.restore.data_lost", "backup.rto", "backup.rpo"):
+        assert found[fid].status.value == "skipped" and found[fid].not_assessed.value == "safety", fid
+        assert found[fid].hint == "run with --allow-disruptive", fid
+    assert found["backup.rto"].indicator == "bak.rto" and found["backup.rpo"].indicator == "bak.rpo"
+    assert _backup_ids(profile) == before
     assert result.artifacts["cleanup"]["state"] == "clean"
     assert _tagged_left(profile, "contacts", f"crm-audit-{run_id}") == []
+
+
+@pytest.mark.integration
+def test_backups_left_without_delete_operation_are_reported(demo: DemoServer, tmp_path: Path) -> None:
+    options = {**DEMO_BACKUP, "operations": {k: v for k, v in DEMO_BACKUP["operations"].items()
+                                             if k != "delete_backup"}}
+    profile = _with_backup(demo_profile(demo), options, writes=True, disruptive=False)
+    before = _backup_ids(profile)
+    result = _run(profile, tmp_path)
+    new = _backup_ids(profile) - before
+    assert len(new) == 1  # the drill's backup really is still on the server ...
+    cleanup = result.artifacts["cleanup"]
+    assert cleanup["backups_left_in_crm"] == sorted(new) and cleanup["state"] == "backups left in the CRM"
+    assert "left in the CRM" in result.reason and "delete_backup" in result.reason  # ... and the result says so
+    target = Target(profile)  # tidy the shared demo for the other tests
+    assert all(target.request("DELETE", f"/api/admin/backups/{i}", account="admin").status == 204 for i in new)
+
+
+@pytest.mark.integration
+def test_without_writes_everything_not_run_is_listed_with_a_hint(demo: DemoServer, tmp_path: Path) -> None:
+    options = {**DEMO_BACKUP, "operations": {k: v for k, v in DEMO_BACKUP["operations"].items()
+                                             if k != "download_backup"}}
+    profile = _with_backup(demo_profile(demo), options, writes=False, disruptive=False)
+    before = _backup_ids(profile)
+    found = _by_id(_run(profile, tmp_path))
+    assert _backup_ids(profile) == before  # no writes: nothing triggered
+    assert found["backup.restore.failed"].not_assessed.value == "safety"
+    assert "--allow-writes" in found["backup.restore.failed"].hint
+    for fid in ("backup.content.plaintext", "backup.integrity.no_checksum", "backup.integrity.checksum_mismatch"):
+        assert found[fid].status.value == "skipped" and found[fid].not_assessed.value == "not_configured", fid
+        assert found[fid].hint == "add plugins.backup.operations.download_backup", fid
+    assert found["backup.stale"].status.value == "pass"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("flaw", [None, "plain-backup"])
+def test_download_over_the_byte_cap(flaw: str | None, tmp_path: Path) -> None:
+    """max_backup_mb bounds the read: an encrypted file over it is not assessed; plain text in its start still fails."""
+    with DemoServer(flaws=[flaw] if flaw else []) as server:
+        profile = _with_backup(demo_profile(server), {**DEMO_BACKUP, "max_backup_mb": 0.004}, disruptive=False)
+        result = _run(profile, tmp_path)
+    found = _by_id(result)
+    download = next(e for e in result.artifacts["backup"]["timeline"] if e["event"] == "backup_downloaded")
+    assert download["truncated"] and download["size"] == int(0.004 * 1024 * 1024)
+    check = found["backup.integrity.checksum_mismatch"]
+    assert check.status.value == "error" and check.not_assessed.value == "audit_limit"
+    assert check.hint == "raise plugins.backup.max_backup_mb"
+    content = found["backup.content.plaintext"]
+    if flaw:  # the SQLite header and the canaries are in the first 4 KiB: evidence enough
+        assert content.status.value == "fail"
+    else:
+        assert content.status.value == "error" and content.not_assessed.value == "audit_limit"
+
+
+def _failing_backend(status: int) -> dict[str, Any]:
+    from local_http import json_route
+
+    fail = json_route({"detail": "backend down"}, status=status)
+    routes: dict[str, Any] = {p: fail for p in ["/api/admin/backups", *DEFAULT_GUESSABLE]}
+    routes["/health"] = json_route({"ok": True})
+    return routes
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_no_real_answer_is_never_a_pass(status: int, tmp_path: Path) -> None:
+    """A backend that answers 5xx everywhere: no exposure check passes, none fails, each says why."""
+    from local_http import LocalServer
+
+    with LocalServer(_failing_backend(status)) as srv:
+        profile = parse_profile(f"""
+target: {{base_url: '{srv.base_url}', health_path: /health}}
+accounts:
+  - {{name: admin, role: admin, auth: {{method: bearer, token: "${{T_ADMIN}}"}}}}
+  - {{name: viewer, role: readonly, auth: {{method: bearer, token: "${{T_VIEW}}"}}}}
+adapter: {{type: rest, resources: {{contacts: {{path: /contacts}}}}}}
+allow: {{writes: false}}
+hierarchy: none
+plugins:
+  backup:
+    operations:
+      list_backups: {{http: {{method: GET, path: /api/admin/backups, items_path: items}}}}
+""", env={"T_ADMIN": "t-admin-0000", "T_VIEW": "t-view-0000"})
+        result = _run(profile, tmp_path)
+        hits = list(srv.hits)
+    found = _by_id(result)
+    assert not [f.id for f in result.findings if f.status.value == "pass"], [f.title for f in result.findings]
+    for fid in ("backup.stale", "backup.exposure.anonymous", "backup.exposure.low_privilege",
+                "backup.exposure.guessable_path"):
+        assert found[fid].status.value == "error" and found[fid].not_assessed.value == "request_failed", fid
+        assert found[fid].hint, fid
+    assert f"GET {DEFAULT_GUESSABLE[0]}" in hits  # the paths really were asked
+    assert not [m for m in result.measurements if m.indicator == "bak.freshness"]
 
 
 class _FailAfterChanges(BackupAudit):
@@ -374,3 +500,17 @@ def test_command_timeout_kills_and_secrets_stay_out(tmp_path: Path) -> None:
     assert not res.ok and "refused" in res.error and secret not in res.evidence.model_dump_json()
     ok = run_command("health", OperationSpec(command="true"), {}, red.redact)
     assert ok.ok and ok.status == 0
+
+
+def test_command_output_is_read_with_a_bound() -> None:
+    """A command printing far more than the cap: it still finishes, its output is counted, only the cap is kept."""
+    size = 3 * OUTPUT_MAX_BYTES + 12345
+    spec = OperationSpec(command=f"{sys.executable} -c \"import sys; sys.stdout.write('x' * {size}); print('END')\"",
+                         timeout_s=60)
+    res = run_command("list_backups", spec, {}, Redactor().redact)
+    assert res.ok and res.truncated and res.data is None
+    assert len(res.body) == OUTPUT_MAX_BYTES
+    assert res.evidence.details["output_bytes"] == size + 4  # 'END\n'
+    assert res.evidence.excerpt.endswith("END\n")  # the tail is what is kept as evidence
+    small = run_command("list_backups", OperationSpec(command="echo '{\"items\": []}'"), {}, Redactor().redact)
+    assert small.ok and not small.truncated and small.data == {"items": []}

@@ -78,3 +78,19 @@ def test_needs_allow_writes(demo):
     result = run_audit(demo_profile(demo), make_plugin_manager(),
                        RunOptions(only=["flows"], allow_writes=False, hierarchy="none"))
     assert result.probes[0].status == "skipped" and "allow.writes" in result.probes[0].reason
+    # the result still lists what was not assessed and how to assess it
+    by_indicator = {f.indicator: f for f in result.probes[0].findings}
+    assert set(by_indicator) == {"perf.flow_completion_time", "perf.flow_completion_rate"}
+    assert all(f.not_assessed.value == "safety" and f.hint == "run with --allow-writes" for f in by_indicator.values())
+
+
+def test_budget_cut_marks_the_flow_values_bounded(demo):
+    profile = demo_profile(demo)
+    # room for two of the three runs (one run of the demo flow sends 6 requests, plus the audit's own)
+    profile = profile.model_copy(update={"target": profile.target.model_copy(update={"request_budget": 20})})
+    opts = RunOptions(only=["flows"], hierarchy="none")
+    probe = run_audit(profile, make_plugin_manager(), opts).probes[0]
+    assert probe.status == "ok"
+    rate = next(m for m in probe.measurements if m.indicator == "perf.flow_completion_rate")
+    assert rate.bounded_by == "request_budget" and rate.details["runs_planned"] == 3
+    assert rate.details["runs"] < 3

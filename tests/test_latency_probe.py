@@ -70,3 +70,24 @@ def test_slo_finding_when_demo_is_slower_than_the_slo():
     assert "latency.slo_exceeded.health" not in ids  # /api/health bypasses the delay
     p95 = next(m for m in probe.measurements if m.label == "list contacts")
     assert p95.value >= 400 and p95.meets_expected is False
+
+
+def test_request_budget_cut_marks_values_bounded_and_lists_unsampled_endpoints(fast_demo):
+    """A budget that runs out mid-way: the partial p95 says the audit's budget set it; the rest is not assessed."""
+    profile = demo_profile(fast_demo)
+    eps = [e for e in profile.endpoints if e.name in ("list contacts", "current user")]
+    profile = profile.model_copy(update={
+        "endpoints": eps, "plugins": {"latency": {"samples": 12, "warmup": 1}},
+        "target": profile.target.model_copy(update={"request_budget": 12})})
+    result = run_audit(profile, make_plugin_manager(), RunOptions(only=["latency"], hierarchy="none"))
+    probe = result.probes[0]
+    assert probe.status == "ok", probe.reason
+    assert probe.requests <= 12
+    [p95] = [m for m in probe.measurements if m.indicator == "perf.response_time_p95"]
+    assert p95.label == eps[0].name and p95.bounded_by == "request_budget"
+    assert 0 < p95.samples.count < 12 and p95.details["samples_planned"] == 12
+    err = next(m for m in probe.measurements if m.indicator == "perf.error_rate")
+    assert err.bounded_by == "request_budget"
+    [skipped] = [f for f in probe.findings if not f.assessed]
+    assert skipped.id == "latency.slo_exceeded.current_user" and skipped.not_assessed.value == "audit_limit"
+    assert "request_budget" in skipped.hint

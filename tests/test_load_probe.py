@@ -143,3 +143,41 @@ def test_rate_cap_holds():
     step = probe.artifacts["steps"][0]
     assert step["requests"] > 0 and step["rps"] <= 40 * 1.15, step
     assert _limits(probe)["max_rps"] == 40
+    # sustained_s 0: stability is listed as not assessed, with what would assess it
+    drift = next(f for f in probe.findings if f.id == "load.latency_drift")
+    assert drift.status.value == "skipped" and drift.not_assessed.value == "not_configured" and "sustained_s" in drift.hint
+
+
+def _step(users: int, rps: float, within: bool) -> dict:
+    return {"users": users, "rps": rps, "within_slo": within}
+
+
+def test_capacity_bound_names_the_audits_own_limit():
+    from crm_audit_plugins.load.stats import capacity_bound
+
+    # the issue's case: throughput levelled off at the profile's rate_limit_rps of 20
+    assert capacity_bound([_step(1, 9.8, True), _step(2, 18.6, True), _step(4, 18.7, True)], "max_users reached", 20) \
+        == "rate_limit"
+    assert capacity_bound([_step(1, 5, True), _step(2, 9, True)], "max_users reached", 100) == "max_users"
+    assert capacity_bound([_step(1, 5, True), _step(2, 9, True)], "max_total_s", 100) == "time_limit"
+    assert capacity_bound([_step(1, 5, True)], "request budget", 100) == "request_budget"
+    # the SLO broke: the CRM set the level, not the audit
+    assert capacity_bound([_step(1, 5, True), _step(2, 6, False)], "SLO broken", 100) is None
+    assert capacity_bound([_step(1, 5, False)], "SLO broken", 100) is None
+
+
+@pytest.mark.parametrize("hierarchy", ["default", "security", "vendor-selection"])
+def test_stability_definition_and_scoring_agree(hierarchy):
+    """perf.stability is p95(second half) / p95(first half), expected ≤ 1.2, in the probe and every bundled hierarchy."""
+    from crm_audit.scoring import load_hierarchy
+    from crm_audit_plugins.load.probe import STABILITY_MAX_RATIO
+    from crm_audit_plugins.load.stats import sustained_stats
+
+    rows = [(0.5, "x", 149.0, True), (1.5, "x", 134.0, True)]  # the issue's case: p95 fell from 149 to 134 ms
+    drift = sustained_stats(rows, 4, 0.0, 2.0)["drift"]
+    assert drift == pytest.approx(134 / 149, abs=1e-4)
+    node = next(n for n in load_hierarchy(hierarchy).leaves() if n.id == "perf.stability")
+    assert node.expected == STABILITY_MAX_RATIO == 1.2 and node.better == "lower"
+    assert node.function.score(drift) == 100  # p95 fell: the best possible stability
+    assert node.function.score(1.2) == pytest.approx(90)  # at the expectation
+    assert node.function.score(3.0) == 0

@@ -76,6 +76,8 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_ca_bundle_is_resolved_relative_to_the_profile(tmp_path: Path) -> None:
     f = tmp_path / "p.yaml"
     f.write_text("target:\n  base_url: https://h\n  ca_bundle: certs/ca.pem\n")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs/ca.pem").write_text("PEM")
     assert load_profile(f).target.ca_bundle == str((tmp_path / "certs/ca.pem").resolve())
 
 

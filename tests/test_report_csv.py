@@ -30,6 +30,9 @@ def test_one_row_per_indicator_with_the_pia_triple() -> None:
     logging = next(r for r in got if r["id"] == "sec.access_logging")
     assert logging["assessed"] == "false" and logging["score"] == ""
     assert next(r for r in got if r["id"] == "sec.access_control")["findings"] == "access.bola.contacts"
+    assert logging["not_assessed"] == "no evidence given for sec.access_logging"
+    assert logging["how_to_assess"].startswith("add sec.access_logging to the evidence file")
+    assert p95["not_assessed"] == p95["how_to_assess"] == ""
 
 
 def test_unscored_rows_come_from_measurements() -> None:

@@ -1,8 +1,10 @@
 """The HTML report opened in a real headless Chromium, driven over the DevTools protocol.
 
-Checks what only a browser can tell: no console errors, no request but the file itself,
-hostile target strings stay text (no dialog, no injected element), the filter script works,
-the page fits a phone, printing opens folded sections, and the screenshot is not blank.
+Checks what only a browser can tell: the first screen (at 1400×900 and on a 390×844 phone)
+shows the verdict, the open criticals and the coverage without scrolling; no console errors,
+no request but the file itself; hostile target strings stay text (no dialog, no injected
+element); the filter script works; the page fits a phone; printing opens folded sections;
+and the screenshot is not blank. scripts/report_screenshots.py reuses the Browser below.
 """
 
 from __future__ import annotations
@@ -325,6 +327,51 @@ def test_hostile_strings_stay_inert_text(browser: Browser, tmp_path: Path) -> No
     assert "javascript:alert(1)" in text  # shown as a reference, never as a link
 
 
+FIRST_SCREEN = ["#verdict-word", "#verdict-reason", "#open-critical", "#open-high", "#score-coverage", "#coverage"]
+
+
+def box(page: Page, selector: str) -> tuple[float, float, float, float]:
+    """The element's border box (left, top, right, bottom) in CSS pixels, from DOM.getBoxModel."""
+    root = page.call("DOM.getDocument", depth=0)["root"]["nodeId"]
+    node = page.call("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+    assert node, f"{selector} is not in the page"
+    quad = page.call("DOM.getBoxModel", nodeId=node)["model"]["border"]
+    xs, ys = quad[0::2], quad[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+@pytest.mark.parametrize(("width", "height", "mobile"), [(1400, 900, False), (390, 844, True)])
+@pytest.mark.parametrize("make", [rf.realistic_result, rf.low_coverage_result])
+def test_first_screen_shows_verdict_open_criticals_and_coverage(
+        browser: Browser, tmp_path: Path, width: int, height: int, mobile: bool, make: Any) -> None:
+    result = make()
+    page = browser.open(write_html(tmp_path, result), width=width, height=height, mobile=mobile)
+    page.call("DOM.enable")
+    assert page.evaluate("[window.innerWidth, window.innerHeight, window.scrollY]") == [width, height, 0]
+    for selector in FIRST_SCREEN + [f"#coverage li:nth-child({len(result.verdict.dimension_coverage)})"]:
+        left, top, right, bottom = box(page, selector)
+        assert 0 <= left < right <= width and 0 <= top < bottom <= height, (selector, (left, top, right, bottom))
+    assert page.evaluate("document.getElementById('verdict-word').innerText") == result.verdict.verdict
+    critical = page.evaluate("document.getElementById('open-critical').innerText")
+    assert critical == f"{result.verdict.open_counts['critical']} open critical"
+    cover = page.evaluate("[...document.querySelectorAll('#coverage .cv')].map(e => e.innerText)")
+    assert len(cover) == len(result.verdict.dimension_coverage) and all(c.endswith("%") for c in cover)
+    assert "coverage" in page.evaluate("document.getElementById('score-coverage').innerText")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page.console_errors() == []
+
+
+def test_open_criticals_are_unfolded_and_headings_count_open_findings(browser: Browser, tmp_path: Path) -> None:
+    page = browser.open(write_html(tmp_path, rf.passed_checks_result(open_critical=6, passed=195)))
+    shown = page.evaluate("""[...document.querySelectorAll('#findings .f')].filter(e => !e.hidden)
+        .map(e => [e.dataset.st, e.querySelector('details').open])""")
+    assert shown == [["open", True]] * 6          # passed checks hidden, the six criticals open
+    heading = page.evaluate("document.querySelector('.sevgroup[data-sev=critical] h3').innerText")
+    assert heading.startswith("critical 6 open"), heading
+    top = page.evaluate("document.querySelector('.f[data-st=open] .fix').getBoundingClientRect().height")
+    assert top > 0                                # the remediation of an open finding is visible
+
+
 def test_report_fits_a_phone(browser: Browser, tmp_path: Path) -> None:
     page = browser.open(write_html(tmp_path, rf.realistic_result()), width=390, height=844, mobile=True)
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
@@ -342,16 +389,3 @@ def test_printing_unfolds_sections(browser: Browser, tmp_path: Path) -> None:
     assert page.console_errors() == []
 
 
-def capture_docs_screenshot(out: Path) -> None:  # pragma: no cover - run by hand for docs/img/report.png
-    """Write the top of the realistic report as a PNG (python tests/test_report_html_browser.py OUT)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        chrome = Browser()
-        try:
-            page = chrome.open(write_html(Path(tmp), rf.realistic_result()), width=1100, height=1900)
-            out.write_bytes(chrome.screenshot(page, 1100, 1900, 0.7))
-        finally:
-            chrome.close()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    capture_docs_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "report.png"))

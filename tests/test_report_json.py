@@ -49,5 +49,5 @@ def test_json_loads_back_to_the_same_result(name: str, tmp_path: Path) -> None:
 
 def test_json_is_indented_and_versioned() -> None:
     text = JsonReporter().render(rf.realistic_result())
-    assert text.startswith('{\n  "schema_version": "1.0"')
+    assert text.startswith('{\n  "schema_version": "1.1"')
     assert text.endswith("}\n")

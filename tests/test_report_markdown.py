@@ -27,6 +27,35 @@ def test_summary_has_verdict_gates_and_worst_problems() -> None:
     assert len(text) < 6000
 
 
+def test_verdict_comes_first_with_reason_counts_and_coverage() -> None:
+    text = MarkdownReporter().render(rf.realistic_result())
+    head = text[:text.index("### Gates")]
+    assert head.index("### Verdict: Not fit") < head.index("score 68.99 (Pass), coverage 92 %")
+    assert "**1 open critical finding: A sales rep can read another owner's contact" in head
+    assert "Open: **1 critical, 3 high**, 3 medium, 2 low, 0 info" in head
+    assert "| Cost-benefit | not assessed | — | 0 % | 0.05 |" in text       # coverage per dimension
+
+
+def test_no_grade_word_when_coverage_is_too_low() -> None:
+    text = MarkdownReporter().render(rf.low_coverage_result())
+    assert "### Verdict: Inconclusive" in text
+    assert "score 68.99, coverage 41 % (no grade: a grade needs 60 % coverage)" in text
+    assert "fuzzy grade" not in text and "(Pass)" not in text
+
+
+def test_not_assessed_with_reasons_and_hints() -> None:
+    text = MarkdownReporter().render(rf.realistic_result())
+    section = text[text.index("### Not assessed: 3 indicators, 3 checks"):]
+    assert "| Failed-login limit | access.login.limit | not allowed by the audit's safety settings | " \
+           "run with --allow-disruptive |" in section
+    assert "fix cost.roi in evidence.yaml" in section
+
+
+def test_a_result_without_verdict_renders_as_before() -> None:
+    text = MarkdownReporter().render(rf.legacy_result())
+    assert "### Verdict" not in text and "**score 68.99 (Pass), coverage 92 %**" in text
+
+
 def test_hostile_text_is_literal_and_tables_keep_their_columns() -> None:
     text = MarkdownReporter().render(rf.hostile_result())
     assert "<script" not in text and "<img" not in text

@@ -115,5 +115,5 @@ def test_fraction_entries():
 
 def test_as_dict_shape():
     d = ahp_weights([[1, 3], ["1/3", 1]]).as_dict(["a", "b"])
-    assert list(d) == ["criteria", "weights", "lambda_max", "ci", "cr", "consistent"]
+    assert list(d) == ["criteria", "weights", "lambda_max", "ci", "cr", "consistent", "ri", "ri_table"]
     assert d["criteria"] == ["a", "b"] and d["consistent"] is True

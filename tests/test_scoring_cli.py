@@ -58,7 +58,7 @@ def test_ahp_json(runner, tmp_path):
     res = runner.invoke(ahp, [str(path), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert list(data) == ["criteria", "weights", "lambda_max", "ci", "cr", "consistent"]
+    assert list(data) == ["criteria", "weights", "lambda_max", "ci", "cr", "consistent", "ri", "ri_table"]
     assert data["criteria"] == ["Experience", "Education", "Charisma", "Age"]
     assert data["weights"] == pytest.approx([0.547, 0.127, 0.270, 0.056], abs=6e-4)
     assert data["consistent"] is True and data["cr"] == pytest.approx(0.044, abs=5e-4)
@@ -213,3 +213,110 @@ def test_compare_usage_errors(runner, tmp_path):
     assert res.exit_code == 2 and "--hierarchy" in res.output
     res = runner.invoke(compare, [a, a, "--hierarchy", "default", "--evidence", EXAMPLE_EVIDENCE])
     assert res.exit_code == 2 and "one --evidence per result" in res.output
+
+
+# ---------------------------------------------------------------- issue 21: reference, normalisation, RI, hierarchy CR
+
+def test_compare_against_a_target_profile_with_min_max(runner, tmp_path):
+    """Scores: acme p95 250 ms, globex 900 ms, initech 400 ms; target p95 score 100, TLS 100.
+    With --normalise benefit, min–max over (target, CRMs) per indicator; the TLS column is
+    constant (all 100) → 1. acme is closest to the target on p95, so it ranks first."""
+    a = save(tmp_path, make_result("acme", 250), "a.json")
+    b = save(tmp_path, make_result("globex", 900), "b.json")
+    c = save(tmp_path, make_result("initech", 400), "c.json")
+    ref = tmp_path / "target.yaml"
+    ref.write_text("perf.response_time_p95: 100\nsec.transport: 100\n")
+    res = runner.invoke(compare, [a, b, c, "--hierarchy", "default", "--reference", str(ref),
+                                  "--normalise", "benefit", "--rho", "0.4", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["reference"] == "given" and data["rho"] == 0.4
+    assert data["normalisation"] == {"perf.response_time_p95": "benefit", "sec.transport": "benefit"}
+    assert data["ideal"] == [1.0, 1.0]
+    ranks = {r["label"]: r["rank_grey"] for r in data["results"]}
+    assert ranks == {"acme": 1, "initech": 2, "globex": 3}
+    text = runner.invoke(compare, [a, b, c, "--hierarchy", "default", "--reference", str(ref), "--normalise", "sec.transport=cost"])
+    assert text.exit_code == 0 and "against the target profile" in text.output
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--normalise", "zscore"], "unknown rule 'zscore'"),
+    (["--rho", "0"], "rho must be in (0, 1]"),
+    (["--reference", "missing.yaml"], "cannot read"),
+    (["--normalise", "nope.id=cost"], "not in the hierarchy"),
+])
+def test_compare_bad_options_give_one_line_and_exit_2(runner, tmp_path, args, fragment):
+    a = save(tmp_path, make_result("acme", 250), "a.json")
+    b = save(tmp_path, make_result("globex", 900), "b.json")
+    res = runner.invoke(compare, [a, b, "--hierarchy", "default", *args])
+    assert res.exit_code == 2 and one_error_line(res.output) and fragment in res.output, res.output
+
+
+def test_compare_reference_scores_are_checked(runner, tmp_path):
+    a = save(tmp_path, make_result("acme", 250), "a.json")
+    b = save(tmp_path, make_result("globex", 900), "b.json")
+    ref = tmp_path / "target.yaml"
+    ref.write_text("perf.response_time_p95: 120\n")
+    res = runner.invoke(compare, [a, b, "--reference", str(ref)])
+    assert res.exit_code == 2 and one_error_line(res.output) and "from 0 to 100" in res.output
+
+
+def test_ahp_ri_table_option(runner, tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("matrix:\n  - [1, 4, 3, 7]\n  - [1/4, 1, 1/3, 3]\n  - [1/3, 3, 1, 5]\n  - [1/7, 1/3, 1/5, 1]\n")
+    res = runner.invoke(ahp, [str(path), "--ri-table", "donegan-dodd", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["ri"] == 0.8286 and data["ri_table"] == "donegan-dodd"
+    assert data["cr"] == pytest.approx(data["ci"] / 0.8286)
+    bad = runner.invoke(ahp, [str(path), "--ri-table", "saaty1990"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_ahp_of_a_whole_hierarchy(runner):
+    res = runner.invoke(ahp, ["security", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert [m["node"] for m in data["matrices"]] == ["crm", "sec"] and data["matrices"][0]["global_weight"] == 1.0
+    sec = data["matrices"][1]
+    assert data["cr"] == pytest.approx((data["matrices"][0]["ci"] + sec["global_weight"] * sec["ci"])
+                                       / (1.41 + sec["global_weight"] * 1.24))
+    assert data["consistent"] is True
+    table = runner.invoke(ahp, ["security", "--ri-table", "saaty2005"])
+    assert table.exit_code == 0 and "CR = Σ w·CI / Σ w·RI" in table.output and "saaty2005" in table.output
+    missing = runner.invoke(ahp, ["no-such-hierarchy"])
+    assert missing.exit_code == 2 and one_error_line(missing.output)
+
+
+def test_help_of_the_new_options_teaches_with_examples(runner):
+    assert "Example: --normalise benefit" in runner.invoke(compare, ["--help"]).output
+    assert "crm-audit ahp matrix.yaml --ri-table" in runner.invoke(ahp, ["--help"]).output
+
+
+def test_score_judges_the_result_again(runner, tmp_path):
+    """Issue 14: a re-scored result carries its verdict; the terminal says it."""
+    path = save(tmp_path, make_result("acme", 250, Severity.critical), "a.json")
+    out = tmp_path / "judged.json"
+    res = runner.invoke(score, [path, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "verdict Not fit: 1 open critical finding(s): tls.x" in res.output
+    assert json.loads(out.read_text())["verdict"]["verdict"] == "Not fit"
+
+
+def test_compare_flags_results_resting_on_different_coverage(runner, tmp_path):
+    """Issue 14: a ranking of a 7 % audit against a fuller one is flagged, on stderr and in the JSON."""
+    full = make_result("acme", 250)
+    dq = ProbeResult(probe="data_quality", measurements=[
+        Measurement(indicator=f"dq.{k}", value=1.0, unit="ratio") for k in ("completeness", "validity", "uniqueness")])
+    full = full.model_copy(update={"probes": full.probes + [dq]})
+    thin = make_result("thin", 250)
+    thin = thin.model_copy(update={"probes": thin.probes[:1]})
+    a = save(tmp_path, full, "a.json")
+    b = save(tmp_path, thin, "b.json")
+    res = runner.invoke(compare, [a, b, "--hierarchy", "default", "--json"])
+    assert res.exit_code == 0
+    assert "coverage differs by" in res.stderr
+    data = json.loads(res.stdout)
+    assert data["coverage_warning"].startswith("coverage differs by")
+    same = runner.invoke(compare, [a, a, "--hierarchy", "default", "--json"])
+    assert "coverage_warning" not in json.loads(same.stdout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,7 @@ def test_payback_period():
     assert payback_period([-100000, 30000, 40000, 50000]) == pytest.approx(2.6)
     assert payback_period([-100, 50, 50]) == pytest.approx(2.0)
     assert payback_period([-100, 100]) == pytest.approx(1.0)
-    assert payback_period([-100, 20, 20]) == math.inf
+    assert payback_period([-100, 20, 20]) is None  # not recovered
     assert payback_period([0, 10]) == 0.0
 
 

@@ -20,7 +20,7 @@ from crm_audit_plugins.tls import TlsOptions, TlsProbe, parse_host_port
 from crm_audit_plugins.tls import scan as scanmod
 from crm_audit_plugins.tls.cert import chain_anchor, hostname_matches
 from crm_audit_plugins.tls.ciphers import forward_secret, key_exchange, weaknesses
-from crm_audit_plugins.tls.grade import grade
+from crm_audit_plugins.tls.grade import grade, overall
 from crm_audit_plugins.tls.http_checks import insecure_cookie_names, parse_hsts, split_set_cookie
 from crm_audit_plugins.tls.scan import AcceptedCipher, ServerReport, Vulnerabilities
 
@@ -105,6 +105,17 @@ def test_grade_rule() -> None:
     assert grade(_report(error="refused"), None).letter == "F"
 
 
+def test_unscanned_endpoint_caps_the_overall_grade() -> None:
+    good = grade(_report(), 63072000)
+    assert overall([good], []) is good and good.letter == "A+"
+    capped = overall([good], ["extra.example.com:443"])
+    assert capped.letter == "B" and capped.score <= 79 and capped.no_a_plus == ()
+    assert ("B", "not scanned: extra.example.com:443") in capped.caps
+    weak = grade(_report(vulns=Vulnerabilities(heartbleed=True)), 63072000)
+    assert overall([good, weak], ["x:1"]).letter == "F"  # a lower grade is never raised by the cap
+    assert overall([], ["x:1"]) is None  # nothing scanned: no grade at all (not assessed)
+
+
 def test_options_and_host_parsing() -> None:
     assert parse_host_port("crm.example.com") == ("crm.example.com", 443)
     assert parse_host_port("crm.example.com:8443") == ("crm.example.com", 8443)
@@ -160,7 +171,12 @@ def test_off_scope_hosts_are_never_scanned(tmp_path: Path, monkeypatch: pytest.M
     assert seen == [["crm.internal", "crm.internal"]]
     off = [f for f in res.findings if f.id == "tls.scope.off_scope"]
     assert len(off) == 1 and "evil.example.net" in off[0].title and off[0].status == Status.skipped
+    assert off[0].not_assessed.value == "not_configured" and "target.scope" in off[0].hint
     assert res.status == "error"
+    failed = [f for f in res.findings if f.id == "tls.scan.failed"]
+    assert len(failed) == 2 and all(f.status == Status.error and f.severity.value == "high" for f in failed)
+    assert all(f.not_assessed.value == "request_failed" and f.hint for f in failed)
+    assert res.measurements == []  # nothing scanned: sec.transport has no value
 
 
 # --------------------------------------------------------------------------- real servers
@@ -382,3 +398,24 @@ def test_two_endpoints_grade_is_the_weakest(servers, pki, tmp_path: Path) -> Non
     res = TlsProbe().run(ctx)
     assert [s["grade"] for s in res.artifacts["servers"]] == ["A+", "B"]
     assert res.measurements[0].details["grade"] == "B" and "weakest of 2" in res.measurements[0].label
+
+
+@pytest.mark.integration
+def test_unreachable_extra_host_is_not_assessed_and_lowers_the_grade(servers, pki, tmp_path: Path) -> None:
+    """An extra host that refuses connections: its checks are errors (not assessed), the good host's A+ drops to B."""
+    from crm_audit_plugins.load.cluster import free_port
+
+    url, http_port = servers["good"]
+    closed = free_port()  # nothing listens there
+    ctx = make_ctx(url, tmp_path, ca_bundle=str(pki["ca"].cert_path), http_port=http_port, hosts=[f"localhost:{closed}"])
+    res = TlsProbe().run(ctx)
+    assert res.status == "ok", res.reason
+    grades = {f"{s['host']}:{s['port']}": s["grade"] for s in res.artifacts["servers"]}
+    assert grades[f"localhost:{closed}"] is None and "A+" in grades.values()
+    [failed] = [f for f in res.findings if f.id == "tls.scan.failed"]
+    assert failed.status == Status.error and failed.severity.value == "high" and failed.not_assessed is not None
+    assert f"localhost:{closed}" in failed.title and failed.hint
+    assert not [f for f in res.findings if f"localhost:{closed}" in f.title and f.status == Status.passed]
+    [m] = res.measurements
+    assert m.details["grade"] == "B" and m.value <= 79 and not m.meets_expected
+    assert m.details["not_scanned"] == [f"localhost:{closed}"] and "could not be scanned" in m.label

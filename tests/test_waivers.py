@@ -148,7 +148,7 @@ def test_cli_waivers_future_from_profile_past_from_option(tmp_path: Path) -> Non
     with LocalServer({"/ping": json_route({"ok": True})}) as srv:
         prof = tmp_path / "profile.yaml"  # `waivers:` in the profile, relative to it
         prof.write_text(PROFILE.format(url=srv.base_url, extra="waivers: future.yaml"))
-        common = ("--only", "latency", "-q", "--fail-on", "medium")
+        common = ("--only", "latency", "-q", "--fail-on", "medium", "--min-coverage", "0")
         waived_run = run_cli("audit", str(prof), "--out", str(tmp_path / "o1"), *common)
         expired_run = run_cli("audit", str(prof), "--out", str(tmp_path / "o2"), "--waivers", str(past), *common)
 

@@ -97,6 +97,18 @@ def download_backup(backup_id: str, request: Request,
     return _download(request, meta, principal)
 
 
+@router.delete("/api/admin/backups/{backup_id}", status_code=204, tags=["backups"], response_class=Response)
+def delete_backup(backup_id: str, request: Request,
+                  principal: Principal | None = Depends(backup_caller)) -> Response:
+    """Delete one backup (file and catalogue entry)."""
+    state = get_state(request)
+    deleted_id = parse_id(backup_id, state)
+    if not state.backups.delete(deleted_id):
+        raise not_found()
+    _audit(request, principal, "backup_delete", f"backup/{deleted_id}")
+    return Response(status_code=204)
+
+
 @router.post("/api/admin/backups/{backup_id}/restore", tags=["backups"])
 def restore_backup(backup_id: str, request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Replace the live data with a backup, synchronously (operator admin only, always)."""

@@ -1,4 +1,4 @@
-"""Backups of the live database: create (optionally AES-256-GCM encrypted), list, read, restore.
+"""Backups of the live database: create (optionally AES-256-GCM encrypted), list, read, delete, restore.
 
 Encrypted file format: ``b"CRMAENC1"`` + 12-byte random nonce + AES-GCM ciphertext of the
 SQLite file (the 16-byte tag appended, no associated data), key = ``DEMO_BACKUP_KEY`` (hex).
@@ -52,6 +52,7 @@ class BackupStore:
         self.key = key
         self.encrypted = encrypted
         self._catalogue: list[dict[str, Any]] = []
+        self._next_id = 1  # ids are never reused, also after a delete
         self._lock = threading.Lock()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         for old in self.directory.glob("backup-*"):
@@ -66,7 +67,8 @@ class BackupStore:
         blob = encrypt(plain, self.key) if self.encrypted else plain
         moment = created_at or utc_now()
         with self._lock:
-            backup_id = len(self._catalogue) + 1
+            backup_id = self._next_id
+            self._next_id += 1
             path = self.directory / f"backup-{backup_id:04d}.db{'.enc' if self.encrypted else ''}"
             path.write_bytes(blob)
             os.chmod(path, 0o600)
@@ -103,6 +105,16 @@ class BackupStore:
         """The downloadable bytes of a backup, or None if unknown."""
         meta = self.get(backup_id)
         return Path(meta["_path"]).read_bytes() if meta else None
+
+    def delete(self, backup_id: int) -> bool:
+        """Remove a backup's file and catalogue entry; False if unknown."""
+        with self._lock:
+            meta = next((m for m in self._catalogue if m["id"] == backup_id), None)
+            if meta is None:
+                return False
+            self._catalogue.remove(meta)
+        Path(meta["_path"]).unlink(missing_ok=True)
+        return True
 
     def restore(self, backup_id: int, drop_cases: bool = False) -> float:
         """Replace the live database with backup ``backup_id``; return the duration in seconds.

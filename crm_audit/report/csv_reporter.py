@@ -1,4 +1,8 @@
-"""CSV reporter: one row per indicator with its PIA triple, score and weights, for spreadsheets."""
+"""CSV reporter: one row per indicator with its PIA triple, score and weights, for spreadsheets.
+
+Rows only, no summary: the verdict is in the other formats; a not-assessed indicator's row
+says why and what would assess it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from .view import IndicatorRow, as_float, indicator_rows
 COLUMNS = (
     "id", "title", "dimension", "assessed", "actual", "expected", "difference", "unit",
     "better", "meets_expected", "score", "grade", "weight", "global_weight",
-    "effective_weight", "source", "function", "findings",
+    "effective_weight", "source", "function", "findings", "not_assessed", "how_to_assess",
 )
 
 # A cell starting with one of these is run as a formula by spreadsheet programs.
@@ -44,6 +48,7 @@ def _row(row: IndicatorRow) -> list[str]:
         "weight": row.weight, "global_weight": row.global_weight,
         "effective_weight": row.effective_weight, "source": row.source,
         "function": row.function, "findings": " ".join(row.findings),
+        "not_assessed": "; ".join(row.reasons), "how_to_assess": "; ".join(row.hints),
     }
     return [_cell(values[c]) for c in COLUMNS]
 

@@ -23,15 +23,21 @@ from ..probe import Reporter
 from . import artifacts, charts
 from .view import (
     SEVERITIES_DESC, STATES, as_float, clip, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct,
-    fmt_value, indicator_rows, overall, scoring_nodes,
+    fmt_value, indicator_rows, not_assessed_findings, not_assessed_indicators, overall, reason_text,
+    score_with_coverage, scoring_nodes, verdict_view,
 )
 
 EVIDENCE_LIMIT = 2000        # characters of one excerpt at most
 EVIDENCE_FLOOR = 120         # … and at least, however many findings there are
 PAGE_BUDGET = 3_800_000      # bytes the findings may take in all, markup included
 FINDING_MARKUP = 600         # bytes of markup one finding takes besides its excerpts
-OPEN_FINDINGS_UP_TO = 60     # in a short list, open high and critical findings start unfolded
+OPEN_FINDINGS_UP_TO = 60     # open critical and high findings start unfolded, this many at most
 SHARED_ADVICE = 20           # remediation shared by more findings is printed once and linked
+
+
+def _nb(text: str) -> str:
+    """Keep a number and its unit on one line ("92 %" never wraps before the sign)."""
+    return str(text).replace(" %", "\u00a0%")
 
 
 def _environment() -> Environment:
@@ -41,7 +47,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, val=fmt_value, diff=fmt_diff, pct=fmt_pct, show=artifacts.show)
+    env.filters.update(num=fmt_num, val=fmt_value, diff=fmt_diff, pct=fmt_pct, show=artifacts.show, nb=_nb)
     return env
 
 
@@ -96,6 +102,7 @@ class FindingView:
     references: list[tuple[str, str | None]]
     advice: Advice | None = None
     open: bool = False
+    reason: str = ""  #: why it was not assessed ('' for pass, fail and warn)
 
 
 def _evidence(ev: Evidence, limit: int) -> EvidenceView:
@@ -110,7 +117,12 @@ def _reference(ref: str) -> tuple[str, str | None]:
 
 
 def _finding_views(result: AuditResult) -> tuple[list[FindingView], list[Advice]]:
-    """Findings most severe first with capped evidence, and the advice many of them share."""
+    """Findings most severe first with capped evidence, and the advice many open ones share.
+
+    Only open findings count: towards the fold limit (the first OPEN_FINDINGS_UP_TO open
+    critical and high findings start unfolded, however many checks passed) and towards
+    shared advice (remediation is printed for open findings only).
+    """
     findings = findings_sorted(result.all_findings())
     texts = [ev.excerpt[:EVIDENCE_LIMIT] for f in findings for ev in f.evidence if ev.excerpt]
     raw = sum(len(t) for t in texts)
@@ -118,23 +130,53 @@ def _finding_views(result: AuditResult) -> tuple[list[FindingView], list[Advice]
     excerpts = len(texts)
     budget = max(0, PAGE_BUDGET - FINDING_MARKUP * len(findings)) / growth
     limit = max(EVIDENCE_FLOOR, min(EVIDENCE_LIMIT, int(budget // max(excerpts, 1))))
-    shared = Counter((f.remediation, tuple(f.references)) for f in findings if f.remediation or f.references)
+    states = [finding_state(f) for f in findings]
+    shared = Counter((f.remediation, tuple(f.references)) for f, st in zip(findings, states)
+                     if st == "open" and (f.remediation or f.references))
     advice: dict[tuple[str, tuple[str, ...]], Advice] = {}
     views = []
-    few = len(findings) <= OPEN_FINDINGS_UP_TO
-    for i, f in enumerate(findings, 1):
+    unfolded = 0
+    for i, (f, state) in enumerate(zip(findings, states), 1):
         key = (f.remediation, tuple(f.references))
         tip = None
-        if shared.get(key, 0) > SHARED_ADVICE:
+        if state == "open" and shared.get(key, 0) > SHARED_ADVICE:
             if key not in advice:
                 advice[key] = Advice(f"adv{len(advice) + 1}", f.remediation, [_reference(r) for r in f.references])
             tip = advice[key]
             tip.count += 1
-        state = finding_state(f)
+        unfold = state == "open" and f.severity.rank >= Severity.high.rank and unfolded < OPEN_FINDINGS_UP_TO
+        unfolded += unfold
         views.append(FindingView(f, state, f"f{i}", [_evidence(ev, limit) for ev in f.evidence],
-                                 [] if tip else [_reference(r) for r in f.references], tip,
-                                 open=few and state == "open" and f.severity.rank >= Severity.high.rank))
+                                 [] if tip else [_reference(r) for r in f.references], tip, open=unfold,
+                                 reason=reason_text(f)))
     return views, list(advice.values())
+
+
+@dataclass
+class Group:
+    """The findings of one severity; its heading counts the open ones."""
+
+    severity: str
+    views: list[FindingView]
+
+    @property
+    def open(self) -> int:
+        return sum(1 for v in self.views if v.state == "open")
+
+    @property
+    def others(self) -> list[tuple[str, int]]:
+        """How many findings that are not open the group holds, e.g. [("waived", 1), ("passed", 24)]."""
+        label = {"error": "not assessed", "skipped": "not assessed"}
+        counts = Counter(label.get(v.state, v.state) for v in self.views if v.state != "open")
+        return [(s, counts[s]) for s in ("waived", "not assessed", "passed") if counts.get(s)]
+
+
+def _not_assessed(result: AuditResult, views: list[FindingView]) -> dict[str, Any]:
+    """The untested indicators with reasons and hints, the untested checks (linked) and probes that did not run."""
+    anchors = {id(v.f): v.anchor for v in views}
+    checks = [{"f": f, "anchor": anchors.get(id(f)), "reason": reason_text(f)} for f in not_assessed_findings(result)]
+    return {"indicators": not_assessed_indicators(result), "checks": checks,
+            "probes": [p for p in result.probes if p.status != "ok"]}
 
 
 def _tree(nodes: list[dict[str, Any]], root_id: Any) -> dict[str, Any] | None:
@@ -196,6 +238,11 @@ def _baseline(base: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _dim_note(node: dict[str, Any]) -> str:
+    note = f"weight {fmt_num(node.get('global_weight', node.get('weight')))}"
+    return note + (f", coverage {fmt_pct(node['coverage'])}" if as_float(node.get("coverage")) is not None else "")
+
+
 def build_context(result: AuditResult) -> dict[str, Any]:
     """Everything the templates draw, computed from the result alone."""
     scoring = result.scoring or {}
@@ -205,7 +252,7 @@ def build_context(result: AuditResult) -> dict[str, Any]:
     dims = [n for n in nodes if n.get("kind") == "dimension"]
     membership = head.get("membership") if isinstance(head.get("membership"), dict) else None
     findings, advice = _finding_views(result)
-    groups = [(sev, [v for v in findings if v.f.severity.value == sev]) for sev in SEVERITIES_DESC]
+    groups = [Group(sev, [v for v in findings if v.f.severity.value == sev]) for sev in SEVERITIES_DESC]
     states = Counter(v.state for v in findings)
     open_by_sev = Counter(v.f.severity.value for v in findings if v.state == "open")
     sections = [s for s in (artifacts.probe_section(p) for p in result.probes) if s is not None]
@@ -231,12 +278,15 @@ def build_context(result: AuditResult) -> dict[str, Any]:
         "dim_chart": charts.bars(
             [{"label": f"{d.get('title') or d['id']}", "value": d.get("score") if d.get("assessed", True) else None,
               "cls": grade_class(d.get("grade"), grades),
-              "note": f"weight {fmt_num(d.get('global_weight', d.get('weight')))}"} for d in dims]) if dims else None,
+              "note": _dim_note(d)} for d in dims]) if dims else None,
         "tree": _tree(nodes, scoring.get("root")) if nodes else None,
         "indicators": indicator_rows(result),
         "findings": findings,
         "advice": advice,
-        "groups": [(sev, views) for sev, views in groups if views],
+        "groups": [g for g in groups if g.views],
+        "verdict": verdict_view(result),
+        "score_line": score_with_coverage(result),
+        "not_assessed": _not_assessed(result, findings),
         "states": [(s, states.get(s, 0)) for s in STATES],
         "open_by_sev": [(s, open_by_sev.get(s, 0)) for s in SEVERITIES_DESC],
         "finding_probes": sorted({v.f.probe for v in findings if v.f.probe}),

@@ -1,4 +1,4 @@
-"""Markdown reporter: a short summary for CI job pages (verdict, gates, worst problems)."""
+"""Markdown reporter: a short summary for CI job pages (verdict, gates, worst problems, what was not assessed)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from ..hookspecs import hookimpl
 from ..model import AuditResult
 from ..probe import Reporter
 from .view import (
-    SEVERITIES_DESC, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct, fmt_value,
-    indicator_rows, overall, scoring_nodes,
+    SEVERITIES_DESC, dimension_coverage, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct, fmt_value,
+    indicator_rows, not_assessed_findings, not_assessed_indicators, reason_text, score_with_coverage,
+    verdict_view,
 )
 
 TOP_FINDINGS = 15
 TOP_INDICATORS = 10
+TOP_NOT_ASSESSED = 10
 TEXT_LIMIT = 160
 
 # Inline Markdown syntax; block syntax (#, -, +, 1.) cannot start a line here.
@@ -37,19 +39,26 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _verdict(result: AuditResult) -> list[str]:
-    head = overall(result)
-    if result.scoring is None:
-        score = "not scored"
-    else:
-        score = f"**score {fmt_num(head.get('score'))} — {md(head.get('grade') or 'no grade')}**"
-        if head.get("fuzzy_grade"):
-            score += f" (fuzzy grade {md(head['fuzzy_grade'])})"
-        score += f" · coverage {fmt_pct(result.scoring.get('coverage'))}"
+    score = score_with_coverage(result)
+    if result.scoring is not None:
+        head = result.scoring.get("overall") or {}
+        score = f"**{md(score)}**" + (f" (fuzzy grade {md(head['fuzzy_grade'])})"
+                                      if head.get("grade") and head.get("fuzzy_grade") else "")
     failed = [g for g in result.gates if not g.passed]
     gates = (
         f"gates: {len(result.gates) - len(failed)} passed, {len(failed)} failed" if result.gates else "no gates"
     )
-    lines = [f"## crm-audit: {md(result.target.name)}", "", f"{score} · {gates}", ""]
+    lines = [f"## crm-audit: {md(result.target.name)}", ""]
+    view = verdict_view(result)
+    if view is not None:
+        lines.append(f"### Verdict: {md(view.word)}")
+        lines.append("")
+        if view.reason:
+            lines += [f"**{md(view.reason)}**", ""]
+        rest = ", ".join(f"{n} {s}" for s, n in view.open_counts if s not in ("critical", "high"))
+        lines += [f"Open: **{view.count('critical')} critical, {view.count('high')} high**, {rest}", ""]
+        lines += [f"- {md(r)}" for r in view.reasons[1:]] + ([""] if view.reasons[1:] else [])
+    lines += [f"{score} · {gates}", ""]
     lines.append(
         f"Target {md(result.target.base_url)} · run {md(result.run_id)} · started {md(result.started)}"
         f" · {md(result.tool.get('name', 'crm-audit'))} {md(result.tool.get('version', ''))}"
@@ -68,15 +77,17 @@ def _gates(result: AuditResult) -> list[str]:
 
 
 def _dimensions(result: AuditResult) -> list[str]:
-    dims = [n for n in scoring_nodes(result) if n.get("kind") == "dimension"]
+    dims = dimension_coverage(result)
     if not dims:
         return []
+    weights = {n.get("id"): n.get("global_weight", n.get("weight")) for n in (result.scoring or {}).get("nodes", [])
+               if isinstance(n, dict)}
     rows = [
-        [md(n.get("title") or n["id"]), fmt_num(n.get("score")) if n.get("assessed", True) else "not assessed",
-         md(n.get("grade") or "—"), fmt_num(n.get("global_weight", n.get("weight")))]
-        for n in dims
+        [md(d.title), fmt_num(d.score) if d.score is not None else "not assessed", md(d.grade or "—"),
+         fmt_pct(d.coverage), fmt_num(weights.get(d.id))]
+        for d in dims
     ]
-    return ["### Dimensions", ""] + _table(["dimension", "score", "grade", "weight"], rows)
+    return ["### Dimensions", ""] + _table(["dimension", "score", "grade", "coverage", "weight"], rows)
 
 
 def _findings(result: AuditResult) -> list[str]:
@@ -111,6 +122,19 @@ def _indicators(result: AuditResult) -> list[str]:
     ]
     lines = [f"### Indicators below target: {len(failing)}", ""]
     return lines + _table(["indicator", "actual", "expected", "difference", "score"], rows)
+
+
+def _not_assessed(result: AuditResult) -> list[str]:
+    indicators, checks = not_assessed_indicators(result), not_assessed_findings(result)
+    if not indicators and not checks:
+        return []
+    lines = [f"### Not assessed: {len(indicators)} indicators, {len(checks)} checks", ""]
+    rows = [[md(r.title), md(r.id), md("; ".join(r.reasons) or "no measurement or evidence"),
+             md("; ".join(r.hints) or "—")] for r in indicators[:TOP_NOT_ASSESSED]]
+    rows += [[md(f.title), md(f.id), md(reason_text(f)), md(f.hint or "—")] for f in checks[:TOP_NOT_ASSESSED]]
+    lines += _table(["not assessed", "id", "why not", "how to assess it"], rows)
+    more = max(0, len(indicators) - TOP_NOT_ASSESSED) + max(0, len(checks) - TOP_NOT_ASSESSED)
+    return lines + ([f"… and {more} more in the full report.", ""] if more else [])
 
 
 def _probes(result: AuditResult) -> list[str]:
@@ -149,7 +173,7 @@ class MarkdownReporter(Reporter):
 
     def render(self, result: AuditResult) -> str:
         lines = _verdict(result)
-        for part in (_gates, _dimensions, _findings, _indicators, _probes, _baseline):
+        for part in (_gates, _dimensions, _findings, _indicators, _not_assessed, _probes, _baseline):
             lines += part(result)
         lines.append("_Full details: report.html; data: result.json._")
         return "\n".join(lines) + "\n"

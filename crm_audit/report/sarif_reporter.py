@@ -1,9 +1,13 @@
-"""SARIF 2.1.0 reporter: the security findings, for code-scanning dashboards.
+"""SARIF 2.1.0 reporter: the security findings and failed indicators, for code-scanning dashboards.
 
 Security findings are those of the tls, access and backup probes and any whose id starts
-with ``tls.``, ``access.``, ``backup.`` or ``hardening.``. Each distinct finding id becomes a
-rule whose help is the remediation; severity maps to the SARIF level and to GitHub's
-``security-severity``. Waived findings stay in the log with an accepted suppression.
+with ``tls.``, ``access.``, ``backup.`` or ``hardening.``; failed indicators (the result's
+indicator findings) are results too. Each distinct finding id becomes a rule whose help is
+the remediation; severity maps to the SARIF level and, for security findings, to GitHub's
+``security-severity``. Waived findings stay in the log with an accepted suppression. Checks
+that were not assessed are not results: they are tool execution notifications of the
+run's invocation, with the reason and what would assess them. The run's properties carry
+the verdict, the score with its coverage, and the coverage per dimension.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from urllib.parse import quote, urljoin
 from ..hookspecs import hookimpl
 from ..model import AuditResult, Finding, Severity, Status
 from ..probe import Reporter
-from .view import clip, finding_state, findings_sorted, is_security_finding, overall
+from .view import (
+    clip, finding_state, findings_sorted, is_security_finding, not_assessed_findings, overall, reason_text,
+    verdict_view,
+)
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 MESSAGE_LIMIT = 1000
@@ -79,14 +86,19 @@ def _message(finding: Finding) -> str:
 
 
 def _rule(finding: Finding) -> dict[str, Any]:
-    tags = ["security"] + [t for t in (finding.probe, finding.indicator) if t]
+    security = is_security_finding(finding)
+    kinds = (["security"] if security else []) + (["indicator"] if finding.id.startswith("indicator.") else [])
+    tags = kinds + [t for t in (finding.probe, finding.indicator) if t]
+    properties: dict[str, Any] = {"tags": list(dict.fromkeys(tags))}
+    if security:
+        properties["security-severity"] = SECURITY_SEVERITY[finding.severity]
     rule: dict[str, Any] = {
         "id": finding.id,
         "name": finding.id,
         "shortDescription": {"text": finding.title or finding.id},
         "help": {"text": finding.remediation or "No remediation recorded."},
         "defaultConfiguration": {"level": LEVELS[finding.severity]},
-        "properties": {"tags": list(dict.fromkeys(tags)), "security-severity": SECURITY_SEVERITY[finding.severity]},
+        "properties": properties,
     }
     links = [r for r in finding.references if r.startswith(("https://", "http://"))]
     if links:
@@ -123,23 +135,46 @@ def _result(finding: Finding, rule_index: int, base_url: str) -> dict[str, Any]:
     return entry
 
 
+def _check_notification(finding: Finding) -> dict[str, Any]:
+    """A not-assessed check: why, and what would assess it; never a result."""
+    text = f"{finding.id}: not assessed ({reason_text(finding)}): {finding.title}."
+    if finding.hint:
+        text += f" To assess it: {finding.hint}"
+    properties: dict[str, Any] = {"notAssessed": finding.not_assessed.value if finding.not_assessed else None,
+                                  "severity": finding.severity.value, "probe": finding.probe}
+    if finding.hint:
+        properties["hint"] = finding.hint
+    return {"level": "warning" if finding.status is Status.error else "note",
+            "descriptor": {"id": finding.id},
+            "message": {"text": clip(text, MESSAGE_LIMIT)[0]},
+            "properties": properties}
+
+
 def _notifications(result: AuditResult) -> list[dict[str, Any]]:
     notes = []
     for probe in result.probes:
         if probe.status in ("error", "incomplete") and (probe.probe in ("tls", "access", "backup")):
             notes.append({"level": "error", "message": {"text": f"{probe.probe}: {probe.reason or probe.status}"}})
-    for finding in result.all_findings():
-        if finding.status is Status.error and is_security_finding(finding):
-            notes.append({"level": "warning", "message": {"text": f"{finding.id}: check could not run: {finding.title}"}})
-    return notes
+    return notes + [_check_notification(f) for f in not_assessed_findings(result)]
+
+
+def _in_scope(finding: Finding) -> bool:
+    """Open or waived, and a security finding or a failed indicator."""
+    return finding_state(finding) in ("open", "waived") and (
+        is_security_finding(finding) or finding.id.startswith("indicator."))
+
+
+def _verdict_properties(result: AuditResult) -> dict[str, Any]:
+    view = verdict_view(result)
+    if view is None:
+        return {}
+    return {"verdict": view.word, "verdictReasons": list(view.reasons), "openCounts": dict(view.open_counts),
+            "coverage": view.coverage, "dimensionCoverage": {d.id: d.coverage for d in view.dimensions}}
 
 
 def sarif_log(result: AuditResult) -> dict[str, Any]:
     """The SARIF log as a dict (one run)."""
-    findings = [
-        f for f in findings_sorted(result.all_findings())
-        if is_security_finding(f) and finding_state(f) in ("open", "waived")
-    ]
+    findings = [f for f in findings_sorted(result.all_findings()) if _in_scope(f)]
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for finding in findings:
@@ -172,17 +207,19 @@ def sarif_log(result: AuditResult) -> dict[str, Any]:
             "profileDigest": result.profile_digest,
             "score": head.get("score"),
             "grade": head.get("grade"),
+            "scoreCoverage": (result.scoring or {}).get("coverage"),
+            **_verdict_properties(result),
         },
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 class SarifReporter(Reporter):
-    """Writes ``results.sarif``: security findings as SARIF 2.1.0."""
+    """Writes ``results.sarif``: security findings and failed indicators as SARIF 2.1.0."""
 
     format = "sarif"
     filename = "results.sarif"
-    description = "Security findings as SARIF 2.1.0 (code-scanning dashboards)"
+    description = "Security findings and failed indicators as SARIF 2.1.0 (code-scanning dashboards)"
     version = "1.0.0"
 
     def render(self, result: AuditResult) -> str:

@@ -1,8 +1,9 @@
 """Read-only views of an AuditResult that several reporters share.
 
 Indicator rows (the PIA triple per indicator, from the scored hierarchy or, when the result
-is not scored, from the raw measurements), finding states, which findings are security
-findings, and number formatting. Keeping them here makes every format agree.
+is not scored, from the raw measurements), the verdict with the score and its coverage,
+what was not assessed and why, finding states, which findings are security findings, and
+number formatting. Keeping them here makes every format agree.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..model import SEVERITY_ORDER, AuditResult, Finding, Status
+from ..model import SEVERITY_ORDER, AuditResult, Finding, NotAssessed, Status
 
 SECURITY_PROBES = frozenset({"tls", "access", "backup"})
 SECURITY_PREFIXES = ("tls.", "access.", "backup.", "hardening.")
@@ -91,6 +92,9 @@ class IndicatorRow:
     capped_by: Any = None
     findings: tuple[str, ...] = field(default_factory=tuple)
     scored: bool = True
+    #: why a not-assessed indicator was not assessed, and what would assess it
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+    hints: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def failing(self) -> bool:
@@ -118,6 +122,13 @@ def _dimension_of(node: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dic
             return current
         current = by_id.get(current.get("parent"))  # type: ignore[arg-type]
     return None
+
+
+def _texts(node: dict[str, Any], key: str) -> tuple[str, ...]:
+    """The node's not_assessed reasons or hints as strings (absent or malformed: none)."""
+    block = node.get("not_assessed")
+    items = block.get(key) if isinstance(block, dict) else None
+    return tuple(str(i) for i in items if i) if isinstance(items, list) else ()
 
 
 def indicator_rows(result: AuditResult) -> list[IndicatorRow]:
@@ -157,6 +168,8 @@ def indicator_rows(result: AuditResult) -> list[IndicatorRow]:
                     function=node.get("function"),
                     capped_by=node.get("capped_by"),
                     findings=tuple(str(f) for f in node.get("findings") or ()),
+                    reasons=_texts(node, "reasons"),
+                    hints=_texts(node, "hints"),
                 )
             )
         return rows
@@ -185,6 +198,145 @@ def overall(result: AuditResult) -> dict[str, Any]:
         return {}
     block = result.scoring.get("overall")
     return block if isinstance(block, dict) else {}
+
+
+#: the phrase shown for each reason a check was not assessed
+REASON_TEXT = {
+    NotAssessed.safety: "not allowed by the audit's safety settings",
+    NotAssessed.needs_account: "needs another account (second tenant or role)",
+    NotAssessed.not_configured: "not configured in the profile",
+    NotAssessed.not_applicable: "the target has no such feature",
+    NotAssessed.request_failed: "the request failed",
+    NotAssessed.timed_out: "the target did not answer in time",
+    NotAssessed.audit_limit: "cut by the audit's own rate limit, budget or deadline",
+    NotAssessed.probe_error: "the probe failed",
+    NotAssessed.interrupted: "interrupted before it ran",
+}
+
+#: verdict word → CSS class suffix, best to worst (Inconclusive last: it decides nothing)
+VERDICT_CLASS = {"Fit": "fit", "Fit with conditions": "cond", "Not fit": "notfit", "Inconclusive": "inconclusive"}
+
+
+def reason_text(finding: Finding) -> str:
+    """Why a not-assessed finding was not assessed, in words ('' for an assessed one)."""
+    if finding.not_assessed is None:
+        return ""
+    return REASON_TEXT.get(finding.not_assessed, finding.not_assessed.value)
+
+
+def open_findings(result: AuditResult) -> list[Finding]:
+    """Open findings (failed or warning, not waived) most severe first, indicator findings included."""
+    return [f for f in findings_sorted(result.all_findings()) if finding_state(f) == "open"]
+
+
+def not_assessed_findings(result: AuditResult) -> list[Finding]:
+    """Checks that could not be assessed (status skipped or error), most severe first."""
+    return [f for f in findings_sorted(result.all_findings()) if not f.assessed]
+
+
+def not_assessed_indicators(result: AuditResult) -> list[IndicatorRow]:
+    """Indicators of the scored hierarchy that nothing assessed, heaviest first."""
+    rows = [r for r in indicator_rows(result) if r.scored and not r.assessed]
+    return sorted(rows, key=lambda r: (-(r.global_weight or 0.0), r.id))
+
+
+def failed_indicators(result: AuditResult) -> dict[str, Finding]:
+    """The result's indicator findings by indicator id ("indicator.<id>" or the finding's indicator)."""
+    out: dict[str, Finding] = {}
+    for finding in result.indicator_findings:
+        key = finding.indicator or finding.id.removeprefix("indicator.")
+        out.setdefault(key, finding)
+    return out
+
+
+@dataclass(frozen=True)
+class DimensionCoverage:
+    """One dimension's share of weight assessed, with its score and grade."""
+
+    id: str
+    title: str
+    coverage: float | None
+    score: float | None
+    grade: str | None
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    """The decision and the measure beside it, as every format shows them."""
+
+    word: str
+    css: str
+    reasons: tuple[str, ...]
+    open_counts: tuple[tuple[str, int], ...]
+    coverage: float | None
+    min_coverage: float | None
+    score: float | None
+    grade: str | None
+    dimensions: tuple[DimensionCoverage, ...]
+
+    @property
+    def reason(self) -> str:
+        return self.reasons[0] if self.reasons else ""
+
+    def count(self, severity: str) -> int:
+        return dict(self.open_counts).get(severity, 0)
+
+
+def _min_coverage(rules: dict[str, Any]) -> float | None:
+    """The coverage a grade and a decision need, from the verdict's rules."""
+    if as_float(rules.get("min_coverage")) is not None:
+        return as_float(rules["min_coverage"])
+    return next((as_float(v) for k, v in sorted(rules.items()) if "coverage" in k and as_float(v) is not None), None)
+
+
+def dimension_coverage(result: AuditResult) -> list[DimensionCoverage]:
+    """Coverage per dimension: the verdict's figures, else the scored nodes' own."""
+    given = result.verdict.dimension_coverage if result.verdict else {}
+    out = []
+    for node in scoring_nodes(result):
+        if node.get("kind") != "dimension":
+            continue
+        cov = as_float(given.get(str(node["id"]))) if str(node["id"]) in given else as_float(node.get("coverage"))
+        out.append(DimensionCoverage(str(node["id"]), str(node.get("title") or node["id"]), cov,
+                                     as_float(node.get("score")), node.get("grade")))
+    known = {d.id for d in out}
+    out += [DimensionCoverage(k, k, as_float(v), None, None) for k, v in given.items() if k not in known]
+    return out
+
+
+def verdict_view(result: AuditResult) -> VerdictView | None:
+    """The verdict with the score, grade and coverage beside it; None for a result without one."""
+    verdict = result.verdict
+    if verdict is None:
+        return None
+    head = overall(result)
+    coverage = verdict.coverage if verdict.coverage is not None else as_float((result.scoring or {}).get("coverage"))
+    counts = tuple((s, int(verdict.open_counts.get(s, 0))) for s in SEVERITIES_DESC)
+    return VerdictView(
+        word=verdict.verdict, css=VERDICT_CLASS.get(verdict.verdict, "inconclusive"),
+        reasons=tuple(verdict.reasons), open_counts=counts, coverage=coverage,
+        min_coverage=_min_coverage(verdict.rules), score=as_float(head.get("score")), grade=head.get("grade"),
+        dimensions=tuple(dimension_coverage(result)),
+    )
+
+
+def score_with_coverage(result: AuditResult) -> str:
+    """'score 62.3 (Pass), coverage 92 %'; without a grade word when coverage is too low for one."""
+    if result.scoring is None:
+        return "not scored"
+    head = overall(result)
+    coverage = as_float(result.scoring.get("coverage"))
+    if result.verdict is not None and result.verdict.coverage is not None:
+        coverage = result.verdict.coverage
+    score = as_float(head.get("score"))
+    if score is None:
+        return f"nothing assessed, coverage {fmt_pct(coverage)}"
+    grade = head.get("grade")
+    text = f"score {fmt_num(score)}" + (f" ({grade})" if grade else "") + f", coverage {fmt_pct(coverage)}"
+    if not grade:
+        needed = _min_coverage(result.verdict.rules) if result.verdict else None
+        text += f" (no grade: a grade needs {fmt_pct(needed)} coverage)" if needed is not None else " (no grade)"
+    return text
 
 
 def fmt_num(value: Any) -> str:

@@ -1,6 +1,7 @@
 """Aggregation up the tree: weighted sum and fuzzy composition, renormalised over what was assessed.
 
-A node's score is Σ w_c · s_c over its *assessed* children, with their local weights w_c
+The fuzzy vectors use the hierarchy's grade scale and are composed with its fuzzy operator
+(``fuzzy.compose``). A node's score is Σ w_c · s_c over its *assessed* children, with their local weights w_c
 renormalised to sum 1 (an indicator not assessed hands its weight to its assessed
 siblings, in proportion to theirs). A node with no assessed child is itself not assessed,
 so the renormalisation happens recursively. Coverage is the sum of the global weights
@@ -37,11 +38,12 @@ def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None],
     ``capped_leaves`` (capped by a critical finding); its membership follows the capped score.
     """
     capped = set(capped_leaves)
+    scale = hierarchy.grade_scale
     local: dict[str, tuple[float | None, np.ndarray | None]] = {}
     for node in reversed(list(hierarchy.walk())):  # children before parents
         if not node.children:
             s = leaf_scores.get(node.id)
-            local[node.id] = (None, None) if s is None else (float(s), fuzzy.membership(s))
+            local[node.id] = (None, None) if s is None else (float(s), fuzzy.membership(s, scale))
             continue
         kids = [k for k in node.children if local[k][0] is not None]
         if not kids:
@@ -54,10 +56,10 @@ def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None],
         w = w / w.sum()
         scores = np.array([local[k][0] for k in kids], dtype=float)
         rows = [local[k][1] for k in kids]
-        score, member = float(w @ scores), fuzzy.compose(w, rows)
+        score, member = float(w @ scores), fuzzy.compose(w, rows, hierarchy.fuzzy_operator)
         if node.cap_if_capped is not None and score > node.cap_if_capped and \
                 any(leaf.id in capped for leaf in hierarchy.walk(node.id) if not leaf.children):
-            score, member = node.cap_if_capped, fuzzy.membership(node.cap_if_capped)
+            score, member = node.cap_if_capped, fuzzy.membership(node.cap_if_capped, scale)
         local[node.id] = (score, member)
 
     out: dict[str, NodeScore] = {}

@@ -1,8 +1,8 @@
 """AHP weights from a pairwise-comparison matrix (Saaty's 1–9 scale).
 
 Weights are the principal eigenvector (numpy), normalised to sum 1; λmax its eigenvalue;
-CI = (λmax − n)/(n − 1); CR = CI / RI with Saaty's random index. A matrix is consistent
-when CR < 0.10. The most inconsistent pair is the judgment a_ij farthest, on a log scale,
+CI = (λmax − n)/(n − 1); CR = CI / RI with a random-index table (``RI_TABLES``; Saaty's
+1980 table by default). A matrix is consistent when CR < 0.10. The most inconsistent pair is the judgment a_ij farthest, on a log scale,
 from the ratio its weights imply: max |ln(a_ij · w_j / w_i)| — symmetric in i and j, so
 judging 3 where the weights say 1/3 counts as much as judging 1/3 where they say 3.
 """
@@ -16,8 +16,21 @@ from typing import Sequence
 
 import numpy as np
 
-#: Saaty's random consistency index for n = 1..10
+#: Saaty's random consistency index for n = 1..10 (Saaty 1980, *The Analytic Hierarchy Process*)
 RANDOM_INDEX: tuple[float, ...] = (0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49)
+#: random-index tables by name, RI for n = 1, 2, …; n ≤ 2 is always consistent (RI 0)
+RI_TABLES: dict[str, tuple[float, ...]] = {
+    # Saaty (1980), The Analytic Hierarchy Process, McGraw-Hill
+    "saaty1980": RANDOM_INDEX,
+    # Saaty (2005), Theory and Applications of the Analytic Network Process, RWS Publications, p. 31
+    "saaty2005": (0.0, 0.0, 0.52, 0.89, 1.11, 1.25, 1.35, 1.40, 1.45, 1.49, 1.52, 1.54, 1.56, 1.58, 1.59),
+    # Donegan & Dodd (1991), "A note on Saaty's random indexes", Math. Comput. Modelling 15(10):135-137
+    "donegan-dodd": (0.0, 0.0, 0.4914, 0.8286, 1.0591, 1.1797, 1.2519, 1.3171, 1.3733, 1.4055,
+                     1.4213, 1.4497, 1.4643, 1.4822, 1.4969),
+    # the table most Chinese AHP textbooks print
+    "cn-textbook": (0.0, 0.0, 0.52, 0.89, 1.12, 1.26, 1.36, 1.41, 1.46, 1.49, 1.52, 1.54, 1.56, 1.58, 1.59),
+}
+DEFAULT_RI_TABLE = "saaty1980"
 CR_THRESHOLD = 0.10
 #: relative tolerance of the reciprocity check (accepts 0.33 written for 1/3)
 RECIPROCAL_RTOL = 0.02
@@ -40,6 +53,9 @@ class AhpResult:
     worst_pair: tuple[int, int] | None = None
     worst_deviation: float = 0.0
     worst_judgment: float = 1.0
+    #: the random index used for CR, and the table it came from
+    ri: float = 0.0
+    ri_table: str = DEFAULT_RI_TABLE
 
     def as_dict(self, criteria: Sequence[str] | None = None) -> dict:
         """The JSON shape printed by ``crm-audit ahp --json``."""
@@ -51,6 +67,8 @@ class AhpResult:
             "ci": self.ci,
             "cr": self.cr,
             "consistent": self.consistent,
+            "ri": self.ri,
+            "ri_table": self.ri_table,
         }
 
     def inconsistency_message(self, criteria: Sequence[str] | None = None) -> str:
@@ -110,17 +128,26 @@ def parse_matrix(rows: object) -> np.ndarray:
     return a
 
 
-def ahp_weights(matrix: object) -> AhpResult:
+def ri_table_name(name: str) -> str:
+    """Check a random-index table name; AhpError naming the known ones if unknown."""
+    if name not in RI_TABLES:
+        raise AhpError(f"unknown RI table {name!r} (one of {', '.join(RI_TABLES)})")
+    return name
+
+
+def ahp_weights(matrix: object, ri_table: str = DEFAULT_RI_TABLE) -> AhpResult:
     """Principal-eigenvector weights of a reciprocal comparison matrix, with λmax, CI and CR.
 
-    ``matrix`` is a list of rows (numbers or fraction strings) or a numpy array. Raises
-    ``AhpError`` for a malformed or non-reciprocal matrix, or one larger than 10×10 (Saaty's
-    RI table ends there); an inconsistent matrix is returned with ``consistent=False``.
+    ``matrix`` is a list of rows (numbers or fraction strings) or a numpy array; CR uses
+    the random index of ``ri_table`` (a key of RI_TABLES). Raises ``AhpError`` for a
+    malformed or non-reciprocal matrix, or one larger than the RI table (10×10 for Saaty
+    1980, 15×15 for the others); an inconsistent matrix is returned with ``consistent=False``.
     """
+    table = RI_TABLES[ri_table_name(ri_table)]
     a = parse_matrix(matrix.tolist() if isinstance(matrix, np.ndarray) else matrix)
     n = a.shape[0]
-    if n > len(RANDOM_INDEX):
-        raise AhpError(f"at most {len(RANDOM_INDEX)} criteria can be compared (Saaty's RI table), got {n}")
+    if n > len(table):
+        raise AhpError(f"at most {len(table)} criteria can be compared (RI table {ri_table}), got {n}")
     eigenvalues, eigenvectors = np.linalg.eig(a)
     k = int(np.argmax(eigenvalues.real))
     lambda_max = float(eigenvalues[k].real)
@@ -130,7 +157,7 @@ def ahp_weights(matrix: object) -> AhpResult:
         lambda_max, ci, cr = float(n), 0.0, 0.0  # a reciprocal 1×1 or 2×2 matrix is consistent
     else:
         ci = max(0.0, (lambda_max - n) / (n - 1))
-        cr = ci / RANDOM_INDEX[n - 1]
+        cr = ci / table[n - 1]
     deviation = np.abs(np.log(a * w[np.newaxis, :] / w[:, np.newaxis]))
     worst: tuple[int, int] | None = None
     worst_dev = 0.0
@@ -148,4 +175,39 @@ def ahp_weights(matrix: object) -> AhpResult:
         worst_pair=worst,
         worst_deviation=worst_dev,
         worst_judgment=worst_judgment,
+        ri=float(table[n - 1]),
+        ri_table=ri_table,
     )
+
+
+@dataclass(frozen=True)
+class HierarchyConsistency:
+    """Consistency of a whole hierarchy: CR_H = Σ w·CI / Σ w·RI over its comparison matrices.
+
+    Each matrix is weighted by the global weight of the node whose children it compares
+    (1 for the root), as in Saaty's consistency of a hierarchy. Nodes whose children's
+    weights are given directly hold no judgments and do not count.
+    """
+
+    ci: float
+    ri: float
+    cr: float
+    consistent: bool
+    #: (node id, global weight, n, CI, RI, CR) of every comparison matrix, in hierarchy order
+    matrices: tuple[tuple[str, float, int, float, float, float], ...]
+
+    def as_dict(self) -> dict:
+        """JSON form printed by ``crm-audit ahp HIERARCHY --json``."""
+        return {
+            "ci": self.ci, "ri": self.ri, "cr": self.cr, "consistent": self.consistent,
+            "matrices": [dict(zip(("node", "global_weight", "n", "ci", "ri", "cr"), m)) for m in self.matrices],
+        }
+
+
+def hierarchy_consistency(matrices: Sequence[tuple[str, float, AhpResult]]) -> HierarchyConsistency:
+    """CR of a hierarchy from its matrices given as (node id, node's global weight, result)."""
+    rows = tuple((node, float(w), len(r.weights), r.ci, r.ri, r.cr) for node, w, r in matrices)
+    ci = math.fsum(w * c for _, w, _, c, _, _ in rows)
+    ri = math.fsum(w * i for _, w, _, _, i, _ in rows)
+    cr = ci / ri if ri > 0 else 0.0
+    return HierarchyConsistency(ci, ri, cr, cr < CR_THRESHOLD, rows)

@@ -1,8 +1,11 @@
 """Ranking several scored audits: by weighted score and by grey relational grade.
 
 Grey relational analysis uses the indicators assessed in every compared result (an
-indicator missing anywhere has no common ideal), their scores / 100 as the sequences, and
-their global weights (renormalised over those indicators) as weights; ρ = 0.5.
+indicator missing anywhere has no common ideal) — and, with a reference series, given in
+it — their scores / 100 as the sequences, and their global weights (renormalised over
+those indicators) as weights; ρ = 0.5 unless given. The reference is a target profile of
+scores (indicator → 0–100), or else the ideal (best per indicator). Each indicator is
+normalised by a rule of ``grey.NORMALISATIONS`` (default ``none``).
 Ranks are competition ranks (1, 2, 2, 4); 1 is best.
 """
 
@@ -13,15 +16,21 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from .grey import RHO, grey_relational_grades
+from .grey import NORMALISATIONS, RHO, grey_relational_grades
 
 
 class CompareError(ValueError):
     """Results that cannot be compared (no scoring, different hierarchies)."""
 
 
-def compare_scorings(entries: Sequence[Mapping[str, Any]], rho: float = RHO) -> dict[str, Any]:
-    """Rank entries ``{"label", "scoring", …}``; extra keys (file, run_id) are carried over."""
+def compare_scorings(entries: Sequence[Mapping[str, Any]], rho: float = RHO,
+                     reference: Mapping[str, float] | None = None,
+                     normalisation: str = "none", per_indicator: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Rank entries ``{"label", "scoring", …}``; extra keys (file, run_id) are carried over.
+
+    ``reference`` maps indicator ids to target scores (0–100); ``normalisation`` is the rule
+    for every indicator, ``per_indicator`` overrides it for some.
+    """
     if len(entries) < 2:
         raise CompareError("compare needs at least two results")
     names = {e["scoring"]["hierarchy"] for e in entries}
@@ -30,7 +39,11 @@ def compare_scorings(entries: Sequence[Mapping[str, Any]], rho: float = RHO) -> 
     leaf_maps = [_leaves(e["scoring"]) for e in entries]
     first = entries[0]["scoring"]
     order = [n["id"] for n in first["nodes"] if n["kind"] == "indicator"]
+    _check_options(order, rho, reference, normalisation, per_indicator or {})
     common = [i for i in order if all(i in m and m[i]["assessed"] for m in leaf_maps)]
+    if reference is not None:
+        common = [i for i in common if i in reference]
+    kinds = [(per_indicator or {}).get(i, normalisation) for i in common]
 
     grades: list[float | None] = [None] * len(entries)
     ideal: list[float] = []
@@ -39,7 +52,11 @@ def compare_scorings(entries: Sequence[Mapping[str, Any]], rho: float = RHO) -> 
         weights = [leaf_maps[0][i]["global_weight"] for i in common]
         if sum(weights) <= 0:
             weights = None  # type: ignore[assignment]
-        g, _, best = grey_relational_grades(table, weights, rho)
+        ref = [reference[i] / 100.0 for i in common] if reference is not None else None
+        try:
+            g, _, best = grey_relational_grades(table, weights, rho, ref, kinds)
+        except ValueError as exc:
+            raise CompareError(str(exc)) from None
         grades = [float(x) for x in g]
         ideal = [float(x) for x in best]
 
@@ -64,9 +81,27 @@ def compare_scorings(entries: Sequence[Mapping[str, Any]], rho: float = RHO) -> 
         "hierarchy": next(iter(names)),
         "rho": rho,
         "indicators": common,
+        "reference": "given" if reference is not None else "ideal",
+        "normalisation": dict(zip(common, kinds)),
         "ideal": [round(x, 6) for x in ideal],
         "results": rows,
     }
+
+
+def _check_options(order: Sequence[str], rho: float, reference: Mapping[str, float] | None,
+                   normalisation: str, per_indicator: Mapping[str, str]) -> None:
+    if not 0 < rho <= 1:
+        raise CompareError(f"rho must be in (0, 1], got {rho:g}")
+    for kind in [normalisation, *per_indicator.values()]:
+        if kind not in NORMALISATIONS:
+            raise CompareError(f"unknown normalisation {kind!r} (one of {', '.join(NORMALISATIONS)})")
+    for what, ids in (("reference", reference or {}), ("normalisation", per_indicator)):
+        unknown = [i for i in ids if i not in order]
+        if unknown:
+            raise CompareError(f"{what} names indicator(s) not in the hierarchy: {', '.join(unknown)}")
+    for i, value in (reference or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise CompareError(f"reference score of {i} must be a number from 0 to 100, got {value!r}")
 
 
 def _leaves(scoring: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -12,35 +12,72 @@ from . import fuzzy
 from .aggregate import aggregate, coverage
 from .evidence import Evidence
 from .functions import describe_caps
-from .grades import GRADES, grade_of
+from .grades import grade_of, shown
 from .hierarchy import Hierarchy, Node
 from .leaf import LeafScore, ResultIndex, score_leaf
 
 _DIGITS = 6
 
 
-def score_result(result: AuditResult, hierarchy: Hierarchy, evidence: Evidence | None = None) -> dict[str, Any]:
-    """Score ``result`` against ``hierarchy`` (with optional evidence); see docs/scoring.md."""
+#: below this coverage no grade word is given (the verdict's default threshold)
+DEFAULT_MIN_COVERAGE = 0.6
+
+
+def score_result(result: AuditResult, hierarchy: Hierarchy, evidence: Evidence | None = None,
+                 min_coverage: float = DEFAULT_MIN_COVERAGE) -> dict[str, Any]:
+    """Score ``result`` against ``hierarchy`` (with optional evidence); see docs/scoring.md.
+
+    Every node carries its ``coverage`` (share of its weight that was assessed); the overall
+    score and each dimension get no grade word while their coverage is below ``min_coverage``.
+    """
     index = ResultIndex.of(result)
     leaves = {n.id: score_leaf(n, index, evidence) for n in hierarchy.leaves()}
     capped = frozenset(k for k, v in leaves.items() if v.capped_by)
     nodes = aggregate(hierarchy, {k: v.score for k, v in leaves.items()}, capped_leaves=capped)
     root = nodes[hierarchy.root]
-    overall_membership = fuzzy.as_dict(_round_vec(root.membership)) if root.membership is not None else None
+    scale = hierarchy.grade_scale
+    overall_membership = fuzzy.as_dict(_round_vec(root.membership), scale) if root.membership is not None else None
+    covered = {n.id: node_coverage(hierarchy, nodes, n.id) for n in hierarchy.walk()}
+    overall_grade = grade_of(root.score, scale) if covered[hierarchy.root] >= min_coverage else None
+    dims = set(hierarchy.nodes[hierarchy.root].children)
+    out_nodes = []
+    for node in hierarchy.walk():
+        row = _node_dict(hierarchy, node, nodes[node.id], leaves.get(node.id), capped)
+        row["coverage"] = _r(covered[node.id])
+        if (node.id in dims or node.id == hierarchy.root) and covered[node.id] < min_coverage and row["grade"]:
+            row["grade"] = None
+            row["grade_withheld"] = f"coverage {covered[node.id]:.0%} is below {min_coverage:.0%}"
+        out_nodes.append(row)
     return {
         "hierarchy": hierarchy.name,
         "title": hierarchy.title,
-        "grades": list(GRADES),
+        "grades": list(scale.names),
         "overall": {
-            "score": _r(root.score),
-            "grade": grade_of(root.score),
+            "score": shown(root.score),
+            "grade": overall_grade,
             "membership": overall_membership,
-            "fuzzy_grade": fuzzy.max_membership_grade(root.membership) if root.membership is not None else None,
+            "fuzzy_grade": (fuzzy.max_membership_grade(root.membership, scale)
+                            if root.membership is not None and overall_grade is not None else None),
         },
         "coverage": _r(coverage(hierarchy, nodes)),
+        "min_coverage": min_coverage,
         "root": hierarchy.root,
-        "nodes": [_node_dict(hierarchy, node, nodes[node.id], leaves.get(node.id), capped) for node in hierarchy.walk()],
+        "nodes": out_nodes,
+        "not_assessed": [
+            {"indicator": n.id, "title": n.title, "weight": _r(hierarchy.global_weights[n.id]),
+             "reasons": list(leaves[n.id].reasons), "hints": list(leaves[n.id].hints)}
+            for n in hierarchy.leaves() if not leaves[n.id].assessed
+        ],
     }
+
+
+def node_coverage(hierarchy: Hierarchy, nodes: Any, node_id: str) -> float:
+    """Share (0..1) of a node's global weight carried by its assessed indicators."""
+    below = [n for n in hierarchy.walk(node_id) if not n.children]
+    total = sum(hierarchy.global_weights[n.id] for n in below)
+    if total <= 0:
+        return 0.0
+    return float(sum(hierarchy.global_weights[n.id] for n in below if nodes[n.id].assessed) / total)
 
 
 def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | None,
@@ -55,9 +92,9 @@ def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | Non
         "global_weight": _r(hierarchy.global_weights[node.id]),
         "effective_weight": _r(agg.effective_weight),
         "assessed": agg.assessed,
-        "score": _r(agg.score),
-        "grade": grade_of(agg.score),
-        "membership": fuzzy.as_dict(_round_vec(agg.membership)) if agg.membership is not None else None,
+        "score": shown(agg.score),
+        "grade": grade_of(agg.score, hierarchy.grade_scale),
+        "membership": fuzzy.as_dict(_round_vec(agg.membership), hierarchy.grade_scale) if agg.membership is not None else None,
         "unit": None,
         "actual": None,
         "expected": None,
@@ -68,6 +105,9 @@ def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | Non
         "evidence": None,
         "capped_by": None,
         "findings": [],
+        "coverage": None,
+        "grade_withheld": None,
+        "not_assessed": None,
     }
     if node.cap_if_capped is not None:
         out["function"] += f"; at most {node.cap_if_capped:g} while an indicator below is capped"
@@ -87,6 +127,8 @@ def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | Non
             capped_by=leaf.capped_by,
             findings=list(leaf.findings),
         )
+        if not leaf.assessed:
+            out["not_assessed"] = {"reasons": list(leaf.reasons), "hints": list(leaf.hints)}
     return out
 
 

@@ -2,8 +2,9 @@
 
 The auditor supplies them in a YAML or CSV file named by the profile. Each value keeps who
 supplied it and when, so the result marks it as evidence rather than measurement. Cash
-flows, if given, yield NPV, IRR, payback and ROI (``finance``); a value stated explicitly
-for one of those indicators wins over the computed one.
+flows, if given, yield NPV, IRR, payback, discounted payback (``cost.discounted_payback``,
+with a discount rate) and ROI (``finance``); a value stated explicitly for one of those
+indicators wins over the computed one.
 
 YAML::
 
@@ -33,8 +34,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
+from ..safeyaml import YamlError, load_yaml
 from . import finance
 from .units import UnitError, split_quantity
 
@@ -98,11 +98,10 @@ def load_evidence(path: str | Path | None) -> Evidence:
     if p.suffix.lower() == ".csv":
         return _from_csv(p, text)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise EvidenceError(f"{p}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        data = load_yaml(text).data
+    except YamlError as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        raise EvidenceError(f"{p}: invalid YAML{where}: {exc.problem}") from None
     return evidence_from_mapping(data if data is not None else {}, str(p))
 
 
@@ -233,7 +232,13 @@ def _rate(raw: Any, origin: str) -> float | None:
 
 
 def _computed(flows: tuple[float, ...] | None, rate: float | None, supplied_by: str | None, date: str | None) -> dict[str, EvidenceItem]:
-    """NPV, IRR, payback and ROI from the cash flows (NPV only with a discount rate)."""
+    """NPV, IRR, payback, discounted payback and ROI from the cash flows.
+
+    NPV and discounted payback need a discount rate. With several real IRRs the one closest
+    to zero is used and the note lists them all. A payback that never happens is stated as
+    "not recovered" (``text`` and note) and scores 0: its value is +∞ inside scoring only,
+    and the result's JSON shows ``actual: null`` with that note, never an infinity.
+    """
     if flows is None:
         return {}
     note = f"computed from cash flows {list(flows)}"
@@ -241,16 +246,31 @@ def _computed(flows: tuple[float, ...] | None, rate: float | None, supplied_by: 
     if rate is not None:
         out["cost.npv"] = EvidenceItem("cost.npv", finance.npv(rate, flows), None, None, 0.0, supplied_by, date,
                                        f"{note} at {rate:.4g} discount rate")
+    roots = finance.irr_roots(flows)
     irr = finance.irr(flows)
     if irr is not None:
-        out["cost.irr"] = EvidenceItem("cost.irr", irr, "ratio", None, rate, supplied_by, date, note)
-    payback = finance.payback_period(flows)
-    out["cost.payback"] = EvidenceItem("cost.payback", payback, "years", None, None, supplied_by, date,
-                                       note if math.isfinite(payback) else note + ": never pays back")
+        irr_note = note
+        if len(roots) > 1:
+            listed = ", ".join(f"{r:.2%}" for r in roots)
+            irr_note += f"; IRR ambiguous: {len(roots)} real roots ({listed}), the one closest to zero is used"
+        out["cost.irr"] = EvidenceItem("cost.irr", irr, "ratio", None, rate, supplied_by, date, irr_note)
+    out["cost.payback"] = _payback_item("cost.payback", finance.payback_period(flows), note, supplied_by, date)
+    if rate is not None:
+        out["cost.discounted_payback"] = _payback_item(
+            "cost.discounted_payback", finance.discounted_payback(rate, flows),
+            f"{note} discounted at {rate:.4g}", supplied_by, date)
     roi = finance.roi(flows)
     if roi is not None:
         out["cost.roi"] = EvidenceItem("cost.roi", roi, "ratio", None, None, supplied_by, date, note + " (undiscounted)")
     return out
+
+
+def _payback_item(indicator: str, years: float | None, note: str, supplied_by: str | None, date: str | None) -> EvidenceItem:
+    """A payback item; not recovered → value +∞ (scores 0), text and note say so."""
+    if years is None:
+        return EvidenceItem(indicator, math.inf, "years", finance.NOT_RECOVERED, None, supplied_by, date,
+                            f"{note}: {finance.NOT_RECOVERED} (the cumulative flow never turns non-negative)")
+    return EvidenceItem(indicator, years, "years", None, None, supplied_by, date, note)
 
 
 def _text(raw: Any) -> str | None:

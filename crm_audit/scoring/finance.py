@@ -1,17 +1,27 @@
-"""NPV, IRR, payback period and ROI of a series of yearly cash flows.
+"""NPV, IRR, simple and discounted payback, and ROI of a series of yearly cash flows.
 
 Convention: ``cash_flows[0]`` happens now (t = 0, not discounted), ``cash_flows[t]`` at the
 end of year t — the convention of numpy-financial, not of Excel's NPV(), which discounts
 the first flow too.
+
+IRR: NPV(r) = Σ CF_t · x^t with x = 1/(1 + r) is a polynomial in x; its real roots x > 0
+are every IRR above −100 % (numpy's ``roots``, each polished by Newton steps). A series
+with several sign changes can have several; ``irr`` then returns the root **closest to
+zero** (numpy-financial's rule; of two equally close, the higher) and ``irr_roots`` lists
+them all so the ambiguity can be shown.
+
+Payback: a series that never recovers its outlay has no payback period; the functions
+return None (``NOT_RECOVERED`` is the word shown for it), never ``math.inf``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import brentq
+
+#: what a payback that never happens is called in notes and JSON
+NOT_RECOVERED = "not recovered"
 
 
 def npv(rate: float, cash_flows: Sequence[float]) -> float:
@@ -22,38 +32,70 @@ def npv(rate: float, cash_flows: Sequence[float]) -> float:
     return float(np.sum(flows / (1.0 + rate) ** np.arange(flows.size)))
 
 
+def irr_roots(cash_flows: Sequence[float]) -> tuple[float, ...]:
+    """Every real IRR above −100 %, ascending; () when the flows do not change sign."""
+    flows = np.trim_zeros(np.asarray(cash_flows, dtype=float), "b")
+    if flows.size < 2 or np.all(flows >= 0) or np.all(flows <= 0):
+        return ()
+    poly = flows[::-1]  # highest power of x first
+    deriv = np.polyder(poly)
+    found: list[float] = []
+    for x in np.roots(poly):
+        if abs(x.imag) > 1e-8 * max(1.0, abs(x)) or x.real <= 0:
+            continue
+        x = float(x.real)
+        for _ in range(3):  # Newton polish on the polynomial; keep only improvements
+            slope = np.polyval(deriv, x)
+            if slope == 0:
+                break
+            better = x - np.polyval(poly, x) / slope
+            if better <= 0 or abs(np.polyval(poly, better)) >= abs(np.polyval(poly, x)):
+                break
+            x = float(better)
+        rate = 1.0 / x - 1.0
+        if not any(abs(rate - r) <= 1e-9 * max(1.0, abs(r)) for r in found):
+            found.append(rate)
+    return tuple(sorted(found))
+
+
 def irr(cash_flows: Sequence[float]) -> float | None:
-    """Internal rate of return: the rate where NPV = 0 (brentq), None when there is none.
-
-    The bracket is found on a grid from −99% to +1000%; with several sign changes (an
-    unusual series) the root nearest to the lowest rate is returned.
-    """
-    flows = [float(x) for x in cash_flows]
-    if len(flows) < 2 or all(x >= 0 for x in flows) or all(x <= 0 for x in flows):
+    """The IRR closest to zero (numpy-financial's rule; of two equally close, the higher); None if none."""
+    roots = irr_roots(cash_flows)
+    if not roots:
         return None
-    grid = np.concatenate((np.linspace(-0.99, 1.0, 400), np.linspace(1.0, 10.0, 200)[1:]))
-    values = np.array([npv(r, flows) for r in grid])
-    for k in range(grid.size - 1):
-        if values[k] == 0:
-            return float(grid[k])
-        if values[k] * values[k + 1] < 0:
-            return float(brentq(npv, grid[k], grid[k + 1], args=(flows,), xtol=1e-12, rtol=1e-12, maxiter=200))
-    return None
+    return min(roots, key=lambda r: (abs(r), -r))
 
 
-def payback_period(cash_flows: Sequence[float]) -> float:
-    """Years until the cumulative cash flow turns non-negative, interpolated within the year.
-
-    Returns ``math.inf`` when the flows never pay back. With [-100, 30, 40, 50]: after two
-    years −30 remain, year three brings 50, so 2 + 30/50 = 2.6 years.
-    """
+def _payback(flows: Sequence[float]) -> float | None:
     cumulative = 0.0
-    for year, flow in enumerate(float(x) for x in cash_flows):
+    for year, flow in enumerate(float(x) for x in flows):
         previous = cumulative
         cumulative += flow
         if cumulative >= 0:
             return 0.0 if year == 0 else year - 1 + (-previous / flow)
-    return math.inf
+    return None
+
+
+def payback_period(cash_flows: Sequence[float]) -> float | None:
+    """Years until the cumulative cash flow turns non-negative, interpolated within the year.
+
+    None when it never does (not recovered). With [-100, 30, 40, 50]: after two years −30
+    remain, year three brings 50, so 2 + 30/50 = 2.6 years.
+    """
+    return _payback(cash_flows)
+
+
+def discounted_payback(rate: float, cash_flows: Sequence[float]) -> float | None:
+    """Payback of the flows discounted at ``rate`` (CF_t / (1 + rate)^t); None if not recovered.
+
+    Interpolated within the year like ``payback_period``: [-10400, 2800, 3700, 5100, 4300]
+    at 14 %: the discounted flows recover all but 1654.48 after three years, and year four
+    brings 2545.95, so 3 + 1654.48/2545.95 = 3.65 years.
+    """
+    if rate <= -1:
+        raise ValueError("discount rate must be greater than -100%")
+    flows = np.asarray(cash_flows, dtype=float)
+    return _payback(flows / (1.0 + rate) ** np.arange(flows.size))
 
 
 def roi(cash_flows: Sequence[float]) -> float | None:

@@ -17,6 +17,11 @@ Each hierarchy leaf names one, as a mapping with a ``type``:
 - ``findings``: 100 minus a penalty per open finding by severity (default critical 50,
   high 25, medium 10, low 5, info 0), floored at 0.
 
+Every score is rounded to ``EXACT_DECIMALS`` (9) decimals, so floating-point noise never moves
+a control point off its score: the log-normal curve scores exactly 90 at ``p90`` (not
+89.99999999999999) and a linear one exactly 90 at 0.99 between 1 and 0.90. Every function
+lists its control points (``control_points()``: (value, score) pairs it must hit exactly).
+
 Every type also takes ``cap`` (default ``{critical: 20}``): an open finding of that severity
 on the indicator caps its score, whatever the function.
 Control points may be written with a unit (``p90: "5 min"``) and are converted to the
@@ -40,6 +45,8 @@ DEFAULT_PENALTIES: dict[str, float] = {"critical": 50.0, "high": 25.0, "medium":
 DEFAULT_CAPS: dict[str, float] = {"critical": 20.0}
 PASS_FAIL_SCORES = (100.0, 60.0, 0.0)
 _Z90 = float(norm.ppf(0.9))
+#: every function's score is rounded to this many decimals (exact at control points)
+EXACT_DECIMALS = 9
 
 
 class FunctionSpecError(ValueError):
@@ -59,9 +66,13 @@ class ScoringFunction(Protocol):
     def describe(self) -> str:
         """Human description for the report, e.g. 'log-normal: 90 at 200 ms, 50 at 800 ms'."""
 
+    def control_points(self) -> tuple[tuple[float, float], ...]:
+        """(value, score) pairs the function passes through exactly."""
+
 
 def _clip(score: float) -> float:
-    return float(min(100.0, max(0.0, score)))
+    """Clip to 0–100 and round to EXACT_DECIMALS, so control points score exactly."""
+    return round(float(min(100.0, max(0.0, score))), EXACT_DECIMALS) + 0.0
 
 
 def _label(raw: Any, value: float, unit: str | None) -> str:
@@ -89,6 +100,9 @@ class Bands:
                 return float(score)
         return float(self.otherwise)
 
+    def control_points(self) -> tuple[tuple[float, float], ...]:
+        return tuple(zip(self.limits, self.scores))
+
     def describe(self) -> str:
         op = "≤" if self.better == "lower" else "≥"
         parts = [f"{op}{label} → {score:g}" for label, score in zip(self.labels, self.scores)]
@@ -113,6 +127,9 @@ class Linear:
         if math.isinf(value):
             return 100.0 if (value > 0) == (self.better == "higher") else 0.0
         return _clip(100.0 * (self.bad - value) / (self.bad - self.good))
+
+    def control_points(self) -> tuple[tuple[float, float], ...]:
+        return ((self.good, 100.0), (self.bad, 0.0))
 
     def describe(self) -> str:
         return f"linear: 100 at {self.labels[0]}, 0 at {self.labels[1]}"
@@ -144,6 +161,9 @@ class LogNormal:
             return 0.0 if self.better == "lower" else 100.0
         return _clip(100.0 * float(norm.cdf((math.log(value) - math.log(self.p50)) / self.sigma)))
 
+    def control_points(self) -> tuple[tuple[float, float], ...]:
+        return ((self.p90, 90.0), (self.p50, 50.0))
+
     def describe(self) -> str:
         return f"log-normal: 90 at {self.labels[0]}, 50 at {self.labels[1]}"
 
@@ -170,6 +190,9 @@ class Ratio:
             return 100.0
         return _clip(100.0 * target / value)
 
+    def control_points(self) -> tuple[tuple[float, float], ...]:
+        return () if self.target is None else ((self.target, 100.0),)
+
     def describe(self) -> str:
         target = self.label if self.label is not None else "the expected value"
         form = "actual / target" if self.better == "higher" else "target / actual"
@@ -191,6 +214,9 @@ class PassFail:
         if value <= 0:
             return self.scores[2]
         return self.scores[1]
+
+    def control_points(self) -> tuple[tuple[float, float], ...]:
+        return ((1.0, self.scores[0]), (0.5, self.scores[1]), (0.0, self.scores[2]))
 
     def describe(self) -> str:
         p, q, f = self.scores
@@ -214,6 +240,9 @@ class FindingsBased:
         """Sum of the penalties of the open findings."""
         return float(sum(self.penalties.get(f.severity.value, 0.0) for f in findings if f.is_open))
 
+    def control_points(self) -> tuple[tuple[float, float], ...]:
+        return ((0.0, 100.0),)  # no penalty: full marks
+
     def describe(self) -> str:
         pen = ", ".join(f"{s} −{self.penalties[s]:g}" for s in reversed(SEVERITY_ORDER) if self.penalties.get(s))
         return f"findings: 100 minus penalties ({pen})"
@@ -228,12 +257,18 @@ def describe_caps(caps: Mapping[str, float]) -> str:
 
 
 def apply_caps(score: float, findings: Iterable[Finding], caps: Mapping[str, float]) -> tuple[float, str | None]:
-    """Cap ``score`` by the open findings whose severity has a cap; return the capping finding id."""
+    """Cap ``score`` by the open findings whose severity has a cap; return the capping finding id.
+
+    A cap applies whenever its condition holds, whatever the score was: a score already
+    below the cap keeps its value but is still reported as capped (so a dimension's
+    ``cap_if_capped`` follows).
+    """
     capped_by: str | None = None
     for finding in sorted(findings, key=lambda f: -f.severity.rank):
         cap = caps.get(finding.severity.value)
-        if finding.is_open and cap is not None and score > cap:
-            score, capped_by = float(cap), finding.id
+        if finding.is_open and cap is not None:
+            score = min(score, float(cap))
+            capped_by = capped_by or finding.id
     return score, capped_by
 
 

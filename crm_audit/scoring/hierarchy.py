@@ -24,8 +24,22 @@ dimension, a node without is an indicator (leaf)::
         function: {type: lognormal, p90: 300, p50: 1000}
       …
 
-Validation at load gives one ``HierarchyError`` line naming the file and the node for: a
-duplicate id, a missing child, a cycle, a node reachable twice or not at all, an unknown
+Optional top-level keys: ``grades`` (an ordered grade scale, best first, see
+``grades.parse_grade_scale``; default Excellent/Good/Pass/Fail), ``fuzzy_operator`` (one of
+``fuzzy.OPERATORS``; default M(·,+)) and ``ri_table`` (one of ``ahp.RI_TABLES``; default
+saaty1980)::
+
+    grades:
+      - {name: 优, floor: 90, value: 95}
+      - {name: 良, floor: 80, value: 85}
+      - {name: 中, floor: 70, value: 75}
+      - {name: 差, floor: 60, value: 65}
+      - {name: 劣, floor: 0, value: 30}
+    fuzzy_operator: "M(∧,∨)"          # or max_min; M(·,+) weighted_average, M(·,∨) max_product, M(∧,⊕) bounded_sum
+    ri_table: cn-textbook
+
+Validation at load gives one ``HierarchyError`` line naming the file and the node (or the
+key) for: a duplicate id, a missing child, a cycle, a node reachable twice or not at all, an unknown
 probe, children's weights that do not sum to 1 within 1e-9, an inconsistent AHP matrix
 (CR ≥ 0.10), and a malformed scoring function.
 """
@@ -40,21 +54,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping
 
-import yaml
-
-from .ahp import AhpError, AhpResult, ahp_weights
+from ..safeyaml import YamlError, load_yaml
+from ..model import SEVERITY_ORDER
+from . import fuzzy
+from .ahp import DEFAULT_RI_TABLE, RI_TABLES, AhpError, AhpResult, HierarchyConsistency, ahp_weights, hierarchy_consistency
 from .functions import FunctionSpecError, ScoringFunction, parse_function
-from .units import UnitError, parse_quantity
+from .grades import DEFAULT_SCALE, GradeScale, GradeScaleError, parse_grade_scale
+from .units import UnitError, check_unit, parse_quantity
 
 KNOWN_PROBES: frozenset[str] = frozenset(
     {"latency", "flows", "load", "tls", "access", "backup", "data_quality", "kpi", "api_surface"}
 )
 WEIGHT_TOLERANCE = 1e-9
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_TOP_KEYS = {"name", "title", "description", "root", "nodes"}
+_TOP_KEYS = {"name", "title", "description", "root", "nodes", "grades", "fuzzy_operator", "ri_table"}
 _NODE_KEYS = {"id", "title", "description", "children", "weight", "weights", "unit", "source", "expected", "better", "function",
-              "cap_if_capped"}
-_LEAF_ONLY = {"unit", "source", "expected", "better", "function"}
+              "cap_if_capped", "severity"}
+_LEAF_ONLY = {"unit", "source", "expected", "better", "function", "severity"}
 
 Kind = Literal["root", "dimension", "indicator"]
 
@@ -85,6 +101,8 @@ class Node:
     ahp: AhpResult | None = None
     #: dimensions: the score is at most this while any indicator below is capped (critical finding)
     cap_if_capped: float | None = None
+    #: indicators: severity of the finding drawn when the indicator is graded Fail
+    severity: str = "medium"
 
     @property
     def probes(self) -> tuple[str, ...]:
@@ -103,6 +121,16 @@ class Hierarchy:
     description: str = ""
     path: str | None = None
     global_weights: Mapping[str, float] = field(default_factory=dict)
+    #: the ordered grade scale of crisp and fuzzy grades
+    grade_scale: GradeScale = DEFAULT_SCALE
+    #: the fuzzy composition operator, a key of fuzzy.OPERATORS
+    fuzzy_operator: str = fuzzy.DEFAULT_OPERATOR
+    #: the random-index table of every AHP matrix, a key of ahp.RI_TABLES
+    ri_table: str = DEFAULT_RI_TABLE
+
+    def consistency(self) -> HierarchyConsistency:
+        """Hierarchy-wide CR over every AHP matrix, each weighted by its node's global weight."""
+        return hierarchy_consistency([(n.id, self.global_weights[n.id], n.ahp) for n in self.walk() if n.ahp is not None])
 
     def walk(self, start: str | None = None) -> Iterator[Node]:
         """Nodes in pre-order (a parent before its children, children in file order)."""
@@ -131,19 +159,22 @@ def available_hierarchies() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_hierarchy(name_or_path: str | Path, known_probes: set[str] | frozenset[str] | None = None) -> Hierarchy:
+def load_hierarchy(name_or_path: str | Path, known_probes: set[str] | frozenset[str] | None = None,
+                   ri_table: str | None = None) -> Hierarchy:
     """Load a bundled hierarchy by name (``default``) or a hierarchy file by path, validated.
 
-    ``known_probes`` adds probe ids (from plugins) to the built-in ones a ``source`` may name.
+    ``known_probes`` adds probe ids (from plugins) to the built-in ones a ``source`` may name;
+    ``ri_table`` overrides the file's ``ri_table`` key.
     """
     origin, text = _read(str(name_or_path))
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise HierarchyError(f"{origin}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        data = load_yaml(text).data
+    except YamlError as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        raise HierarchyError(f"{origin}: invalid YAML{where}: {exc.problem}") from None
     probes = KNOWN_PROBES | frozenset(known_probes or ())
+    if ri_table is not None and isinstance(data, Mapping):
+        data = {**data, "ri_table": ri_table}
     return build_hierarchy(data, origin, probes, default_name=Path(origin).stem)
 
 
@@ -174,6 +205,7 @@ def build_hierarchy(data: Any, origin: str, known_probes: frozenset[str] = KNOWN
     raw_nodes = data.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
         raise HierarchyError(f"{origin}: 'nodes' must be a non-empty list")
+    scale, operator, ri_table = _method_keys(data, origin)
     specs = _index_nodes(raw_nodes, origin)
     children = {nid: _children(spec, nid, specs, origin) for nid, spec in specs.items()}
     _check_cycles(children, origin)
@@ -185,7 +217,7 @@ def build_hierarchy(data: Any, origin: str, known_probes: frozenset[str] = KNOWN
     weighting: dict[str, tuple[str, AhpResult | None]] = {}
     for nid, kids in children.items():
         if kids:
-            local, how, ahp = _child_weights(nid, specs[nid], kids, specs, origin)
+            local, how, ahp = _child_weights(nid, specs[nid], kids, specs, origin, ri_table)
             weights.update(local)
             weighting[nid] = (how, ahp)
         elif "weights" in specs[nid]:
@@ -236,7 +268,28 @@ def build_hierarchy(data: Any, origin: str, known_probes: frozenset[str] = KNOWN
         description=str(data.get("description") or ""),
         path=origin,
         global_weights=global_weights,
+        grade_scale=scale,
+        fuzzy_operator=operator,
+        ri_table=ri_table,
     )
+
+
+def _method_keys(data: Mapping[str, Any], origin: str) -> tuple[GradeScale, str, str]:
+    """The optional ``grades``, ``fuzzy_operator`` and ``ri_table`` keys, validated."""
+    scale = DEFAULT_SCALE
+    if data.get("grades") is not None:
+        try:
+            scale = parse_grade_scale(data["grades"])
+        except GradeScaleError as exc:
+            raise HierarchyError(f"{origin}: grades: {exc}") from None
+    try:
+        operator = fuzzy.operator_name(data.get("fuzzy_operator") or fuzzy.DEFAULT_OPERATOR)
+    except ValueError as exc:
+        raise HierarchyError(f"{origin}: fuzzy_operator: {exc}") from None
+    ri_table = str(data.get("ri_table") or DEFAULT_RI_TABLE)
+    if ri_table not in RI_TABLES:
+        raise HierarchyError(f"{origin}: ri_table: unknown table {ri_table!r} (one of {', '.join(RI_TABLES)})")
+    return scale, operator, ri_table
 
 
 def _index_nodes(raw_nodes: list[Any], origin: str) -> dict[str, Mapping[str, Any]]:
@@ -326,7 +379,8 @@ def _check_tree(root: str, children: Mapping[str, list[str]], origin: str) -> di
     return parents
 
 
-def _child_weights(nid: str, spec: Mapping[str, Any], kids: list[str], specs: Mapping[str, Mapping[str, Any]], origin: str) -> tuple[dict[str, float], str, AhpResult | None]:
+def _child_weights(nid: str, spec: Mapping[str, Any], kids: list[str], specs: Mapping[str, Mapping[str, Any]], origin: str,
+                   ri_table: str = DEFAULT_RI_TABLE) -> tuple[dict[str, float], str, AhpResult | None]:
     """Local weights of ``nid``'s children: per-child ``weight``, ``weights: equal`` or AHP."""
     given = [k for k in kids if "weight" in specs[k]]
     mode = spec.get("weights")
@@ -338,7 +392,7 @@ def _child_weights(nid: str, spec: Mapping[str, Any], kids: list[str], specs: Ma
             return {k: 1.0 / len(kids) for k in kids}, "equal", None
         if not isinstance(mode, Mapping) or set(mode) != {"ahp"} or not isinstance(mode["ahp"], Mapping):
             raise HierarchyError(f"{where}: 'weights' must be 'equal' or {{ahp: {{matrix: [[…]]}}}}")
-        return _ahp_weights(where, mode["ahp"], kids)
+        return _ahp_weights(where, mode["ahp"], kids, ri_table)
     if len(given) != len(kids):
         missing = next(k for k in kids if k not in given)
         raise HierarchyError(f"{origin}: node '{missing}': no 'weight' (and parent '{nid}' gives no 'weights')")
@@ -354,7 +408,7 @@ def _child_weights(nid: str, spec: Mapping[str, Any], kids: list[str], specs: Ma
     return values, "given", None
 
 
-def _ahp_weights(where: str, spec: Mapping[str, Any], kids: list[str]) -> tuple[dict[str, float], str, AhpResult]:
+def _ahp_weights(where: str, spec: Mapping[str, Any], kids: list[str], ri_table: str = DEFAULT_RI_TABLE) -> tuple[dict[str, float], str, AhpResult]:
     unknown = set(spec) - {"matrix", "criteria"}
     if unknown:
         raise HierarchyError(f"{where}: unknown AHP key(s) {', '.join(sorted(map(str, unknown)))}")
@@ -365,7 +419,7 @@ def _ahp_weights(where: str, spec: Mapping[str, Any], kids: list[str]) -> tuple[
     if not isinstance(matrix, list) or len(matrix) != len(kids):
         raise HierarchyError(f"{where}: AHP matrix must have one row per child ({len(kids)})")
     try:
-        result = ahp_weights(matrix)
+        result = ahp_weights(matrix, ri_table)
     except AhpError as exc:
         raise HierarchyError(f"{where}: AHP {exc}") from None
     if not result.consistent:
@@ -380,7 +434,13 @@ def _leaf_fields(nid: str, spec: Mapping[str, Any], known_probes: frozenset[str]
     if "function" not in spec:
         raise HierarchyError(f"{where}: an indicator needs a scoring 'function'")
     unit = spec.get("unit")
-    unit = str(unit) if unit is not None else None
+    try:
+        unit = check_unit(str(unit)) if unit is not None else None
+    except UnitError as exc:
+        raise HierarchyError(f"{where}: unit: {exc}") from None
+    severity = spec.get("severity", "medium")
+    if severity not in SEVERITY_ORDER:
+        raise HierarchyError(f"{where}: severity: expected one of {', '.join(SEVERITY_ORDER)}, got {str(severity)[:40]!r}")
     better = spec.get("better")
     try:
         function = parse_function(spec["function"], unit, better)
@@ -394,7 +454,8 @@ def _leaf_fields(nid: str, spec: Mapping[str, Any], known_probes: frozenset[str]
             expected = parse_quantity(spec["expected"], unit)
         except UnitError as exc:
             raise HierarchyError(f"{where}: expected: {exc}") from None
-    return dict(unit=unit, sources=sources, expected=expected, better=function.better, function=function)
+    return dict(unit=unit, sources=sources, expected=expected, better=function.better, function=function,
+                severity=severity)
 
 
 def _sources(raw: Any, where: str, known_probes: frozenset[str]) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ def failed_indicator_findings(scoring: Mapping[str, Any], hierarchy: Hierarchy) 
         out.append(Finding(
             id=f"indicator.{node.id}",
             title=f"{node.title}: {observed} against {expected} (score {row['score']:.1f}, Fail)",
-            severity=Severity(getattr(node, "severity", None) or DEFAULT_SEVERITY),
+            severity=Severity(node.severity or DEFAULT_SEVERITY),
             status=Status.failed,
             indicator=node.id,
             probe=source.split(":", 1)[1] if source.startswith("probe:") else source or None,

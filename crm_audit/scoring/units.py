@@ -29,6 +29,24 @@ _UNITS: dict[str, tuple[str, float]] = {
     "ratio": ("ratio", 1.0),
     "%": ("ratio", 0.01),
 }
+for _alias, _unit in {"second": "s", "seconds": "s", "minute": "min", "minutes": "min", "hour": "h",
+                      "hours": "h", "millisecond": "ms", "milliseconds": "ms", "percent": "%"}.items():
+    _UNITS[_alias] = _UNITS[_unit]
+
+#: units that are counts or scales of their own: never converted, but known
+COUNTED_UNITS = frozenset({"score", "0-100", "findings", "pass/fail", "pass/partial/fail", "users", "req/s",
+                           "req/s/user", "currency", "count", "records"})
+#: every unit a hierarchy, an evidence file or a measurement may use (docs/scoring.md, "Units")
+KNOWN_UNITS = frozenset(_UNITS) | COUNTED_UNITS
+
+
+def check_unit(unit: str | None) -> str | None:
+    """``unit`` itself when it is known (or empty); else UnitError naming the known ones."""
+    if unit is None or not str(unit).strip():
+        return None
+    if str(unit).strip() not in KNOWN_UNITS:
+        raise UnitError(f"unknown unit {str(unit)[:40]!r} (known: {', '.join(sorted(KNOWN_UNITS))})")
+    return str(unit).strip()
 
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s].*?)?\s*$")
 
@@ -40,16 +58,19 @@ class UnitError(ValueError):
 def convert(value: float, from_unit: str | None, to_unit: str | None) -> float:
     """Convert ``value`` from one unit to another of the same family.
 
-    Empty or identical units, and units this module does not know, leave the value as is
-    (the unit is then taken to be the indicator's own); two known units of different
-    families (seconds vs ratio) raise ``UnitError``.
+    Empty or identical units leave the value as is (an empty unit is taken to be the other
+    one); an unknown unit, a counted unit against another unit, and two units of different
+    families (seconds vs ratio) raise ``UnitError``: a value is never scored in a unit it
+    is not in.
     """
     src = (from_unit or "").strip()
     dst = (to_unit or "").strip()
     if not src or not dst or src == dst:
         return value
+    check_unit(src)
+    check_unit(dst)
     if src not in _UNITS or dst not in _UNITS:
-        return value
+        raise UnitError(f"cannot convert {src} to {dst}")
     src_family, src_factor = _UNITS[src]
     dst_family, dst_factor = _UNITS[dst]
     if src_family != dst_family:

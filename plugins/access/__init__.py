@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.target import BudgetExceeded, Cancelled, OutOfScope, TargetError
 
 from .access_log import check_access_log
 from .anonymous import check_anonymous
-from .common import INDICATOR_ACCESS, INDICATOR_LOGGING, AccessRun
+from .common import (INDICATOR_ACCESS, INDICATOR_AUTHN, INDICATOR_HARDENING, INDICATOR_LOGGING, INDICATOR_LOGIN,
+                     AccessRun)
 from .hardening import check_hardening, report_deny_errors
 from .login import check_enumeration, check_lockout, check_registration
 from .matrix import check_vertical
@@ -69,10 +71,12 @@ class AccessProbe(Probe):
             except (KeyboardInterrupt, ProbeSkipped):
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
-                if type(exc).__name__ in ("BudgetExceeded", "OutOfScope"):
+                if isinstance(exc, (BudgetExceeded, OutOfScope)):
                     raise
+                why = (NotAssessed.interrupted if isinstance(exc, Cancelled) else NotAssessed.request_failed
+                       if isinstance(exc, TargetError) else NotAssessed.probe_error)
                 run.add(f"access.{name}.error", f"{name} checks could not finish: {type(exc).__name__}: {exc}",
-                        status=Status.error, severity=Severity.info, indicator=INDICATOR_ACCESS)
+                        status=Status.error, severity=Severity.info, indicator=STEP_INDICATOR[name], not_assessed=why)
         if run.checks & {"vertical", "objects", "anonymous"}:
             report_deny_errors(run)
         left = run.notes.get("left_behind") or []
@@ -80,6 +84,14 @@ class AccessProbe(Probe):
             artifacts["left_behind"] = left
         return ProbeResult(probe=self.id, findings=run.findings, measurements=logging_measurement(run.findings),
                            artifacts=artifacts, reason=("left in the CRM: " + "; ".join(left)) if left else None)
+
+
+#: the indicator each step's checks feed (a step that breaks is reported against it)
+STEP_INDICATOR: dict[str, str] = {
+    "vertical": INDICATOR_ACCESS, "objects": INDICATOR_ACCESS, "properties": INDICATOR_ACCESS,
+    "anonymous": INDICATOR_ACCESS, "tokens": INDICATOR_AUTHN, "login": INDICATOR_AUTHN, "lockout": INDICATOR_LOGIN,
+    "registration": INDICATOR_AUTHN, "hardening": INDICATOR_HARDENING, "logging": INDICATOR_LOGGING,
+}
 
 
 def logging_measurement(findings: list[Finding]) -> list[Measurement]:

@@ -10,9 +10,9 @@ import json
 import re
 from typing import Any
 
-from crm_audit.model import Evidence, Severity, Status
+from crm_audit.model import Evidence, NotAssessed, Severity, Status
 
-from .common import INDICATOR_LOGGING, AccessRun, refs
+from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_LOGGING, AccessRun, json_body, refs, verdict
 
 
 def _entries(data: Any) -> list[str]:
@@ -25,12 +25,12 @@ def _entries(data: Any) -> list[str]:
 def check_access_log(run: AccessRun) -> None:
     """Find this run's failed login and one created record in the access log."""
     path = run.opts.audit_log_path
-    kw: dict[str, Any] = dict(indicator=INDICATOR_LOGGING, references=refs("API8", "CWE-778"),
+    kw: dict[str, Any] = dict(indicator=INDICATOR_LOGGING, references=refs("API8", "CWE-778"), severity=Severity.medium,
                               remediation="Log every authentication event and every change of a record with "
                                           "actor, time, action, target and source address; let admins read it.")
     if not path:
-        run.add("access.logging", "Access logging not tested (plugins.access.audit_log_path not set)",
-                status=Status.skipped, severity=Severity.info, **kw)
+        run.skip("access.logging", "Access logging not tested (plugins.access.audit_log_path not set)",
+                 NotAssessed.not_configured, "set plugins.access.audit_log_path to the CRM's access-log endpoint", **kw)
         return
     tenant = None
     user = run.notes.get("failed_login_user")
@@ -43,21 +43,37 @@ def check_access_log(run: AccessRun) -> None:
                        key=lambda a: -run.privilege(a.role))
         reader = cands[0].name if cands else None
     if reader is None:
+        run.skip("access.logging", "Access logging not tested (no account to read the log)", NotAssessed.needs_account,
+                 f"set plugins.access.audit_log_account, or add an admin account in tenant {tenant or '(any)'}", **kw)
         return
     ex = run.ctx.target.request("GET", path, account=reader, params=run.opts.audit_log_params)
-    if not ex.ok:
-        run.add("access.logging.readable", f"The access log cannot be read ({path} answered {ex.status})",
-                status=Status.failed, severity=Severity.medium, evidence=[ex.evidence(200)], **kw)
+    data = json_body(ex)
+    if data is None and verdict(ex) != "deny":  # no answer, 5xx, or an answer that is not a log
+        for fid, title in (("access.logging.readable", "The access log is readable"),
+                           ("access.logging.failed_login", "Failed logins are logged"),
+                           ("access.logging.create", "Record creation is logged")):
+            run.unassessed(fid, title, ex, expected=f"2xx JSON from {path}", **kw)
         return
-    entries = _entries(ex.json_or_none())
+    if data is None:
+        run.add("access.logging.readable", f"The access log cannot be read ({path} answered {ex.status})",
+                status=Status.failed, evidence=[ex.evidence(200)], **kw)
+        return
+    entries = _entries(data)
     run.add("access.logging.readable", f"The access log is readable by {reader} ({len(entries)} entries)",
-            status=Status.passed, severity=Severity.medium, **kw)
+            status=Status.passed, **kw)
     if user:
         hit = any(user in e and ("fail" in e.lower() or "denied" in e.lower() or "invalid" in e.lower()) for e in entries)
         ev = [Evidence(request=f"GET {path} (as {reader})", status=ex.status,
                        expected="an entry for the audit's failed login", observed="found" if hit else "not found")]
         run.add("access.logging.failed_login", "Failed logins are " + ("logged" if hit else "not logged"),
-                status=Status.passed if hit else Status.failed, severity=Severity.medium, evidence=ev, **kw)
+                status=Status.passed if hit else Status.failed, evidence=ev, **kw)
+    elif run.notes.get("failed_login_silent") is not None:
+        run.unassessed("access.logging.failed_login", "Failed logins are logged", run.notes["failed_login_silent"],
+                       **kw)
+    else:
+        run.skip("access.logging.failed_login", "Failed-login logging not tested (the audit sent no failed login "
+                 "that reached the CRM)", NotAssessed.needs_account, "run the login check: add an account with "
+                 "purpose: lockout (auth.method: login), or " + HINT_DISRUPTIVE, **kw)
     reader_tenant = run.profile.account(reader).tenant
     created = [(r, i) for r, i, t in run.notes.get("creates", []) if t == reader_tenant]
     if created:
@@ -67,4 +83,12 @@ def check_access_log(run: AccessRun) -> None:
         ev = [Evidence(request=f"GET {path} (as {reader})", status=ex.status,
                        expected=f"an entry for creating {res}/{rid}", observed="found" if hit else "not found")]
         run.add("access.logging.create", "Record creation is " + ("logged" if hit else "not logged"),
-                status=Status.passed if hit else Status.failed, severity=Severity.medium, evidence=ev, **kw)
+                status=Status.passed if hit else Status.failed, evidence=ev, **kw)
+    elif not run.ctx.allow_writes:
+        run.skip("access.logging.create", "Record-creation logging not tested (writes not allowed)",
+                 NotAssessed.safety, HINT_WRITES, **kw)
+    else:
+        run.skip("access.logging.create", f"Record-creation logging not tested (the audit created no record in "
+                 f"{reader}'s tenant)", NotAssessed.needs_account, f"set plugins.access.audit_log_account to an "
+                 f"account of a tenant the audit writes to, or add a writer account in tenant {reader_tenant or '(any)'}",
+                 **kw)

@@ -9,11 +9,14 @@ documentation endpoints and the profile's ``public_paths``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlsplit
 
-from crm_audit.model import Evidence, Severity, Status
+from crm_audit.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.target import Exchange
 
-from .common import INDICATOR_ACCESS, AccessRun, refs, slug
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, slug
 
 _PUBLIC = re.compile(r"(?i)(^|/)(auth|login|logout|signin|signup|register|token|refresh|health|healthz|ping|"
                      r"status|openapi|swagger|redoc|docs|schema|forgot-password|reset-password|"
@@ -28,54 +31,94 @@ def _public(run: AccessRun, path: str) -> bool:
     return bool(_PUBLIC.search(path))
 
 
+@dataclass
+class Seen:
+    """What the anonymous requests to one resource or path showed."""
+
+    hits: list[Evidence] = field(default_factory=list)
+    tried: list[str] = field(default_factory=list)
+    silent: list[Exchange | None] = field(default_factory=list)
+    untested: list[tuple[NotAssessed, str]] = field(default_factory=list)
+
+    def judge(self, run: AccessRun, ex: Exchange, context: str, leaked: Callable[[Exchange], bool | None]) -> None:
+        """A hit when a 2xx leaked (``leaked`` True), nothing on a real denial or a harmless 2xx;
+        otherwise (no answer, 5xx, an unexpected or unreadable answer) the request is not judged."""
+        self.tried.append(f"{ex.method} {_path(ex)}: {ex.status if ex.answered else ex.error}")
+        v = run.expect_deny(ex, context)
+        outcome = leaked(ex) if v == "allow" else False if v == "deny" else None
+        if outcome is None:
+            self.silent.append(ex)
+        elif outcome:
+            self.hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
+
+
+def _path(ex: Exchange) -> str:
+    return urlsplit(ex.url).path
+
+
+def _listed(ex: Exchange) -> bool | None:
+    """A 2xx list leaks when it carries data; None when it cannot be read."""
+    data = json_body(ex)
+    return None if data is None else has_data(data)
+
+
 def check_anonymous(run: AccessRun) -> None:
     """No resource or API path may answer 2xx without credentials."""
     adapter = run.ctx.adapter
-    t = run.ctx.target
+    if adapter is None:
+        run.skip("access.anonymous", "Anonymous access not tested (no adapter)", NotAssessed.not_configured,
+                 "describe the CRM's resources under adapter: in the profile", indicator=INDICATOR_ACCESS,
+                 references=refs("API2", "API5", "CWE-306"))
+        return
     covered: set[str] = set()
     records: dict[str, Any] = {}
     for res in run.resources():
         run.ctx.check_cancelled()
-        rc = adapter.resource(res)
-        covered.add(rc.path.rstrip("/"))
-        hits: list[Evidence] = []
-        tried: list[str] = []
-        ex = t.request("GET", rc.path, auth=False)
-        tried.append(f"GET {rc.path}: {ex.status}")
-        if run.expect_deny(ex, f"anonymous list {res}") == "allow" and has_data(ex.json_or_none()):
-            hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
-        owner = run.writer(res, None) if run.ctx.allow_writes else None
-        rec = run.own_record(res, owner, key="anonymous") if owner else None
+        _resource(run, res, covered, records)
+    _openapi(run, covered, records)
+
+
+def _resource(run: AccessRun, res: str, covered: set[str], records: dict[str, Any]) -> None:
+    """List, and (with writes) read/update/delete of an own record and create, all without credentials."""
+    adapter = run.ctx.adapter
+    t = run.ctx.target
+    rc = adapter.resource(res)
+    covered.add(rc.path.rstrip("/"))
+    seen = Seen()
+    seen.judge(run, t.request("GET", rc.path, auth=False), f"anonymous list {res}", _listed)
+    owner = run.writer(res, None) if run.ctx.allow_writes else None
+    if not run.ctx.allow_writes:
+        seen.untested.append((NotAssessed.safety, HINT_WRITES))
+    elif owner is None:
+        seen.untested.append((NotAssessed.needs_account, f"add a general account whose role may create {res} "
+                                                         "(access_matrix create: allow)"))
+    else:
+        rec, cex = run.own_record(res, owner, key="anonymous")
         rid = adapter.record_id(rec) if rec else None
-        if rid is not None:
+        if rid is None:
+            seen.silent.append(cex)
+        else:
             records[res] = rid
             item = adapter.item_path(res, rid)
             covered.add(_PARAM.sub("{}", (rc.item_path or rc.path.rstrip("/") + "/{id}")).rstrip("/"))
-            ex = t.request("GET", item, auth=False)
-            tried.append(f"GET {item}: {ex.status}")
-            if run.expect_deny(ex, f"anonymous read {res}") == "allow" and run.ctx.tag in ex.text:
-                hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
-            ex = t.request(rc.update_method, item, auth=False, json=adapter.update_body(res, rid))
-            tried.append(f"{rc.update_method} {item}: {ex.status}")
-            if run.expect_deny(ex, f"anonymous update {res}") == "allow":
-                hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
-            ex = run.delete(res, rid, None)
-            tried.append(f"DELETE {item}: {ex.status}")
-            if run.expect_deny(ex, f"anonymous delete {res}") == "allow":
-                hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
-        if run.ctx.allow_writes:
-            body = adapter.resource(res).create
-            ex = t.request("POST", rc.path, auth=False, json={**_filled(run, body), **(
-                {adapter.config.tag_field: [run.ctx.tag]} if adapter.config.tag_field else {})})
-            tried.append(f"POST {rc.path}: {ex.status}")
-            if run.expect_deny(ex, f"anonymous create {res}") == "allow":
-                hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
-                made = ex.json_or_none()
-                mid = adapter.record_id(made) if isinstance(made, dict) else None
-                if mid is not None:
-                    run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
-        _report(run, f"access.anonymous.{res}", res, hits, tried)
-    _openapi(run, covered, records)
+            seen.judge(run, t.request("GET", item, auth=False), f"anonymous read {res}",
+                       lambda ex: run.ctx.tag in ex.text)
+            seen.judge(run, t.request(rc.update_method, item, auth=False, json=adapter.update_body(res, rid)),
+                       f"anonymous update {res}", lambda ex: True)
+            seen.judge(run, run.delete(res, rid, None), f"anonymous delete {res}", lambda ex: True)
+        ex = t.request("POST", rc.path, auth=False, json={**_filled(run, rc.create), **(
+            {adapter.config.tag_field: [run.ctx.tag]} if adapter.config.tag_field else {})})
+        seen.judge(run, ex, f"anonymous create {res}", lambda ex: True)
+        if ex.ok:
+            made = ex.json_or_none()
+            mid = adapter.record_id(made) if isinstance(made, dict) else None
+            if mid is not None:
+                run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
+    _report(run, f"access.anonymous.{res}", res, seen)
+    for reason, hint in seen.untested:
+        run.skip(f"access.anonymous.{res}.records", f"{res}: anonymous read/update/delete/create of a record not tested",
+                 reason, hint, indicator=INDICATOR_ACCESS, severity=Severity.critical,
+                 references=refs("API2", "API5", "CWE-306", "CWE-862"), remediation=ANON_FIX)
 
 
 def has_data(data: Any) -> bool:
@@ -93,16 +136,16 @@ def _filled(run: AccessRun, body: dict) -> dict:
     return fill(body, tag=run.ctx.tag, n=0)
 
 
-def _report(run: AccessRun, fid: str, what: str, hits: list[Evidence], tried: list[str]) -> None:
+def _report(run: AccessRun, fid: str, what: str, seen: Seen) -> None:
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "CWE-306", "CWE-862"),
-                              remediation=ANON_FIX)
-    if hits:
-        run.add(fid, f"{what}: answers without credentials", status=Status.failed, severity=Severity.critical,
-                evidence=hits, **kw)
+                              remediation=ANON_FIX, severity=Severity.critical)
+    if seen.hits:
+        run.add(fid, f"{what}: answers without credentials", status=Status.failed, evidence=seen.hits, **kw)
+    elif seen.silent:
+        run.unassessed(fid, f"{what}: requires authentication", seen.silent[0], expected="401/403", **kw)
     else:
-        ev = Evidence(request="; ".join(tried)[:500], expected="401/403")
-        run.add(fid, f"{what}: requires authentication", status=Status.passed, severity=Severity.critical,
-                evidence=[ev], **kw)
+        ev = Evidence(request="; ".join(seen.tried)[:500], expected="401/403")
+        run.add(fid, f"{what}: requires authentication", status=Status.passed, evidence=[ev], **kw)
 
 
 def _openapi(run: AccessRun, covered: set[str], records: dict[str, Any]) -> None:
@@ -110,24 +153,43 @@ def _openapi(run: AccessRun, covered: set[str], records: dict[str, Any]) -> None
     adapter = run.ctx.adapter
     if adapter is None or not hasattr(adapter, "openapi_paths"):
         return
+    kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "API9", "CWE-306"),
+                              remediation=ANON_FIX, severity=Severity.critical)
+    doc = getattr(getattr(adapter, "config", None), "openapi", None)
     paths = sorted({p for m, p in adapter.openapi_paths() if m == "GET"})
+    if doc and not paths:
+        run.add("access.anonymous.openapi", f"Documented paths not tested anonymously (not assessed: {doc} could not "
+                "be read or lists no GET path)", status=Status.error, not_assessed=NotAssessed.request_failed,
+                hint=f"check adapter.openapi ({doc}) — it must answer the OpenAPI/Swagger JSON anonymously", **kw)
+        return
     n = 0
+    capped: list[str] = []
+    unfilled: list[str] = []
     for path in paths:
-        if n >= run.opts.max_openapi_paths:
-            break
         norm = _PARAM.sub("{}", path).rstrip("/")
         if norm in covered or _public(run, path):
             continue
         concrete = _concrete(run, path, records)
         if concrete is None:
+            unfilled.append(path)
+            continue
+        if n >= run.opts.max_openapi_paths:
+            capped.append(path)
             continue
         n += 1
-        ex = run.ctx.target.request("GET", concrete, auth=False)
-        hits = []
-        if run.expect_deny(ex, "anonymous GET") == "allow" and has_data(ex.json_or_none()):
-            hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
-        _report(run, f"access.anonymous.{slug(norm.replace('{}', 'id'))}", f"GET {path}", hits,
-                [f"GET {concrete}: {ex.status}"])
+        seen = Seen()
+        seen.judge(run, run.ctx.target.request("GET", concrete, auth=False), "anonymous GET", _listed)
+        _report(run, f"access.anonymous.{slug(norm.replace('{}', 'id'))}", f"GET {path}", seen)
+    if unfilled:
+        hint = ("set plugins.access.read_others: true to try them with id 1" if run.ctx.allow_writes else
+                HINT_WRITES + " (ids come from the audit's own records), or set plugins.access.read_others: true")
+        run.skip("access.anonymous.openapi_unfilled", f"{len(unfilled)} documented path(s) with parameters not tested "
+                 f"anonymously (no own record to fill them): {', '.join(unfilled[:5])}", NotAssessed.not_configured,
+                 hint, **kw)
+    if capped:
+        run.skip("access.anonymous.openapi_capped", f"{len(capped)} documented path(s) beyond "
+                 f"max_openapi_paths={run.opts.max_openapi_paths} not tested anonymously", NotAssessed.audit_limit,
+                 f"raise plugins.access.max_openapi_paths to at least {n + len(capped)}", **kw)
 
 
 def _concrete(run: AccessRun, path: str, records: dict[str, Any]) -> str | None:

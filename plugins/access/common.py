@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
-from crm_audit.model import Evidence, Finding, Severity, Status
+from crm_audit.model import Evidence, Finding, NotAssessed, Severity, Status
 from crm_audit.probe import ProbeContext
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
@@ -25,6 +25,10 @@ INDICATOR_LOGIN = "sec.login_limit"
 INDICATOR_ACCESS = "sec.access_control"
 INDICATOR_HARDENING = "sec.hardening"
 INDICATOR_LOGGING = "sec.access_logging"
+
+#: what runs a check that was skipped for safety
+HINT_WRITES = "run with --allow-writes (or allow.writes: true in the profile)"
+HINT_DISRUPTIVE = "run with --allow-disruptive (or allow.disruptive: true in the profile)"
 
 OWASP = {
     "API1": "OWASP API1:2023 Broken Object Level Authorization",
@@ -63,6 +67,36 @@ def verdict(ex: Exchange) -> Verdict:
     return "unknown"
 
 
+def unjudged(ex: Exchange | None) -> NotAssessed | None:
+    """Why an access decision cannot rest on ``ex``; None when it is a real answer to judge.
+
+    No answer (network error, reset, timeout, deadline, byte cap) and 5xx are the
+    exchange's own reasons; an answer that is neither allow nor deny (3xx, 400, 409, 422,
+    429 …) is an unexpected answer (``request_failed``). ``None`` (no exchange) too.
+    """
+    if ex is None:
+        return NotAssessed.request_failed
+    if ex.not_assessed is not None:
+        return ex.not_assessed
+    return NotAssessed.request_failed if verdict(ex) == "unknown" else None
+
+
+def app_silent(ex: Exchange) -> NotAssessed | None:
+    """Why ``ex`` shows nothing of the application: no answer, or a gateway error (502/503/504).
+
+    For checks that read any answer, error pages included (stack traces, TRACE): an
+    application's own 500 is evidence there, a proxy's 502 is not.
+    """
+    if not ex.answered:
+        return ex.not_assessed
+    return NotAssessed.request_failed if ex.status in (502, 503, 504) else None
+
+
+def json_body(ex: Exchange) -> Any:
+    """The JSON of a 2xx answer; None when the answer is not 2xx or cannot be read as JSON."""
+    return ex.json_or_none() if ex.ok else None
+
+
 @dataclass
 class AccessRun:
     """The probe's working state; checks call its helpers and add findings to it."""
@@ -78,17 +112,47 @@ class AccessRun:
 
     # ------------------------------------------------------------------ findings
     def add(self, fid: str, title: str, *, status: Status, severity: Severity, indicator: str,
-            evidence: Iterable[Evidence] = (), remediation: str = "", references: Iterable[str] = ()) -> None:
+            evidence: Iterable[Evidence] = (), remediation: str = "", references: Iterable[str] = (),
+            not_assessed: NotAssessed | None = None, hint: str | None = None) -> None:
         """Record one check's outcome (pass findings too, so the report shows coverage)."""
         self.findings.append(Finding(
             id=fid, title=title, severity=severity, status=status, indicator=indicator, probe="access",
-            evidence=list(evidence)[:5], remediation=remediation, references=list(references)))
+            evidence=list(evidence)[:5], remediation=remediation, references=list(references),
+            not_assessed=not_assessed, hint=hint))
+
+    def skip(self, fid: str, title: str, reason: NotAssessed, hint: str, *, indicator: str,
+             severity: Severity = Severity.info, references: Iterable[str] = (), remediation: str = "") -> None:
+        """A check that did not run: status skipped, why (``reason``) and exactly what would run it (``hint``)."""
+        self.add(fid, title, status=Status.skipped, severity=severity, indicator=indicator, references=references,
+                 remediation=remediation, not_assessed=reason, hint=hint)
+
+    def unassessed(self, fid: str, title: str, ex: Exchange | None, *, indicator: str,
+                   severity: Severity = Severity.info, references: Iterable[str] = (), remediation: str = "",
+                   expected: str | None = None, reason: NotAssessed | None = None, hint: str | None = None) -> None:
+        """A check whose deciding request got no answer it can be judged by: status error, never pass or deny.
+
+        The reason is ``reason`` or the exchange's own (no answer, timeout, 5xx, an unexpected
+        answer); the exchange is kept as evidence.
+        """
+        why = reason or unjudged(ex) or NotAssessed.request_failed
+        ev = [ex.evidence(200, expected=expected, observed=f"{ex.error or ex.status} ({why.value})")] if ex is not None else []
+        self.add(fid, f"{title} (not assessed: {_why_text(why, ex)})", status=Status.error, severity=severity,
+                 indicator=indicator, evidence=ev, references=references, remediation=remediation,
+                 not_assessed=why, hint=hint)
 
     def expect_deny(self, ex: Exchange, context: str) -> Verdict:
-        """Verdict of a request that should be refused; a 5xx there is remembered as a finding."""
+        """Verdict of a request that should be refused; a 5xx there is remembered as a finding.
+
+        Also counts what the deny paths showed, so the 5xx-on-deny check knows whether it saw
+        any real denial at all (``denials``) or only answers it cannot judge (``silent``).
+        """
         v = verdict(ex)
         if v == "error" and ex.status is not None and ex.status >= 500 and len(self.deny_errors) < 20:
             self.deny_errors.append(ex.evidence(excerpt_chars=200, expected="401/403/404", observed=f"{ex.status} ({context})"))
+        if v == "deny":
+            self.notes["denials"] = self.notes.get("denials", 0) + 1
+        elif v != "allow" and "silent" not in self.notes:
+            self.notes["silent"] = ex  # no answer, or neither allowed nor denied
         return v
 
     @property
@@ -155,15 +219,19 @@ class AccessRun:
                 self.ctx.defer(f"delete {resource}/{rid}", lambda: self.cleanup(resource, rid, account.name))
         return rec, ex
 
-    def own_record(self, resource: str, account: Account, key: str = "") -> dict | None:
-        """A record ``account`` created in this run (created on first use, cached by ``key``)."""
+    def own_record(self, resource: str, account: Account, key: str = "") -> tuple[dict | None, Exchange | None]:
+        """A record ``account`` created in this run (created on first use, cached by ``key``).
+
+        Returns (record, None) when it exists, (None, the create's exchange) when it could not
+        be created — the exchange says why (refused, no answer, or created but not found).
+        """
         k = (resource, account.name, key)
         if k not in self._own:
-            rec, _ = self.create(resource, account)
+            rec, ex = self.create(resource, account)
             if rec is None:
-                return None
+                return None, ex
             self._own[k] = rec
-        return self._own[k]
+        return self._own[k], None
 
     def delete(self, resource: str, rid: Any, account: str | None) -> Exchange:
         """DELETE through the adapter, remembering records known to be gone (cleanup skips them)."""
@@ -193,6 +261,18 @@ class AccessRun:
             if ex.ok and got is not None:
                 raise RuntimeError(f"could not delete {resource}/{rid} (answers {sorted(set(map(str, tried)))})")
         return
+
+def _why_text(why: NotAssessed, ex: Exchange | None) -> str:
+    if ex is None:
+        return "no request could be sent"
+    if not ex.answered:
+        return f"{ex.method} got no answer: {ex.error or 'no status'}"
+    if ex.status is not None and ex.status >= 500:
+        return f"{ex.method} answered {ex.status}"
+    if why is NotAssessed.request_failed and ex.ok:
+        return f"{ex.method} answered {ex.status} with nothing the check can read"
+    return f"{ex.method} answered {ex.status}, neither allowed nor denied"
+
 
 def same_value(a: Any, b: Any) -> bool:
     """Loose equality of API values (ids may come back as int or str)."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crm_audit.model import Evidence, Severity, Status
+from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.target import Exchange
 
-from .common import INDICATOR_ACCESS, INDICATOR_HARDENING, AccessRun, refs
+from .common import INDICATOR_ACCESS, INDICATOR_HARDENING, AccessRun, app_silent, refs
 
 _TRACE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Python traceback", re.compile(r"Traceback \(most recent call last\)")),
@@ -32,10 +32,15 @@ _VERSION = re.compile(r"\d+\.\d+")
 
 def check_hardening(run: AccessRun) -> None:
     """Run every hardening check against an authenticated API answer and crafted error requests."""
-    acct, path = _sample(run)
+    acct, path, silent = _sample(run)
     if path is None:
-        run.add("access.hardening", "Hardening not tested (no readable API endpoint)", status=Status.skipped,
-                severity=Severity.info, indicator=INDICATOR_HARDENING)
+        title = "Hardening not tested (no readable API endpoint)"
+        kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8"))
+        if silent is not None:
+            run.unassessed("access.hardening", "Hardening: finding a readable API endpoint", silent, **kw)
+        else:
+            run.skip("access.hardening", title, NotAssessed.not_configured, "check adapter.resources.<r>.path (or "
+                     "plugins.access.me_path): no account could read any of them", **kw)
         return
     t = run.ctx.target
     base = t.request("GET", path, account=acct)
@@ -46,22 +51,26 @@ def check_hardening(run: AccessRun) -> None:
     _trace(run, path)
 
 
-def _sample(run: AccessRun) -> tuple[str | None, str | None]:
+def _sample(run: AccessRun) -> tuple[str | None, str | None, Exchange | None]:
+    """(account, a path it reads with 2xx, None), or (None, None, an exchange that got no usable answer)."""
     accts = sorted(run.general_accounts(), key=lambda a: -run.privilege(a.role))
     if run.ctx.adapter is None:
-        return (accts[0].name if accts else None), run.opts.me_path
+        return (accts[0].name if accts else None), run.opts.me_path, None
+    silent: Exchange | None = None
     for res in run.resources():
         path = run.ctx.adapter.resource(res).path
         for a in accts[:3]:
-            if run.ctx.target.request("GET", path, account=a.name, params={"limit": 1}).ok:
-                return a.name, path
-    return None, None
+            ex = run.ctx.target.request("GET", path, account=a.name, params={"limit": 1})
+            if ex.ok:
+                return a.name, path, None
+            silent = silent or (ex if ex.not_assessed is not None else None)
+    return None, None, silent
 
 
 def _cors(run: AccessRun, acct: str | None, path: str) -> None:
     origin = run.opts.cors_origin
     t = run.ctx.target
-    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-942"),
+    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-942"), severity=Severity.high,
                               remediation="Allow only the CRM's own front-end origins; never reflect the Origin "
                                           "header together with Access-Control-Allow-Credentials: true.")
     get = t.request("GET", path, account=acct, headers={"Origin": origin})
@@ -74,67 +83,74 @@ def _cors(run: AccessRun, acct: str | None, path: str) -> None:
         if acao == origin and creds:
             bad.append(ex.evidence(80, expected="no CORS grant for a foreign origin",
                                    observed=f"{kind}: Access-Control-Allow-Origin: {acao}; Allow-Credentials: true"))
+    title = "CORS does not grant foreign origins credentialed access"
+    silent = next((x for x in (get, pre) if x.not_assessed is not None), None)
     if bad:
         run.add("access.cors.reflected_origin", f"CORS trusts any origin with credentials ({origin} reflected)",
-                status=Status.failed, severity=Severity.high, evidence=bad, **kw)
+                status=Status.failed, evidence=bad, **kw)
+    elif silent is not None:
+        run.unassessed("access.cors.reflected_origin", title, silent, **kw)
     else:
         seen = get.headers.get("access-control-allow-origin") or pre.headers.get("access-control-allow-origin")
-        run.add("access.cors.reflected_origin", "CORS does not grant foreign origins credentialed access"
-                + (f" (Allow-Origin: {seen})" if seen else ""), status=Status.passed, severity=Severity.high, **kw)
+        run.add("access.cors.reflected_origin", title + (f" (Allow-Origin: {seen})" if seen else ""),
+                status=Status.passed, **kw)
 
 
 def _headers(run: AccessRun, ex: Exchange) -> None:
-    if ex.status is None:
-        return
+    """Security headers of an authenticated 2xx answer (any other answer is not the one to judge)."""
     h = ex.headers
     kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING)
-    ev = lambda name, seen: [ex.evidence(0, expected=name, observed=seen or "absent")]  # noqa: E731
+    checks: list[tuple[str, str, bool, str, str, Severity, str, str]] = []  # id, title, ok, expected, seen, sev, cwe, fix
     xcto = h.get("x-content-type-options", "")
-    run.add("access.headers.x_content_type_options",
-            "X-Content-Type-Options: nosniff " + ("is set" if xcto.lower() == "nosniff" else "is missing"),
-            status=Status.passed if xcto.lower() == "nosniff" else Status.failed, severity=Severity.low,
-            evidence=ev("nosniff", xcto), references=refs("API8", "CWE-693"),
-            remediation="Send X-Content-Type-Options: nosniff on every response.", **kw)
+    checks.append(("access.headers.x_content_type_options",
+                   "X-Content-Type-Options: nosniff " + ("is set" if xcto.lower() == "nosniff" else "is missing"),
+                   xcto.lower() == "nosniff", "nosniff", xcto, Severity.low, "CWE-693",
+                   "Send X-Content-Type-Options: nosniff on every response."))
     xfo, csp = h.get("x-frame-options", ""), h.get("content-security-policy", "")
     framed = xfo.upper() in ("DENY", "SAMEORIGIN") or "frame-ancestors" in csp.lower()
-    run.add("access.headers.frame_options",
-            "Framing is " + ("forbidden (X-Frame-Options / CSP frame-ancestors)" if framed else "not restricted"),
-            status=Status.passed if framed else Status.failed, severity=Severity.low,
-            evidence=ev("X-Frame-Options DENY or CSP frame-ancestors", xfo or csp), references=refs("API8", "CWE-1021"),
-            remediation="Send X-Frame-Options: DENY or Content-Security-Policy: frame-ancestors 'none'.", **kw)
+    checks.append(("access.headers.frame_options",
+                   "Framing is " + ("forbidden (X-Frame-Options / CSP frame-ancestors)" if framed else "not restricted"),
+                   framed, "X-Frame-Options DENY or CSP frame-ancestors", xfo or csp, Severity.low, "CWE-1021",
+                   "Send X-Frame-Options: DENY or Content-Security-Policy: frame-ancestors 'none'."))
     cc = h.get("cache-control", "")
     nostore = "no-store" in cc.lower()
-    run.add("access.headers.cache_control",
-            "Authenticated API answers are " + ("not cached (no-store)" if nostore else "cacheable (no Cache-Control: no-store)"),
-            status=Status.passed if nostore else Status.failed, severity=Severity.low,
-            evidence=ev("Cache-Control: no-store", cc), references=refs("API8", "CWE-525"),
-            remediation="Send Cache-Control: no-store on authenticated API responses.", **kw)
+    checks.append(("access.headers.cache_control",
+                   "Authenticated API answers are " + ("not cached (no-store)" if nostore else
+                                                       "cacheable (no Cache-Control: no-store)"),
+                   nostore, "Cache-Control: no-store", cc, Severity.low, "CWE-525",
+                   "Send Cache-Control: no-store on authenticated API responses."))
     if run.opts.check_hsts and ex.url.startswith("https://"):
         hsts = h.get("strict-transport-security", "")
         m = re.search(r"max-age=\"?(\d+)", hsts)
         ok = bool(m and int(m.group(1)) > 0)
-        run.add("access.headers.hsts", "HSTS is " + ("sent" if ok else "missing") + " on API responses",
-                status=Status.passed if ok else Status.failed, severity=Severity.medium,
-                evidence=ev("Strict-Transport-Security with max-age", hsts), references=refs("API8", "CWE-319"),
-                remediation="Send Strict-Transport-Security: max-age=63072000; includeSubDomains.", **kw)
+        checks.append(("access.headers.hsts", "HSTS is " + ("sent" if ok else "missing") + " on API responses", ok,
+                       "Strict-Transport-Security with max-age", hsts, Severity.medium, "CWE-319",
+                       "Send Strict-Transport-Security: max-age=63072000; includeSubDomains."))
+    for fid, title, ok, expected, seen, sev, cwe, fix in checks:
+        more: dict[str, Any] = dict(severity=sev, references=refs("API8", cwe), remediation=fix, **kw)
+        if not ex.ok:
+            run.unassessed(fid, f"Security header {expected}", ex, expected="2xx", **more)
+            continue
+        run.add(fid, title, status=Status.passed if ok else Status.failed,
+                evidence=[ex.evidence(0, expected=expected, observed=seen or "absent")], **more)
 
 
 def _banners(run: AccessRun, ex: Exchange) -> None:
-    if ex.status is None:
+    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-200"), severity=Severity.low,
+                              remediation="Remove version numbers from Server / X-Powered-By headers (or the headers).")
+    if app_silent(ex) is not None:
+        run.unassessed("access.banner.version", "Response headers reveal no software versions", ex, **kw)
         return
     shown = []
     for name in ("server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator", "x-runtime-version"):
         v = ex.headers.get(name)
         if v and _VERSION.search(v):
             shown.append(f"{name}: {v}")
-    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-200"),
-                              remediation="Remove version numbers from Server / X-Powered-By headers (or the headers).")
     if shown:
         run.add("access.banner.version", "Response headers reveal software versions", status=Status.failed,
-                severity=Severity.low, evidence=[ex.evidence(0, expected="no versions", observed="; ".join(shown))], **kw)
+                evidence=[ex.evidence(0, expected="no versions", observed="; ".join(shown))], **kw)
     else:
-        run.add("access.banner.version", "Response headers reveal no software versions", status=Status.passed,
-                severity=Severity.low, **kw)
+        run.add("access.banner.version", "Response headers reveal no software versions", status=Status.passed, **kw)
 
 
 def _errors(run: AccessRun, acct: str | None) -> None:
@@ -142,13 +158,20 @@ def _errors(run: AccessRun, acct: str | None) -> None:
     t = run.ctx.target
     tries: list[Exchange] = []
     adapter = run.ctx.adapter
+    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-209"), severity=Severity.medium,
+                              remediation="Return generic error bodies; log stack traces on the server only "
+                                          "(and turn debug mode off).")
+    title = "Error responses leak no stack traces"
+    if adapter is None or not run.resources():
+        run.skip("access.errors.stack_trace", title + " (not tested: no resource to send bad requests to)",
+                 NotAssessed.not_configured, "describe the CRM's resources under adapter: in the profile", **kw)
+        return
     for res in run.resources()[:2]:
         item = adapter.item_path(res, "not-an-id")
         tries.append(t.request("GET", item, account=acct))
-    if run.resources():
-        rc = adapter.resource(run.resources()[0])
-        tries.append(t.request("POST", rc.path, account=acct, data=b'{"crm-audit": ',
-                               headers={"Content-Type": "application/json"}))
+    rc = adapter.resource(run.resources()[0])
+    tries.append(t.request("POST", rc.path, account=acct, data=b'{"crm-audit": ',
+                           headers={"Content-Type": "application/json"}))
     leaks: list[Evidence] = []
     for ex in tries:
         if ex.status is None or ex.status < 400:
@@ -156,36 +179,45 @@ def _errors(run: AccessRun, acct: str | None) -> None:
         kinds = [name for name, pat in _TRACE_PATTERNS if pat.search(ex.text[:20000])]
         if kinds:
             leaks.append(ex.evidence(200, expected="a short error message", observed=", ".join(kinds)))
-    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-209"),
-                              remediation="Return generic error bodies; log stack traces on the server only "
-                                          "(and turn debug mode off).")
+    silent = next((x for x in tries if app_silent(x) is not None), None)
     if leaks:
         run.add("access.errors.stack_trace", "Error responses leak stack traces or internals", status=Status.failed,
-                severity=Severity.medium, evidence=leaks, **kw)
+                evidence=leaks, **kw)
+    elif silent is not None:  # the application's own error answer was not seen
+        run.unassessed("access.errors.stack_trace", title, silent, **kw)
     else:
-        run.add("access.errors.stack_trace", "Error responses leak no stack traces", status=Status.passed,
-                severity=Severity.medium,
+        run.add("access.errors.stack_trace", title, status=Status.passed,
                 evidence=[Evidence(request="; ".join(f"{x.method} {x.status}" for x in tries))], **kw)
 
 
 def _trace(run: AccessRun, path: str) -> None:
     ex = run.ctx.target.request("TRACE", path, auth=False, headers={"X-Crm-Audit-Trace": run.ctx.tag})
     on = ex.ok and run.ctx.tag in ex.text
+    kw: dict[str, Any] = dict(references=refs("API8", "CWE-693"), indicator=INDICATOR_HARDENING, severity=Severity.low,
+                              remediation="Disable the TRACE method at the server or proxy.")
+    if not on and app_silent(ex) is not None:
+        run.unassessed("access.http.trace", "HTTP TRACE is disabled", ex, expected="405/501", **kw)
+        return
     run.add("access.http.trace", "HTTP TRACE is " + ("enabled (echoes requests)" if on else "disabled"),
-            status=Status.failed if on else Status.passed, severity=Severity.low,
-            evidence=[ex.evidence(100, expected="405/501", observed=str(ex.status))],
-            references=refs("API8", "CWE-693"), indicator=INDICATOR_HARDENING,
-            remediation="Disable the TRACE method at the server or proxy.")
+            status=Status.failed if on else Status.passed,
+            evidence=[ex.evidence(100, expected="405/501", observed=str(ex.status))], **kw)
 
 
 def report_deny_errors(run: AccessRun) -> None:
-    """One finding for all denials that answered 5xx instead of 401/403/404."""
+    """One finding for all denials that answered 5xx instead of 401/403/404 — and a pass only on real denials."""
+    fid = "access.errors.server_error_on_deny"
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API8", "CWE-755", "CWE-209"),
+                              severity=Severity.medium,
                               remediation="Deny with 401/403/404; a 500 on a denied path means the check "
                                           "failed by crashing, which may also leak details or leave partial writes.")
+    title = "Denied requests answer 401/403/404, not 5xx"
     if run.deny_errors:
-        run.add("access.errors.server_error_on_deny", f"{len(run.deny_errors)} denied request(s) answered 5xx",
-                status=Status.failed, severity=Severity.medium, evidence=run.deny_errors, **kw)
+        run.add(fid, f"{len(run.deny_errors)} denied request(s) answered 5xx",
+                status=Status.failed, evidence=run.deny_errors, **kw)
+    elif run.notes.get("denials"):
+        run.add(fid, title + f" ({run.notes['denials']} denials seen)", status=Status.passed, **kw)
+    elif run.notes.get("silent") is not None:
+        run.unassessed(fid, title, run.notes["silent"], **kw)
     else:
-        run.add("access.errors.server_error_on_deny", "Denied requests answer 401/403/404, not 5xx",
-                status=Status.passed, severity=Severity.medium, **kw)
+        run.skip(fid, title + " (no request that must be refused was sent)", NotAssessed.not_applicable,
+                 "nothing to run: no request of this audit was meant to be refused", **kw)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_audit.adapter import dig, fill
-from crm_audit.model import Severity, Status
+from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
-from .common import INDICATOR_AUTHN, INDICATOR_LOGIN, AccessRun, refs
+from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_AUTHN, INDICATOR_LOGIN, AccessRun, refs, verdict
 
 _LOCK_WORDS = re.compile(r"(?i)lock|too many|attempts|throttl|rate.?limit|try again|slow down|captcha")
 
@@ -88,19 +88,30 @@ def check_enumeration(run: AccessRun) -> None:
     candidates = [a for a in run.profile.accounts if a.purpose == "lockout" and a.auth.method == "login"]
     if run.ctx.allow_disruptive:
         candidates += [a for a in run.general_accounts() if a.auth.method == "login"]
+    candidates = [a for a in candidates if a.auth.username]
     known = candidates[0] if candidates else None
     flow = login_flow(run, known)
     fid = "access.login.user_enumeration"
     title = "Login errors do not reveal which usernames exist"
-    kw = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-204"),
-              remediation="Answer unknown usernames and wrong passwords with the same status and message "
-                          "(and comparable timing).")
-    if known is None or flow is None or not known.auth.username:
-        run.add(fid, title + " (needs a login account with purpose: lockout, or allow.disruptive)",
-                status=Status.skipped, severity=Severity.info, **kw)
+    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-204"), severity=Severity.medium,
+                              remediation="Answer unknown usernames and wrong passwords with the same status and "
+                                          "message (and comparable timing).")
+    if flow is None:
+        run.skip(fid, title + " (not tested: no login flow)", NotAssessed.not_configured,
+                 "set plugins.access.login_path (and login_body), or give an account auth.method: login", **kw)
         return
-    unknown = []
+    if known is None:
+        if run.ctx.allow_disruptive:
+            run.skip(fid, title + " (not tested: no account logs in with a username)", NotAssessed.needs_account,
+                     "add an account with purpose: lockout and auth.method: login (username, password)", **kw)
+        else:
+            run.skip(fid, title + " (not tested: wrong passwords go only to a purpose: lockout account)",
+                     NotAssessed.safety, "add an account with purpose: lockout (auth.method: login), or "
+                     + HINT_DISRUPTIVE, **kw)
+        return
+    unknown: list[str] = []
     u1 = u2 = k1 = None
+    user = ""
     for cand in candidates[:3]:
         user = cand.auth.username or ""
         domain = user.split("@", 1)[1] if "@" in user else None
@@ -113,18 +124,21 @@ def check_enumeration(run: AccessRun) -> None:
         known = cand
         break
     if u1 is None or u2 is None or k1 is None:
-        run.add(fid, title + " (every login account is locked right now)", status=Status.skipped,
-                severity=Severity.info, **kw)
+        run.unassessed(fid, title + " (every login account is locked right now)", k1,
+                       hint="run again once the lockout period has passed", **kw)
         return
-    run.notes["failed_login_user"] = user
-    run.notes["failed_login_account"] = known.name
-    if any(x.error or x.status is None for x in (u1, u2, k1)):
-        run.add(fid, title + " (login did not answer)", status=Status.error, severity=Severity.info,
-                evidence=[k1.evidence()], **kw)
+    if k1.not_assessed is None:  # the failed login reached the CRM: the access-log check looks for it
+        run.notes["failed_login_user"] = user
+        run.notes["failed_login_account"] = known.name
+    else:
+        run.notes["failed_login_silent"] = k1
+    silent = next((x for x in (k1, u1, u2) if x.not_assessed is not None), None)
+    if silent is not None:
+        run.unassessed(fid, title, silent, **kw)
         return
     if u1.ok or k1.ok:
-        run.add(fid, title + " (a wrong password was accepted?)", status=Status.error, severity=Severity.info,
-                evidence=[u1.evidence(), k1.evidence()], **kw)
+        run.unassessed(fid, title + " (a wrong password was accepted?)", u1 if u1.ok else k1,
+                       reason=NotAssessed.request_failed, **kw)
         return
     bodies_stable = _normal(u1, unknown[0]) == _normal(u2, unknown[1]) and u1.status == u2.status
     differs_status = u1.status == u2.status and u1.status != k1.status
@@ -136,33 +150,39 @@ def check_enumeration(run: AccessRun) -> None:
     if differs_status or differs_body:
         what = "status" if differs_status else "message"
         run.add(fid, f"Login reveals which usernames exist (different {what} for unknown user and wrong password)",
-                status=Status.failed, severity=Severity.medium, evidence=ev, **kw)
+                status=Status.failed, evidence=ev, **kw)
     else:
-        run.add(fid, title, status=Status.passed, severity=Severity.medium, evidence=ev, **kw)
+        run.add(fid, title, status=Status.passed, evidence=ev, **kw)
 
 
 def check_lockout(run: AccessRun) -> None:
     """N wrong passwords for the dedicated lockout account must lock, throttle or slow it down."""
     fid = "access.login.no_lockout"
-    kw = dict(indicator=INDICATOR_LOGIN, references=refs("API2", "API4", "CWE-307"),
-              remediation="Lock or throttle an account (and source) after a few consecutive failed logins, "
-                          "answer 429 with Retry-After, and log the event.")
+    kw: dict[str, Any] = dict(indicator=INDICATOR_LOGIN, references=refs("API2", "API4", "CWE-307"),
+                              severity=Severity.high,
+                              remediation="Lock or throttle an account (and source) after a few consecutive failed "
+                                          "logins, answer 429 with Retry-After, and log the event.")
+    title = "Failed logins are limited"
     acct = next((a for a in run.profile.accounts if a.purpose == "lockout"), None)
     if not run.ctx.allow_disruptive:
-        run.add(fid, "Failed-login limit not tested (disruptive checks not allowed)", status=Status.skipped,
-                severity=Severity.info, **kw)
+        run.skip(fid, "Failed-login limit not tested (disruptive: it locks an account)", NotAssessed.safety,
+                 HINT_DISRUPTIVE, **kw)
         return
     if acct is None or acct.auth.method != "login" or not acct.auth.username:
-        run.add(fid, "Failed-login limit not tested (no account with purpose: lockout)", status=Status.skipped,
-                severity=Severity.info, **kw)
+        run.skip(fid, "Failed-login limit not tested (no account with purpose: lockout)", NotAssessed.needs_account,
+                 "add a dedicated login account with purpose: lockout (a user the audit may lock)", **kw)
         return
     flow = login_flow(run, acct)
-    assert flow is not None
+    if flow is None:
+        run.skip(fid, "Failed-login limit not tested (no login path)", NotAssessed.not_configured,
+                 f"set accounts.{acct.name}.auth.url or plugins.access.login_path", **kw)
+        return
     user, pw = acct.auth.username, _password(acct)
     first = flow.send(run, user, pw)  # a success resets earlier failures (e.g. the enumeration check)
     if not first.ok:
-        run.add(fid, "Failed-login limit not tested (the lockout account cannot log in)", status=Status.error,
-                severity=Severity.info, evidence=[first.evidence()], **kw)
+        run.unassessed(fid, title + ": the lockout account must log in first", first, expected="200",
+                       hint=None if first.not_assessed else "run again once the lockout period has passed"
+                       if first.status in (423, 429) else f"check the credentials of account {acct.name}", **kw)
         return
     tries: list[Exchange] = []
     locked_at: int | None = None
@@ -181,18 +201,22 @@ def check_lockout(run: AccessRun) -> None:
     last = tries[-1].evidence(200, expected=f"lockout/429 within {run.opts.lockout_attempts} attempts",
                               observed=f"statuses {statuses}; correct password then: {final.status}")
     last = last.model_copy(update={"details": details})
+    silent = next((t for t in tries if t.not_assessed is not None), None)
     if locked_at is not None:
         run.add(fid, f"Failed logins are limited (refused after {locked_at} wrong passwords)", status=Status.passed,
-                severity=Severity.high, evidence=[last], **kw)
-    elif slow:
-        run.add(fid, "Failed logins are throttled (answers slow down)", status=Status.passed, severity=Severity.high,
                 evidence=[last], **kw)
-    elif not final.ok and final.status not in (None,) and not final.error:
+    elif silent is not None:  # a wrong password without an answer: neither a limit nor its absence was seen
+        run.unassessed(fid, title, silent, **kw)
+    elif slow:
+        run.add(fid, "Failed logins are throttled (answers slow down)", status=Status.passed, evidence=[last], **kw)
+    elif final.not_assessed is not None:
+        run.unassessed(fid, title + ": the correct password afterwards", final, **kw)
+    elif not final.ok:
         run.add(fid, f"Failed logins lock the account silently (correct password refused with {final.status})",
-                status=Status.passed, severity=Severity.high, evidence=[last], **kw)
+                status=Status.passed, evidence=[last], **kw)
     else:
         run.add(fid, f"No limit on failed logins: {len(tries)} wrong passwords, then the right one was accepted",
-                status=Status.failed, severity=Severity.high, evidence=[last], **kw)
+                status=Status.failed, evidence=[last], **kw)
     if final.ok:
         tok = flow.token(final)
         if tok:
@@ -208,22 +232,26 @@ def _protected(ex: Exchange, first: Exchange) -> bool:
 def check_registration(run: AccessRun) -> None:
     """Anonymous self-registration must not hand out access to existing data or admin functions."""
     fid = "access.registration.privileged"
-    kw = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "API5", "CWE-269", "CWE-287"),
-              remediation="Disable anonymous self-registration, or give new users no role and no tenant until an "
-                          "administrator approves them.")
+    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "API5", "CWE-269", "CWE-287"),
+                              remediation="Disable anonymous self-registration, or give new users no role and no "
+                                          "tenant until an administrator approves them.")
+    crit = dict(kw, severity=Severity.critical)
+    title = "Anonymous self-registration grants no access"
     path = run.opts.register_path
     if not path:
-        run.add(fid, "Self-registration not tested (plugins.access.register_path not set)",
-                status=Status.skipped, severity=Severity.info, **kw)
+        run.skip(fid, "Self-registration not tested (plugins.access.register_path not set)", NotAssessed.not_configured,
+                 "set plugins.access.register_path (and register_body) to the CRM's sign-up endpoint, if it has one",
+                 **crit)
         return
     if not run.ctx.allow_writes:
-        run.add(fid, "Self-registration not tested (writes not allowed)", status=Status.skipped,
-                severity=Severity.info, **kw)
+        run.skip(fid, "Self-registration not tested (it creates a user: writes not allowed)", NotAssessed.safety,
+                 HINT_WRITES, **crit)
         return
     if not run.opts.user_delete_path and not run.ctx.allow_disruptive:
         # without a way to delete the account, a successful registration leaves a user behind
-        run.add(fid, "Self-registration not tested (no user_delete_path; needs allow.disruptive)",
-                status=Status.skipped, severity=Severity.info, **kw)
+        run.skip(fid, "Self-registration not tested (a registered user could not be removed again)",
+                 NotAssessed.safety, HINT_DISRUPTIVE + ", or set plugins.access.user_delete_path so the audit can "
+                 "remove the user it registers", **crit)
         return
     local = f"crm-audit-{secrets.token_hex(5)}"
     email = f"{local}@{run.opts.register_domain}"
@@ -232,8 +260,13 @@ def check_registration(run: AccessRun) -> None:
     body = fill(run.opts.register_body, username=email, email=email, local=local, password=password, tag=run.ctx.tag)
     ex = run.ctx.target.request("POST", path, auth=False, json=body)
     if not ex.ok:
-        run.add(fid, f"Anonymous self-registration is refused ({ex.status})", status=Status.passed,
-                severity=Severity.critical, evidence=[ex.evidence(200, expected="401/403/404", observed=str(ex.status))], **kw)
+        if verdict(ex) == "deny":
+            run.add(fid, f"Anonymous self-registration is refused ({ex.status})", status=Status.passed,
+                    evidence=[ex.evidence(200, expected="401/403/404", observed=str(ex.status))], **crit)
+        else:  # no answer, 5xx, or e.g. 400: the body may simply not fit — registration was not shown closed
+            run.unassessed(fid, "Anonymous self-registration is refused", ex, expected="401/403/404/405",
+                           hint=None if ex.not_assessed else "check plugins.access.register_body against the CRM's "
+                           "sign-up form", **crit)
         return
     created = ex.json_or_none()
     uid = created.get("id") if isinstance(created, dict) else None
@@ -242,23 +275,52 @@ def check_registration(run: AccessRun) -> None:
         run.ctx.defer(f"delete registered user {uid}", lambda: _delete_user(run, upath))
     else:
         run.notes.setdefault("left_behind", []).append(f"self-registered user {email} (remove it)")
-    flow = login_flow(run)
-    lg = flow.send(run, email, password) if flow else None
-    tok = flow.token(lg) if (flow and lg is not None) else None
     ev = [ex.evidence(200, expected="registration refused", observed=f"{ex.status}: account created")]
+    flow = login_flow(run)
+    if flow is None:
+        run.add("access.registration.open", "Anonymous self-registration is open", status=Status.warn,
+                severity=Severity.info, evidence=ev, **kw)
+        run.skip(fid, title + " (not tested: no login flow to log the new user in)", NotAssessed.not_configured,
+                 "set plugins.access.login_path", **crit)
+        return
+    lg = flow.send(run, email, password)
+    tok = flow.token(lg)
     if not tok:
         run.add("access.registration.open", "Anonymous self-registration is open (the new account could not log in)",
                 status=Status.warn, severity=Severity.info, evidence=ev, **kw)
+        if lg.not_assessed is not None or lg.ok:
+            run.unassessed(fid, title + ": logging the new user in", lg, **crit)
+        else:
+            run.add(fid, f"{title} (the new account cannot log in: {lg.status})", status=Status.passed,
+                    evidence=[lg.evidence(200, expected="login refused", observed=str(lg.status))], **crit)
         return
+    powers, silent = _registered_powers(run, tok, ev)
+    if powers:
+        run.add(fid, "Anonymous self-registration grants access: the new account " + " and ".join(powers),
+                status=Status.failed, evidence=ev, **crit)
+        return
+    run.add("access.registration.open", "Anonymous self-registration is open (new account sees no existing data)",
+            status=Status.warn, severity=Severity.info, evidence=ev, **kw)
+    if silent is not None:
+        run.unassessed(fid, title + ": what the new account may read", silent, **crit)
+    else:
+        run.add(fid, title + " (the new account sees no existing data)", status=Status.passed, evidence=ev, **crit)
+
+
+def _registered_powers(run: AccessRun, tok: str, ev: list[Evidence]) -> tuple[list[str], Exchange | None]:
+    """What the self-registered user may do (appending evidence), and a request that got no usable answer."""
     auth = next((a.auth for a in run.profile.accounts if a.auth.method == "login"), None)
     scheme = auth.scheme if auth else "Bearer"
     hdrs = {(auth.header if auth else None) or "Authorization": (f"{scheme} " if scheme else "") + tok}
     powers: list[str] = []
+    silent: Exchange | None = None
     if run.opts.users_path:
         u = run.ctx.target.request("GET", run.opts.users_path, auth=False, headers=hdrs)
         if u.ok:
             powers.append(f"lists users ({run.opts.users_path})")
             ev.append(u.evidence(200, expected="403", observed=f"{u.status} as the self-registered user"))
+        elif u.not_assessed is not None:
+            silent = u
     adapter = run.ctx.adapter
     if adapter is not None:
         for res in run.resources():
@@ -269,12 +331,9 @@ def check_registration(run: AccessRun) -> None:
                 powers.append(f"reads existing {res}")
                 ev.append(r.evidence(200, expected="no existing records", observed="the audit's records"))
                 break
-    if powers:
-        run.add(fid, "Anonymous self-registration grants access: the new account " + " and ".join(powers),
-                status=Status.failed, severity=Severity.critical, evidence=ev, **kw)
-    else:
-        run.add("access.registration.open", "Anonymous self-registration is open (new account sees no existing data)",
-                status=Status.warn, severity=Severity.info, evidence=ev, **kw)
+            if r.not_assessed is not None:
+                silent = silent or r
+    return powers, silent
 
 
 def _delete_user(run: AccessRun, path: str) -> None:

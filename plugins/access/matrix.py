@@ -8,12 +8,14 @@ an API that answers 200 without doing anything is not reported.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from crm_audit.model import Severity, Status
+from crm_audit.model import NotAssessed, Severity, Status
 from crm_audit.profile import Account
+from crm_audit.target import Exchange
 
-from .common import INDICATOR_ACCESS, AccessRun, refs, update_took_effect, verdict
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, update_took_effect, verdict
 
 ACTIONS = ("list", "read", "create", "update", "delete")
 
@@ -22,50 +24,80 @@ def check_vertical(run: AccessRun) -> dict[str, Any] | None:
     """Test every matrix cell; return the ``matrix`` artifact (None without a matrix)."""
     matrix = run.profile.access_matrix
     if not matrix or run.ctx.adapter is None:
-        run.add("access.vertical", "Vertical access not tested (the profile has no access_matrix)",
-                status=Status.skipped, severity=Severity.info, indicator=INDICATOR_ACCESS)
+        run.skip("access.vertical", "Vertical access not tested (the profile has no access_matrix or adapter)",
+                 NotAssessed.not_configured, "set access_matrix (role -> resource -> action -> allow/deny) and "
+                 "adapter.resources in the profile", indicator=INDICATOR_ACCESS, references=refs("API5", "CWE-285"))
         return None
     resources = run.resources()
     cells: list[dict[str, Any]] = []
     for role in matrix:
         acct = run.first_of_role(role)
-        if acct is None:
-            continue
         for res in resources:
             if res not in matrix[role]:
                 continue
             run.ctx.check_cancelled()
-            cells += _role_resource(run, role, acct, res)
+            if acct is None:
+                why = Skip(NotAssessed.needs_account, f"add a purpose: general account of role {role} to accounts")
+                cells += [_cell(run, role, res, a, run.rule(role, res, a), why) for a in ACTIONS]
+            else:
+                cells += _role_resource(run, role, acct, res)
     return {"matrix": {"roles": list(matrix), "resources": resources, "actions": list(ACTIONS), "cells": cells}}
 
 
-def _cell(run: AccessRun, role: str, res: str, action: str, expected: str | None, observed: str,
-          ex: Any, note: str = "") -> dict[str, Any]:
+@dataclass(frozen=True)
+class Skip:
+    """A cell that was not tested: why, and what would test it."""
+
+    reason: NotAssessed
+    hint: str
+
+
+#: what a cell observed: allow / deny; an exchange it cannot be judged by; or a skip
+Observed = Literal["allow", "deny"] | Exchange | Skip
+
+
+def _cell(run: AccessRun, role: str, res: str, action: str, expected: str | None, observed: Observed,
+          ex: Exchange | None = None, note: str = "") -> dict[str, Any]:
     fid = f"access.vertical.{role}.{res}.{action}"
     base = dict(indicator=INDICATOR_ACCESS, references=refs("API5", "CWE-285"))
-    ev = [ex.evidence(200, expected=expected or "?", observed=observed + (f" ({note})" if note else ""))] if ex is not None else []
-    if expected is None or observed in ("error", "unknown", "skipped"):
-        status = "skipped" if observed == "skipped" or expected is None else "error"
-        run.add(fid, f"{role} {action} {res}: {observed}" + (f" ({note})" if note else ""),
-                status=Status.skipped if status == "skipped" else Status.error, severity=Severity.info,
-                evidence=ev, **base)
-    elif expected == observed:
-        status = "pass"
+    suffix = f" ({note})" if note else ""
+    if expected is None and not isinstance(observed, Skip):
+        observed = Skip(NotAssessed.not_configured, f"set access_matrix.{role}.{res}.{action} to allow or deny")
+    if isinstance(observed, Skip):
+        run.skip(fid, f"{role} {action} {res}: not tested{suffix}", observed.reason, observed.hint,
+                 severity=Severity.info, **base)
+        return _artifact(role, res, action, expected, "skipped", "skipped")
+    if isinstance(observed, Exchange):
+        sev = Severity.high if expected == "deny" else Severity.low
+        run.unassessed(fid, f"{role} {action} {res}{suffix}", observed, severity=sev,
+                       expected=expected, **base)
+        return _artifact(role, res, action, expected, "error", "error")
+    ev = [ex.evidence(200, expected=expected or "?", observed=observed + suffix)] if ex is not None else []
+    if expected == observed:
         run.add(fid, f"{role} may {'' if expected == 'allow' else 'not '}{action} {res}, as expected",
                 status=Status.passed, severity=Severity.high if expected == "deny" else Severity.low, evidence=ev, **base)
-    elif expected == "deny":
-        status = "fail"
+        return _artifact(role, res, action, expected, observed, "pass")
+    if expected == "deny":
         sev = Severity.high if action in ("create", "update", "delete") else Severity.medium
         run.add(fid, f"{role} can {action} {res} although the access matrix denies it", status=Status.failed,
                 severity=sev, evidence=ev, **base,
                 remediation=f"Enforce the role check for {action} on {res} on the server, for every role.")
     else:
-        status = "fail"
         run.add(fid, f"{role} cannot {action} {res} although the access matrix allows it", status=Status.failed,
                 severity=Severity.low, evidence=ev, **base,
                 remediation="Either grant the action to the role or correct the expected access matrix.")
+    return _artifact(role, res, action, expected, observed, "fail")
+
+
+def _artifact(role: str, res: str, action: str, expected: str | None, observed: str, status: str) -> dict[str, Any]:
     return {"role": role, "resource": res, "action": action, "expected": expected, "observed": observed,
             "status": status, "mismatch": status == "fail"}
+
+
+def _decide(run: AccessRun, ex: Exchange, rule: str | None, context: str) -> Observed:
+    """allow / deny of a real answer; the exchange itself when it cannot be judged (no answer, 5xx, 3xx, 400 …)."""
+    v = verdict(ex) if rule == "allow" else run.expect_deny(ex, context)
+    return v if v in ("allow", "deny") else ex
 
 
 def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[dict[str, Any]]:
@@ -75,65 +107,85 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
     out: list[dict[str, Any]] = []
     if not run.ctx.allow_writes:
         items, ex = adapter.list(res, acct.name, limit=1)
-        v = verdict(ex) if rule("list") == "allow" else run.expect_deny(ex, f"{role} list {res}")
-        out.append(_cell(run, role, res, "list", rule("list"), v, ex))
+        out.append(_list_cell(run, role, res, rule("list"), items, ex))
         for a in ("read", "create", "update", "delete"):
-            out.append(_cell(run, role, res, a, rule(a), "skipped", None, "writes not allowed"))
+            out.append(_cell(run, role, res, a, rule(a), Skip(NotAssessed.safety, HINT_WRITES), note="writes not allowed"))
         return out
     # create (own record of the role)
     rec, cex = run.create(res, acct)
-    created = rec is not None
-    if rule("create") == "deny":
-        cv = "allow" if created else run.expect_deny(cex, f"{role} create {res}")
+    cv: Observed
+    if rec is not None:
+        cv = "allow"
     else:
-        cv = "allow" if created else verdict(cex) if verdict(cex) != "allow" else "unknown"
+        cv = _decide(run, cex, rule("create"), f"{role} create {res}")
+        if cv == "allow":
+            cv = cex  # 2xx, but the created record could not be found: nothing to judge by
     out.append(_cell(run, role, res, "create", rule("create"), cv, cex))
     owner = acct
     if rec is None:
         owner_acct = run.writer(res, acct.tenant)
         if owner_acct is None:
+            why = Skip(NotAssessed.needs_account, f"add an account of tenant {acct.tenant or '(any)'} whose role may "
+                                                  f"create {res} (access_matrix create: allow)")
             for a in ("list", "read", "update", "delete"):
-                out.append(_cell(run, role, res, a, rule(a), "skipped", None, "no account can create a record"))
+                out.append(_cell(run, role, res, a, rule(a), why, note="no account can create a record"))
             return out
         owner = owner_acct
-        rec, _ = run.create(res, owner)
+        rec, oex = run.create(res, owner)
+    else:
+        oex = cex
     rid = adapter.record_id(rec) if rec else None
     # list
     items, lex = adapter.list(res, acct.name, limit=1)
-    lv = verdict(lex) if rule("list") == "allow" else run.expect_deny(lex, f"{role} list {res}")
-    note = ""
-    if lv == "allow" and rule("list") == "deny" and not items:
-        lv, note = "deny", "answered 2xx with an empty list"  # filtering everything out is a way to deny
-    out.append(_cell(run, role, res, "list", rule("list"), lv, lex, note))
+    out.append(_list_cell(run, role, res, rule("list"), items, lex))
     if rid is None:
         for a in ("read", "update", "delete"):
-            out.append(_cell(run, role, res, a, rule(a), "skipped", None, "no record to act on"))
+            out.append(_cell(run, role, res, a, rule(a), oex, oex, note=f"no record to act on: {owner.name}'s create failed"))
         return out
     # read
     got, rex = adapter.read(res, rid, acct.name)
-    rv = verdict(rex) if rule("read") == "allow" else run.expect_deny(rex, f"{role} read {res}")
+    rv = _decide(run, rex, rule("read"), f"{role} read {res}")
     note = ""
     if rv == "allow" and (got is None or str(adapter.record_id(got)) != str(rid)):
-        rv, note = ("unknown", "2xx without the record") if rule("read") == "allow" else ("deny", "2xx without the record")
+        if rule("read") == "allow" or json_body(rex) is None:
+            rv, note = rex, "2xx without the record"
+        else:
+            rv, note = "deny", "2xx without the record"
     out.append(_cell(run, role, res, "read", rule("read"), rv, rex, note))
     # update
     body = adapter.update_body(res, rid)
     before, _ = adapter.read(res, rid, owner.name)
     _, uex = adapter.update(res, rid, acct.name, body)
-    uv = verdict(uex) if rule("update") == "allow" else run.expect_deny(uex, f"{role} update {res}")
+    uv = _decide(run, uex, rule("update"), f"{role} update {res}")
     note = ""
     if uv == "allow" and rule("update") == "deny":
-        after, _ = adapter.read(res, rid, owner.name)
-        if update_took_effect(body, before, after) is False:
+        after, aex = adapter.read(res, rid, owner.name)
+        effect = update_took_effect(body, before, after)
+        if effect is False:
             uv, note = "deny", "answered 2xx but the record did not change"
+        elif after is None:
+            uv, note = aex, "answered 2xx; the owner's re-read shows nothing to compare"
     out.append(_cell(run, role, res, "update", rule("update"), uv, uex, note))
     # delete
     dex = run.delete(res, rid, acct.name)
-    dv = verdict(dex) if rule("delete") == "allow" else run.expect_deny(dex, f"{role} delete {res}")
+    dv = _decide(run, dex, rule("delete"), f"{role} delete {res}")
     note = ""
     if dv == "allow" and rule("delete") == "deny":
         still, sex = adapter.read(res, rid, owner.name)
         if still is not None:
             dv, note = "deny", "answered 2xx but the record still exists"
+        elif sex.status not in (404, 410):
+            dv, note = sex, "answered 2xx; the owner's re-read cannot tell whether the record is gone"
     out.append(_cell(run, role, res, "delete", rule("delete"), dv, dex, note))
     return out
+
+
+def _list_cell(run: AccessRun, role: str, res: str, expected: str | None, items: list[dict], ex: Exchange) -> dict[str, Any]:
+    """The list cell: a 2xx with an empty (readable) list is a way to deny; an unreadable 2xx is not judged."""
+    lv = _decide(run, ex, expected, f"{role} list {res}")
+    note = ""
+    if lv == "allow" and json_body(ex) is None:
+        lv, note = ex, "2xx that is not a readable list"
+    elif lv == "allow" and expected == "deny" and not items:
+        lv, note = "deny", "answered 2xx with an empty list"  # filtering everything out is a way to deny
+    return _cell(run, role, res, "list", expected, lv, ex, note)

@@ -8,12 +8,15 @@ A's list must not contain the other tenant's tagged record or rows of another te
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from crm_audit.model import Evidence, Severity, Status
+from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
+from crm_audit.target import Exchange
 
-from .common import INDICATOR_ACCESS, AccessRun, refs, same_value, update_took_effect
+from .common import (HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, same_value, update_took_effect,
+                     verdict)
 
 BOLA_FIX = ("Check on every by-id request that the record belongs to the caller's tenant and, where the role "
             "is limited to its own records, to the caller; answer 404/403 otherwise.")
@@ -34,64 +37,121 @@ def actors(run: AccessRun) -> tuple[Account | None, Account | None]:
     return (writers[0] if writers else None), None
 
 
+@dataclass
+class Attempts:
+    """What the attempts on one resource showed: hits (the actor could), denials, and no answer."""
+
+    hits: list[Evidence] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    silent: list[Exchange] = field(default_factory=list)
+
+    def record(self, label: str, outcome: "Evidence | Exchange | None") -> None:
+        """One attempt: Evidence (it worked), an Exchange (could not be judged) or None (refused)."""
+        if isinstance(outcome, Exchange):
+            self.silent.append(outcome)
+            return
+        self.checked.append(label)
+        if outcome is not None:
+            self.hits.append(outcome)
+
+
+def other_tenant_writer(run: AccessRun, a: Account, res: str) -> Account | None:
+    """The most privileged general account of a tenant other than ``a``'s that may create ``res``."""
+    others = [c for c in run.general_accounts() if c.tenant and a.tenant and c.tenant != a.tenant]
+    return next((x for x in sorted(others, key=lambda x: -run.privilege(x.role)) if run.may(x, res, "create")), None)
+
+
 def check_objects(run: AccessRun) -> None:
     """BOLA (same tenant, owner-only actions; other tenant, everything) and list tenant leaks."""
     adapter = run.ctx.adapter
-    kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS)
-    if adapter is None or not run.ctx.allow_writes:
-        run.add("access.bola", "Object-level access not tested (needs the adapter and allow.writes)",
-                status=Status.skipped, severity=Severity.info, **kw)
+    kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API1", "CWE-639"))
+    leak = "Tenant isolation of lists not tested"
+    if adapter is None:
+        for fid, what in (("access.bola", "Object-level access not tested"), ("access.tenant_leak", leak)):
+            run.skip(fid, what + " (no adapter)", NotAssessed.not_configured,
+                     "describe the CRM's resources under adapter: in the profile", **kw)
+        return
+    if not run.ctx.allow_writes:
+        for fid, what in (("access.bola", "Object-level access not tested"), ("access.tenant_leak", leak)):
+            run.skip(fid, what + " (it acts on records the audit creates: writes not allowed)", NotAssessed.safety,
+                     HINT_WRITES, **kw)
         return
     a, b = actors(run)
     if a is None:
-        run.add("access.bola", "Object-level access not tested (no account may create records)",
-                status=Status.skipped, severity=Severity.info, **kw)
+        for fid, what in (("access.bola", "Object-level access not tested"), ("access.tenant_leak", leak)):
+            run.skip(fid, what + " (no account may create records)", NotAssessed.needs_account,
+                     "add a purpose: general account whose role may create records (access_matrix create: allow)", **kw)
         return
     for res in run.resources():
         run.ctx.check_cancelled()
         if not run.may(a, res, "create"):
+            run.skip(f"access.bola.{res}", f"{res}: object-level access not tested ({a.name} may not create {res})",
+                     NotAssessed.needs_account, f"add two general accounts of one role and tenant that may create "
+                     f"{res} (access_matrix create: allow)", **kw)
             continue
-        problems: list[Evidence] = []
-        checked: list[str] = []
-        own_actions = [x for x in run.opts.owner_only_actions.get(a.role, []) if x in ("read", "update", "delete")]
-        if b is not None and own_actions and run.may(b, res, "create"):
-            for action in own_actions:
-                rec, _ = run.create(res, b)
-                if rec is None:
-                    break
-                hit = _attempt(run, res, rec, a, b, action)
-                checked.append(f"same-tenant {action}")
-                if hit:
-                    problems.append(hit)
-        others = [c for c in run.general_accounts() if c.tenant and a.tenant and c.tenant != a.tenant]
-        c = next((x for x in sorted(others, key=lambda x: -run.privilege(x.role)) if run.may(x, res, "create")), None)
-        if c is not None:
-            for action in ("read", "update", "delete"):
-                rec, _ = run.create(res, c)
-                if rec is None:
-                    break
-                run.notes.setdefault("foreign", {}).setdefault(res, (rec, c))
-                hit = _attempt(run, res, rec, a, c, action)
-                checked.append(f"cross-tenant {action}")
-                if hit:
-                    problems.append(hit)
-        fid = f"access.bola.{res}"
-        if not checked:
-            run.add(fid, f"{res}: object-level access not tested (no second account of the same role or tenant)",
-                    status=Status.skipped, severity=Severity.info, references=refs("API1", "CWE-639"), **kw)
-        elif problems:
-            run.add(fid, f"{res}: {a.name} can act on records it must not ({len(problems)} of {len(checked)} attempts)",
-                    status=Status.failed, severity=Severity.critical if any("other tenant" in (p.observed or "") for p in problems) else Severity.high,
-                    evidence=problems, remediation=BOLA_FIX, references=refs("API1", "CWE-639"), **kw)
-        else:
-            run.add(fid, f"{res}: other users' and tenants' records are protected ({', '.join(checked)})",
-                    status=Status.passed, severity=Severity.high, remediation=BOLA_FIX,
-                    references=refs("API1", "CWE-639"), **kw)
+        _bola(run, res, a, b)
         _tenant_leak(run, res, a)
 
 
-def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account, action: str) -> Evidence | None:
-    """Evidence when ``actor`` could perform ``action`` on ``owner``'s record (effect confirmed)."""
+def _bola(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
+    """Same-tenant attempts on B's records (owner-only actions) and cross-tenant attempts on C's records."""
+    kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API1", "CWE-639"))
+    tried = Attempts()
+    untested: list[tuple[str, NotAssessed, str]] = []
+    own_actions = [x for x in run.opts.owner_only_actions.get(a.role, []) if x in ("read", "update", "delete")]
+    if b is None:
+        untested.append(("same_tenant", NotAssessed.needs_account,
+                         f"add a second general account of role {a.role} in tenant {a.tenant or '(none)'}"))
+    elif not own_actions:
+        untested.append(("same_tenant", NotAssessed.not_configured,
+                         f"if {a.role} may act only on its own records, list those actions in "
+                         f"plugins.access.owner_only_actions.{a.role}"))
+    elif not run.may(b, res, "create"):
+        untested.append(("same_tenant", NotAssessed.needs_account, f"{b.name} may not create {res}: add a second "
+                         f"account of role {a.role} in tenant {a.tenant or '(none)'} that may"))
+    else:
+        for action in own_actions:
+            rec, cex = run.create(res, b)
+            tried.record(f"same-tenant {action}", _attempt(run, res, rec, a, b, action) if rec else cex)
+    c = other_tenant_writer(run, a, res)
+    if c is None:
+        untested.append(("cross_tenant", NotAssessed.needs_account,
+                         f"add a general account of a tenant other than {a.tenant or '(none)'} whose role may "
+                         f"create {res}" + ("" if a.tenant else f", and give {a.name} a tenant")))
+    else:
+        for action in ("read", "update", "delete"):
+            rec, cex = run.create(res, c)
+            if rec is not None:
+                run.notes.setdefault("foreign", {}).setdefault(res, (rec, c))
+            else:
+                run.notes.setdefault("foreign_failed", {}).setdefault(res, cex)
+            tried.record(f"cross-tenant {action}", _attempt(run, res, rec, a, c, action) if rec else cex)
+    fid = f"access.bola.{res}"
+    fix = dict(remediation=BOLA_FIX, **kw)
+    if tried.hits:
+        sev = Severity.critical if any("other tenant" in (p.observed or "") for p in tried.hits) else Severity.high
+        run.add(fid, f"{res}: {a.name} can act on records it must not ({len(tried.hits)} of {len(tried.checked)} "
+                f"attempts)", status=Status.failed, severity=sev, evidence=tried.hits, **fix)
+    elif tried.silent:
+        run.unassessed(fid, f"{res}: object-level access of other users' and tenants' records", tried.silent[0],
+                       severity=Severity.high, expected="403/404", **fix)
+    elif tried.checked:
+        run.add(fid, f"{res}: other users' and tenants' records are protected ({', '.join(tried.checked)})",
+                status=Status.passed, severity=Severity.high, **fix)
+    if untested and not (tried.checked or tried.silent):
+        run.skip(fid, f"{res}: object-level access not tested", untested[0][1], "; ".join(h for _, _, h in untested),
+                 severity=Severity.high, **fix)
+        return
+    for part, reason, hint in untested:  # the part that could not run, beside the verdict on the part that did
+        what = "same-tenant (owner-only)" if part == "same_tenant" else "cross-tenant"
+        run.skip(f"{fid}.{part}", f"{res}: {what} object-level access not tested", reason, hint,
+                 severity=Severity.high, **fix)
+
+
+def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account, action: str) -> Evidence | Exchange | None:
+    """Evidence when ``actor`` could perform ``action`` on ``owner``'s record (effect confirmed);
+    None when it was refused; the exchange when the outcome cannot be judged (no answer, 5xx,
+    an unexpected answer, or an effect that could not be re-read)."""
     adapter = run.ctx.adapter
     assert adapter is not None
     rid = adapter.record_id(rec)
@@ -99,27 +159,33 @@ def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account
     context = f"{actor.name} {action} {owner.name}'s {res} ({where})"
     if action == "read":
         got, ex = adapter.read(res, rid, actor.name)
-        run.expect_deny(ex, context)
-        if ex.ok and got is not None and same_value(adapter.record_id(got), rid) and run.ctx.tag in str(got):
+        v = run.expect_deny(ex, context)
+        if v == "allow" and got is not None and same_value(adapter.record_id(got), rid) and run.ctx.tag in str(got):
             return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}")
-        return None
+        if v == "allow" and json_body(ex) is not None:
+            return None  # 2xx without the record: filtered out, a way to deny
+        return None if v == "deny" else ex
     if action == "update":
         body = adapter.update_body(res, rid)
         before, _ = adapter.read(res, rid, owner.name)
         _, ex = adapter.update(res, rid, actor.name, body)
-        run.expect_deny(ex, context)
-        if ex.ok:
-            after, _ = adapter.read(res, rid, owner.name)
-            if update_took_effect(body, before, after) is not False:
-                return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}, record changed")
+        v = run.expect_deny(ex, context)
+        if v != "allow":
+            return None if v == "deny" else ex
+        after, aex = adapter.read(res, rid, owner.name)
+        if after is None:
+            return aex  # the effect cannot be seen
+        if update_took_effect(body, before, after) is not False:
+            return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}, record changed")
         return None
     ex = run.delete(res, rid, actor.name)
-    run.expect_deny(ex, context)
-    if ex.ok:
-        still, sex = adapter.read(res, rid, owner.name)
-        if still is None and sex.status in (404, 410):
-            return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}, record deleted")
-    return None
+    v = run.expect_deny(ex, context)
+    if v != "allow":
+        return None if v == "deny" else ex
+    still, sex = adapter.read(res, rid, owner.name)
+    if still is None and sex.status in (404, 410):
+        return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}, record deleted")
+    return None if still is not None else sex
 
 
 def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
@@ -129,13 +195,23 @@ def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
     rc = adapter.resource(res)
     fid = f"access.tenant_leak.{res}"
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API1", "CWE-639", "CWE-200"),
-                              remediation="Scope every list query to the caller's tenant on the server.")
+                              remediation="Scope every list query to the caller's tenant on the server.",
+                              severity=Severity.critical)
+    title = f"{res}: lists show only the caller's tenant"
     foreign = run.notes.get("foreign", {}).get(res)
-    own = run.own_record(res, a)
+    own, oex = run.own_record(res, a)
+    if own is None and rc.tenant_field:
+        run.unassessed(fid, title, oex, **kw)
+        return
     own_tenant = own.get(rc.tenant_field) if (own and rc.tenant_field) else None
+    if foreign is None and own_tenant is None and res in run.notes.get("foreign_failed", {}):
+        run.unassessed(fid, title, run.notes["foreign_failed"][res], **kw)
+        return
     if foreign is None and own_tenant is None:
-        run.add(fid, f"{res}: tenant isolation of lists not tested (one tenant only)", status=Status.skipped,
-                severity=Severity.info, **kw)
+        hint = (f"add a general account of a tenant other than {a.tenant or '(none)'} whose role may create {res}"
+                + ("" if rc.tenant_field else f", or set adapter.resources.{res}.tenant_field"))
+        run.skip(fid, f"{res}: tenant isolation of lists not tested (one tenant only)", NotAssessed.needs_account,
+                 hint, **kw)
         return
     found: list[Evidence] = []
     pages = []
@@ -143,8 +219,11 @@ def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
         pages.append(adapter.list(res, a.name, limit=200, params={adapter.config.tag_filter_param: run.ctx.tag}))
     pages.append(adapter.list(res, a.name, limit=200))
     for items, ex in pages:
-        if not ex.ok:
-            continue
+        if verdict(ex) == "deny":
+            continue  # a list A may not read leaks nothing
+        if json_body(ex) is None:
+            run.unassessed(fid, title, ex, expected="the caller's list", **kw)
+            return
         if foreign is not None:
             frec, _c = foreign
             fid_val = adapter.record_id(frec)
@@ -163,7 +242,6 @@ def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
         if found:
             break
     if found:
-        run.add(fid, f"{res}: lists show other tenants' records", status=Status.failed, severity=Severity.critical,
-                evidence=found, **kw)
+        run.add(fid, f"{res}: lists show other tenants' records", status=Status.failed, evidence=found, **kw)
     else:
-        run.add(fid, f"{res}: lists show only the caller's tenant", status=Status.passed, severity=Severity.critical, **kw)
+        run.add(fid, title, status=Status.passed, **kw)

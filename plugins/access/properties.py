@@ -7,13 +7,15 @@ Mass assignment is judged by what the CRM stored (re-read), never by what it ech
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from crm_audit.model import Evidence, Severity, Status
+from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
+from crm_audit.target import Exchange
 
-from .common import INDICATOR_ACCESS, AccessRun, refs, same_value
-from .objects import actors
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, same_value, verdict
+from .objects import actors, other_tenant_writer
 
 MASS_FIX = ("Accept only an explicit allow-list of writable fields; set owner and tenant on the server "
             "from the authenticated caller, never from the request body.")
@@ -26,82 +28,182 @@ _HASH_KEY = re.compile(r"^hash$", re.I)
 _HASH_VALUE = re.compile(r"^(\$2[aby]?\$|\$argon2|\$[156]\$|pbkdf2_|scrypt\$|bcrypt\$|sha1\$|md5\$|\{SSHA\})")
 
 
-def _other_tenant_value(run: AccessRun, res: str, a: Account) -> Any:
-    foreign = run.notes.get("foreign", {}).get(res)
-    tf = run.ctx.adapter.resource(res).tenant_field if run.ctx.adapter else None
-    if foreign and tf:
-        return foreign[0].get(tf)
-    return None
+@dataclass
+class Parts:
+    """Outcome of a check made of parts (owner/tenant, role/tenant): hits, answers it cannot judge, untested parts."""
+
+    hits: list[Evidence] = field(default_factory=list)
+    silent: list[Exchange | None] = field(default_factory=list)
+    untested: list[tuple[str, NotAssessed, str]] = field(default_factory=list)
+
+    def report(self, run: AccessRun, fid: str, what: str, tried: list[str], bad: str, good: str,
+               severity: Severity, **kw: Any) -> None:
+        """fail on a hit; error when an attempt could not be judged; pass on what was tried; skipped parts beside."""
+        if self.hits:
+            sev = Severity.critical if any("tenant" in (h.observed or "") for h in self.hits) else severity
+            run.add(fid, bad, status=Status.failed, severity=sev, evidence=self.hits, **kw)
+        elif self.silent:
+            run.unassessed(fid, good, self.silent[0], severity=severity, **kw)
+        elif tried:
+            run.add(fid, good, status=Status.passed, severity=severity, **kw)
+        else:
+            run.skip(fid, f"{what} not tested", self.untested[0][1], "; ".join(h for _, _, h in self.untested),
+                     severity=severity, **kw)
+            return
+        for part, reason, hint in self.untested:
+            run.skip(f"{fid}.{part}", f"{what}: the {part} field not tested", reason, hint, severity=severity, **kw)
 
 
 def check_mass_assignment(run: AccessRun) -> None:
     """Create/update own records with the owner or tenant field set to someone else's."""
     adapter = run.ctx.adapter
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API3", "CWE-915"))
-    if adapter is None or not run.ctx.allow_writes:
-        run.add("access.mass_assignment", "Mass assignment not tested (needs the adapter and allow.writes)",
-                status=Status.skipped, severity=Severity.info, **kw)
+    fid = "access.mass_assignment"
+    if adapter is None:
+        run.skip(fid, "Mass assignment not tested (no adapter)", NotAssessed.not_configured,
+                 "describe the CRM's resources under adapter: in the profile", **kw)
+        return
+    if not run.ctx.allow_writes:
+        run.skip(fid, "Mass assignment not tested (it creates records: writes not allowed)", NotAssessed.safety,
+                 HINT_WRITES, **kw)
         return
     a, b = actors(run)
     if a is None:
+        run.skip(fid, "Mass assignment not tested (no account may create records)", NotAssessed.needs_account,
+                 "add a purpose: general account whose role may create records (access_matrix create: allow)", **kw)
         return
     for res in run.resources():
         run.ctx.check_cancelled()
-        rc = adapter.resource(res)
-        if not run.may(a, res, "create") or not (rc.owner_field or rc.tenant_field):
-            continue
-        own = run.own_record(res, a)
-        if own is None:
-            continue
-        injections: list[tuple[str, Any, str]] = []
-        if rc.owner_field and a.role not in run.opts.owner_assignment_roles:
-            peer = b or next((x for x in run.general_accounts() if x.tenant == a.tenant and x is not a
-                              and run.may(x, res, "create")), None)
-            peer_rec = run.own_record(res, peer) if peer else None
-            val = peer_rec.get(rc.owner_field) if peer_rec else None
-            if isinstance(val, (int, str)) and not same_value(val, own.get(rc.owner_field)):
-                injections.append((rc.owner_field, val, "owner"))
-        tval = _other_tenant_value(run, res, a)
-        if rc.tenant_field and isinstance(tval, (int, str)) and not same_value(tval, own.get(rc.tenant_field)):
-            injections.append((rc.tenant_field, tval, "tenant"))
-        if not injections:
-            continue
-        hits: list[Evidence] = []
-        for field, value, what in injections:
-            rec, ex = run.create(res, a, overrides={field: value})
-            if rec is not None and _stored(run, res, rec, field, value, a):
-                hits.append(ex.evidence(200, expected=f"{field} set by the server",
-                                        observed=f"create: {what} field {field} taken from the request body"))
-            upd = run.own_record(res, a, key=f"mass-{field}")
-            if upd is None:
-                continue
-            rid = adapter.record_id(upd)
-            _, uex = adapter.update(res, rid, a.name, {field: value})
-            if uex.ok and _stored(run, res, upd, field, value, a):
-                hits.append(uex.evidence(200, expected=f"{field} unchanged",
-                                         observed=f"update: {what} field {field} taken from the request body"))
-        fid = f"access.mass_assignment.{res}"
-        fields = ", ".join(sorted({f for f, _, _ in injections}))
-        if hits:
-            sev = Severity.critical if any("tenant" in (h.observed or "") for h in hits) else Severity.high
-            run.add(fid, f"{res}: {a.name} can set {fields} through the request body", status=Status.failed,
-                    severity=sev, evidence=hits, remediation=MASS_FIX, **kw)
-        else:
-            run.add(fid, f"{res}: {fields} cannot be set through the request body", status=Status.passed,
-                    severity=Severity.high, remediation=MASS_FIX, **kw)
+        _mass_assignment(run, res, a, b)
 
 
-def _stored(run: AccessRun, res: str, rec: dict, field: str, value: Any, a: Account) -> bool:
-    """True when the stored record (re-read as its creator, else as any account) holds ``value``."""
+def _mass_assignment(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
+    adapter = run.ctx.adapter
+    assert adapter is not None
+    rc = adapter.resource(res)
+    fid = f"access.mass_assignment.{res}"
+    kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API3", "CWE-915"), remediation=MASS_FIX)
+    what = f"{res}: mass assignment of owner/tenant fields"
+    if not run.may(a, res, "create"):
+        run.skip(fid, f"{what} not tested ({a.name} may not create {res})", NotAssessed.needs_account,
+                 f"add a general account whose role may create {res} (access_matrix create: allow)",
+                 severity=Severity.high, **kw)
+        return
+    if not (rc.owner_field or rc.tenant_field):
+        run.skip(fid, f"{what} not tested (no owner or tenant field)", NotAssessed.not_configured,
+                 f"set adapter.resources.{res}.owner_field and/or tenant_field", severity=Severity.high, **kw)
+        return
+    own, oex = run.own_record(res, a)
+    if own is None:
+        run.unassessed(fid, what, oex, severity=Severity.high, **kw)
+        return
+    parts = Parts()
+    injections = _owner_injection(run, res, a, b, own, parts) + _tenant_injection(run, res, a, own, parts)
+    for fld, value, kind in injections:
+        rec, ex = run.create(res, a, overrides={fld: value})
+        if rec is not None:
+            _judge_stored(run, res, rec, fld, value, a, ex, f"create: {kind} field {fld} taken from the request body", parts)
+        elif ex.ok or not _refused(ex):
+            parts.silent.append(ex)
+        upd, uex0 = run.own_record(res, a, key=f"mass-{fld}")
+        if upd is None:
+            parts.silent.append(uex0)
+            continue
+        _, uex = adapter.update(res, adapter.record_id(upd), a.name, {fld: value})
+        if uex.ok:
+            _judge_stored(run, res, upd, fld, value, a, uex, f"update: {kind} field {fld} taken from the request body",
+                          parts)
+        elif not _refused(uex):
+            parts.silent.append(uex)
+    fields = ", ".join(sorted({f for f, _, _ in injections}))
+    parts.report(run, fid, what, [f for f, _, _ in injections], f"{res}: {a.name} can set {fields} through the request body",
+                 f"{res}: {fields} cannot be set through the request body", Severity.high, **kw)
+
+
+def _refused(ex: Exchange) -> bool:
+    """A real refusal of a write: any 4xx (validation errors included: the field was not taken)."""
+    return ex.answered and ex.status is not None and 400 <= ex.status < 500
+
+
+def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, own: dict,
+                     parts: Parts) -> list[tuple[str, Any, str]]:
+    """(owner field, a colleague's owner value, "owner"), or why that part cannot be tried."""
+    rc = run.ctx.adapter.resource(res)
+    if not rc.owner_field:
+        parts.untested.append(("owner", NotAssessed.not_configured, f"set adapter.resources.{res}.owner_field"))
+        return []
+    if a.role in run.opts.owner_assignment_roles:
+        parts.untested.append(("owner", NotAssessed.not_applicable, f"{a.role} may hand records to others "
+                               "(plugins.access.owner_assignment_roles): nothing to test"))
+        return []
+    peer = b or next((x for x in run.general_accounts() if x.tenant == a.tenant and x is not a
+                      and run.may(x, res, "create")), None)
+    if peer is None:
+        parts.untested.append(("owner", NotAssessed.needs_account, f"add a second general account in tenant "
+                               f"{a.tenant or '(none)'} whose role may create {res}"))
+        return []
+    peer_rec, pex = run.own_record(res, peer)
+    if peer_rec is None:
+        parts.silent.append(pex)
+        return []
+    val = peer_rec.get(rc.owner_field)
+    if not isinstance(val, (int, str)) or same_value(val, own.get(rc.owner_field)):
+        parts.untested.append(("owner", NotAssessed.not_configured, f"{res} records of {a.name} and {peer.name} carry "
+                               f"no distinct {rc.owner_field}: check adapter.resources.{res}.owner_field"))
+        return []
+    return [(rc.owner_field, val, "owner")]
+
+
+def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Parts) -> list[tuple[str, Any, str]]:
+    """(tenant field, another tenant's value, "tenant"), or why that part cannot be tried."""
+    rc = run.ctx.adapter.resource(res)
+    if not rc.tenant_field:
+        parts.untested.append(("tenant", NotAssessed.not_configured, f"set adapter.resources.{res}.tenant_field"))
+        return []
+    foreign = run.notes.get("foreign", {}).get(res)
+    frec = foreign[0] if foreign else None
+    if frec is None:
+        c = other_tenant_writer(run, a, res)
+        if c is None:
+            parts.untested.append(("tenant", NotAssessed.needs_account, f"add a general account of a tenant other "
+                                   f"than {a.tenant or '(none)'} whose role may create {res}"))
+            return []
+        frec, fex = run.own_record(res, c)
+        if frec is None:
+            parts.silent.append(fex)
+            return []
+    tval = frec.get(rc.tenant_field)
+    if not isinstance(tval, (int, str)) or same_value(tval, own.get(rc.tenant_field)):
+        parts.untested.append(("tenant", NotAssessed.not_configured, f"{res} records of two tenants carry no distinct "
+                               f"{rc.tenant_field}: check adapter.resources.{res}.tenant_field"))
+        return []
+    return [(rc.tenant_field, tval, "tenant")]
+
+
+def _judge_stored(run: AccessRun, res: str, rec: dict, fld: str, value: Any, a: Account, ex: Exchange,
+                  observed: str, parts: Parts) -> None:
+    """A hit when the stored record holds ``value``; the re-read's exchange when no account could read it back."""
+    stored = _stored(run, res, rec, fld, value, a)
+    if isinstance(stored, Exchange):
+        parts.silent.append(stored)
+    elif stored:
+        parts.hits.append(ex.evidence(200, expected=f"{fld} set by the server", observed=observed))
+
+
+def _stored(run: AccessRun, res: str, rec: dict, fld: str, value: Any, a: Account) -> bool | Exchange:
+    """Whether the stored record (re-read as its creator, else as any account) holds ``value``;
+    the last re-read's exchange when none of them returned the record."""
     adapter = run.ctx.adapter
     assert adapter is not None
     rid = adapter.record_id(rec)
     names = [a.name] + [x.name for x in sorted(run.general_accounts(), key=lambda x: -run.privilege(x.role))]
+    last: Exchange | None = None
     for name in dict.fromkeys(names):
-        got, ex = adapter.read(res, rid, name)
+        got, last = adapter.read(res, rid, name)
         if got is not None:
-            return same_value(got.get(field), value)
-    return False
+            return same_value(got.get(fld), value)
+    assert last is not None
+    return last
 
 
 def check_me_mass_assignment(run: AccessRun) -> None:
@@ -109,53 +211,81 @@ def check_me_mass_assignment(run: AccessRun) -> None:
     path = run.opts.me_path
     fid = "access.mass_assignment.me"
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API3", "CWE-915", "CWE-269"),
-                              remediation=MASS_FIX)
-    if not path or not run.ctx.allow_writes:
-        run.add(fid, "Own-user mass assignment not tested (no me_path or writes not allowed)",
-                status=Status.skipped, severity=Severity.info, **kw)
+                              remediation=MASS_FIX, severity=Severity.critical)
+    what = "Own-user mass assignment (role/tenant)"
+    if not path:
+        run.skip(fid, f"{what} not tested (no me_path)", NotAssessed.not_configured,
+                 "set plugins.access.me_path to the caller's own user record", **kw)
+        return
+    if not run.ctx.allow_writes:
+        run.skip(fid, f"{what} not tested (it changes a user: writes not allowed)", NotAssessed.safety, HINT_WRITES, **kw)
         return
     a, _ = actors(run)
     if a is None:
+        run.skip(fid, f"{what} not tested (no account to act as)", NotAssessed.needs_account,
+                 "add a purpose: general account whose role may create records", **kw)
         return
     t = run.ctx.target
     me = t.request("GET", path, account=a.name)
-    mine = me.json_or_none() if me.ok else None
+    mine = json_body(me)
     if not isinstance(mine, dict):
-        run.add(fid, f"Own-user mass assignment not tested ({path} answered {me.status})", status=Status.skipped,
-                severity=Severity.info, **kw)
+        if verdict(me) == "deny":
+            run.skip(fid, f"{what} not tested ({path} answered {me.status})", NotAssessed.not_configured,
+                     "set plugins.access.me_path to the caller's own user record (GET and PATCH)", **kw)
+        else:
+            run.unassessed(fid, what, me, **kw)
         return
+    parts = Parts()
+    wanted = _me_targets(run, a, path, mine, parts)
+    original = {k: mine.get(k) for k in wanted}
+    if wanted:
+        # registered before the first change, so an error or Ctrl-C between PATCH and re-read still restores it
+        run.ctx.defer(f"restore {a.name}'s own user record", lambda: _restore_me(run, a, path, original))
+    for fld, value in wanted.items():
+        ex = t.request("PATCH", path, account=a.name, json={fld: value})
+        run.expect_deny(ex, f"{a.name} PATCH own {fld}")
+        again = t.request("GET", path, account=a.name)
+        now = json_body(again)
+        if not isinstance(now, dict):
+            parts.silent.append(again)
+        elif same_value(now.get(fld), value):
+            parts.hits.append(ex.evidence(200, expected=f"{fld} unchanged", observed=f"{fld} changed by PATCH {path}"))
+            _restore_me(run, a, path, original)
+        elif ex.not_assessed is not None:
+            parts.silent.append(ex)  # unchanged, but the PATCH may never have reached the application
+    names = ", ".join(sorted(wanted))
+    parts.report(run, fid, what, list(wanted), f"A user can change its own {names} (privilege escalation)",
+                 f"A user cannot change its own {names}", Severity.critical,
+                 **{k: v for k, v in kw.items() if k != "severity"})
+
+
+def _me_targets(run: AccessRun, a: Account, path: str, mine: dict, parts: Parts) -> dict[str, Any]:
+    """field -> value to try on the own user: another role's role, another tenant's tenant."""
+    t = run.ctx.target
     rf, tf = run.opts.me_role_field, run.opts.me_tenant_field
     wanted: dict[str, Any] = {}
     top = sorted((x for x in run.general_accounts() if x.role != a.role), key=lambda x: -run.privilege(x.role))
-    if top and rf in mine:
-        other = t.request("GET", path, account=top[0].name).json_or_none()
-        if isinstance(other, dict) and other.get(rf) is not None and not same_value(other.get(rf), mine.get(rf)):
-            wanted[rf] = other[rf]
     foreign = next((x for x in run.general_accounts() if x.tenant and a.tenant and x.tenant != a.tenant), None)
-    if foreign is not None and tf in mine:
-        other = t.request("GET", path, account=foreign.name).json_or_none()
-        if isinstance(other, dict) and other.get(tf) is not None and not same_value(other.get(tf), mine.get(tf)):
-            wanted[tf] = other[tf]
-    if not wanted:
-        run.add(fid, "Own-user mass assignment not tested (no role/tenant field to try)", status=Status.skipped,
-                severity=Severity.info, **kw)
-        return
-    original = {k: mine.get(k) for k in wanted}
-    # registered before the first change, so an error or Ctrl-C between PATCH and re-read still restores it
-    run.ctx.defer(f"restore {a.name}'s own user record", lambda: _restore_me(run, a, path, original))
-    hits: list[Evidence] = []
-    for field, value in wanted.items():
-        ex = t.request("PATCH", path, account=a.name, json={field: value})
-        now = t.request("GET", path, account=a.name).json_or_none()
-        if isinstance(now, dict) and same_value(now.get(field), value):
-            hits.append(ex.evidence(200, expected=f"{field} unchanged", observed=f"{field} changed by PATCH {path}"))
-            _restore_me(run, a, path, original)
-    if hits:
-        run.add(fid, f"A user can change its own {', '.join(sorted(wanted))} (privilege escalation)",
-                status=Status.failed, severity=Severity.critical, evidence=hits, **kw)
-    else:
-        run.add(fid, f"A user cannot change its own {', '.join(sorted(wanted))}", status=Status.passed,
-                severity=Severity.critical, **kw)
+    for part, fld, other, missing in (
+            ("role", rf, top[0] if top else None, f"add a general account of a role other than {a.role}"),
+            ("tenant", tf, foreign, f"add a general account of a tenant other than {a.tenant or '(none)'}")):
+        if other is None:
+            parts.untested.append((part, NotAssessed.needs_account, missing))
+            continue
+        if fld not in mine:
+            parts.untested.append((part, NotAssessed.not_configured, f"set plugins.access.me_{part}_field to the "
+                                   f"field of {path} that holds the {part}"))
+            continue
+        oex = t.request("GET", path, account=other.name)
+        theirs = json_body(oex)
+        if not isinstance(theirs, dict):
+            parts.silent.append(oex)
+        elif theirs.get(fld) is not None and not same_value(theirs.get(fld), mine.get(fld)):
+            wanted[fld] = theirs[fld]
+        else:
+            parts.untested.append((part, NotAssessed.not_configured, f"{a.name} and {other.name} show no distinct "
+                                   f"{fld} at {path}: check plugins.access.me_{part}_field"))
+    return wanted
 
 
 def _restore_me(run: AccessRun, a: Account, path: str, original: dict[str, Any]) -> None:
@@ -195,7 +325,7 @@ def check_exposure(run: AccessRun) -> None:
     t = run.ctx.target
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API3", "CWE-213", "CWE-200"),
                               remediation="Serialize users and records through an explicit allow-list of fields; "
-                                          "never return hashes, tokens or keys.")
+                                          "never return hashes, tokens or keys.", severity=Severity.high)
     sources: list[tuple[str, str, str | None]] = []
     by_role = {}
     for acct in run.general_accounts():
@@ -213,24 +343,36 @@ def check_exposure(run: AccessRun) -> None:
                 sources.append((res, run.ctx.adapter.resource(res).path, a[0].name))
     seen: dict[str, list[Evidence]] = {}
     tested: set[str] = set()
-    users_done = False
+    silent: dict[str, Exchange] = {}
+    refused: dict[str, Exchange] = {}
     for where, path, acct in sources:
-        if where == "users" and users_done:
+        if where == "users" and "users" in tested:
             continue
         ex = t.request("GET", path, account=acct, params={"limit": 50} if where != "me" else None)
-        if not ex.ok:
+        data = json_body(ex)
+        if data is None:
+            if verdict(ex) == "deny":
+                refused.setdefault(where, ex)  # this account may not read it: another may
+            else:
+                silent.setdefault(where, ex)
             continue
-        users_done = users_done or where == "users"
         tested.add(where)
-        keys = sorted(set(secret_keys(ex.json_or_none(), own=where == "me")))
+        keys = sorted(set(secret_keys(data, own=where == "me")))
         if keys:
             ev = ex.evidence(0, expected="no secrets", observed=f"secret-looking field(s): {', '.join(keys[:8])}")
             seen.setdefault(where, []).append(ev.model_copy(update={"excerpt": None}))  # never keep the secret itself
-    for where in sorted(tested):
+    for where in dict.fromkeys(w for w, _, _ in sources):
         fid = f"access.exposure.{where}"
         if where in seen:
             run.add(fid, f"{where} responses expose password hashes, tokens or secrets", status=Status.failed,
-                    severity=Severity.high, evidence=seen[where], **kw)
+                    evidence=seen[where], **kw)
+        elif where in silent:
+            run.unassessed(fid, f"{where} responses expose no password hashes, tokens or secrets", silent[where], **kw)
+        elif where in tested:
+            run.add(fid, f"{where} responses expose no password hashes, tokens or secrets", status=Status.passed, **kw)
         else:
-            run.add(fid, f"{where} responses expose no password hashes, tokens or secrets", status=Status.passed,
-                    severity=Severity.high, **kw)
+            key = {"me": "me_path", "users": "users_path"}.get(where, f"adapter.resources.{where}.path")
+            run.skip(fid, f"{where} responses not checked for secrets (no account may read them: "
+                     f"{refused[where].status})", NotAssessed.not_configured,
+                     f"check {'plugins.access.' if where in ('me', 'users') else ''}{key}, or add an account that may read it",
+                     **kw)

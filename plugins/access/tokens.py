@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from crm_audit.model import Evidence, Severity, Status
+from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
@@ -115,40 +115,53 @@ class _Prober:
         return self.run.ctx.target.request("GET", self.path, auth=False, headers={self.header: value})
 
 
-def _protected_path(run: AccessRun, account: Account) -> str | None:
-    """A GET path that answers 2xx with the account's token and 401/403 without."""
+def _protected_path(run: AccessRun, account: Account) -> tuple[str | None, Exchange | None]:
+    """(a GET path that answers 2xx with the account's token and 401/403 without, None);
+    (None, an exchange that got no usable answer) when none was found and one could not be judged."""
     paths = []
     if run.opts.me_path:
         paths.append(run.opts.me_path)
     if run.ctx.adapter is not None:
         paths += [run.ctx.adapter.resource(r).path for r in run.resources()]
+    silent: Exchange | None = None
     for p in paths[:4]:
         ok = run.ctx.target.request("GET", p, account=account.name)
         anon = run.ctx.target.request("GET", p, auth=False)
         if ok.ok and anon.status in (401, 403):
-            return p
-    return None
+            return p, None
+        silent = silent or next((x for x in (ok, anon) if x.not_assessed is not None), None)
+    return None, silent
 
 
 def check_tokens(run: AccessRun) -> None:
     """All token checks for the first general login account of a non-privileged role."""
-    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN)
+    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-287", "CWE-345"))
+    fid = "access.token.jwt"
     accts = [a for a in run.general_accounts() if a.auth.method in ("login", "bearer")]
     accts.sort(key=lambda a: run.privilege(a.role))
     acct = accts[0] if accts else None
-    token = run.ctx.target.token(acct) if acct else None
+    if acct is None:
+        run.skip(fid, "Token checks not run (no account with a bearer token)", NotAssessed.needs_account,
+                 "add a purpose: general account with auth.method login or bearer", **kw)
+        return
+    token = run.ctx.target.token(acct)
     parts = _segments(token) if token else None
-    if acct is None or token is None or parts is None:
-        run.add("access.token.jwt", "Token checks not run (no account with a JWT bearer token)",
-                status=Status.skipped, severity=Severity.info, **kw)
+    if token is None or parts is None:
+        run.skip(fid, f"Token checks not run ({acct.name}'s token is not a JWT: nothing to tamper with)",
+                 NotAssessed.not_applicable, "nothing to run: JWT checks apply only to JWT bearer tokens", **kw)
         return
     run.ctx.target.redactor.add(token)
     header, claims = parts
     alg = str(header.get("alg", ""))
-    path = _protected_path(run, acct)
+    path, silent = _protected_path(run, acct)
     if path is None:
-        run.add("access.token.jwt", "Token checks not run (no endpoint that requires the token was found)",
-                status=Status.skipped, severity=Severity.info, **kw)
+        title = "Token checks not run (no endpoint that requires the token was found)"
+        if silent is not None:
+            run.unassessed(fid, "Token checks: finding an endpoint that requires the token", silent,
+                           severity=Severity.critical, **kw)
+        else:
+            run.skip(fid, title, NotAssessed.not_configured, "set plugins.access.me_path to a GET endpoint that "
+                     "answers 2xx with the token and 401/403 without", severity=Severity.critical, **kw)
         return
     probe = _Prober(run, acct, path)
     head_b64, body_b64, _sig = token.split(".")
@@ -159,13 +172,13 @@ def check_tokens(run: AccessRun) -> None:
         ev = ex.evidence(200, expected="401", observed=str(ex.status))
         if ex.ok:
             run.add(fid, title_bad, status=Status.failed, severity=sev, evidence=[ev], remediation=fix,
-                    references=refs("API2", cwe), **kw)
+                    references=refs("API2", cwe), indicator=INDICATOR_AUTHN)
         elif ex.status in (401, 403):
             run.add(fid, title_ok, status=Status.passed, severity=sev, evidence=[ev], remediation=fix,
-                    references=refs("API2", cwe), **kw)
+                    references=refs("API2", cwe), indicator=INDICATOR_AUTHN)
         else:
-            run.add(fid, title_ok + f" (inconclusive: {ex.status})", status=Status.error, severity=Severity.info,
-                    evidence=[ev], references=refs("API2", cwe), **kw)
+            run.unassessed(fid, title_ok, ex, severity=sev, expected="401", remediation=fix,
+                           references=refs("API2", cwe), indicator=INDICATOR_AUTHN)
         return ex
 
     verify_fix = "Verify every token's signature with the server's key and a fixed list of allowed algorithms."
@@ -177,18 +190,25 @@ def check_tokens(run: AccessRun) -> None:
           "Tokens with the signature stripped are accepted", f"{head_b64}.{body_b64}.",
           Severity.critical, "CWE-345", verify_fix)
     accepted = None
+    unclear: Exchange | None = None
     for variant in ("none", "None", "NONE", "nOnE"):
         ex = probe.send(_unsigned(header, claims, variant))
         if ex.ok:
             accepted = (variant, ex)
             break
+        if ex.status not in (401, 403):
+            unclear = unclear or ex
+    none_kw: dict[str, Any] = dict(severity=Severity.critical, remediation=verify_fix, indicator=INDICATOR_AUTHN,
+                                   references=refs("API2", "CWE-345", "CWE-347"))
     if accepted:
         run.add("access.token.alg_none", f"Unsigned tokens (alg '{accepted[0]}') are accepted", status=Status.failed,
-                severity=Severity.critical, evidence=[accepted[1].evidence(200, expected="401", observed=str(accepted[1].status))],
-                remediation=verify_fix, references=refs("API2", "CWE-345", "CWE-347"), **kw)
+                evidence=[accepted[1].evidence(200, expected="401", observed=str(accepted[1].status))], **none_kw)
+    elif unclear is not None:
+        run.unassessed("access.token.alg_none", "Unsigned tokens (alg none) are refused", unclear, expected="401",
+                       **none_kw)
     else:
-        run.add("access.token.alg_none", "Unsigned tokens (alg none) are refused", status=Status.passed,
-                severity=Severity.critical, remediation=verify_fix, references=refs("API2", "CWE-345", "CWE-347"), **kw)
+        run.add("access.token.alg_none", "Unsigned tokens (alg none) are refused (401/403 for every spelling)",
+                status=Status.passed, **none_kw)
 
     found = _find_secret(token, alg, run.opts.token_wordlist_extra) if alg in _HMAC else None
     sfix = "Sign tokens with a long random secret kept out of the code and the defaults; rotate it now."
@@ -203,64 +223,79 @@ def check_tokens(run: AccessRun) -> None:
         ev = ev.model_copy(update={"details": {"secret": label, "algorithm": alg}})
         run.add("access.token.default_secret", f"Tokens are signed with a well-known default secret ({label})",
                 status=Status.failed, severity=Severity.critical, evidence=[ev], remediation=sfix,
-                references=refs("API2", "CWE-798", "CWE-1392", "CWE-345"), **kw)
-    else:
-        run.add("access.token.default_secret",
-                "Token secret is none of the well-known defaults" if alg in _HMAC else f"Token uses {alg or '?'} (no HMAC secret to guess)",
+                references=refs("API2", "CWE-798", "CWE-1392", "CWE-345"), indicator=INDICATOR_AUTHN)
+    elif alg in _HMAC:  # judged offline: the CRM's own token verifies with none of the known secrets
+        run.add("access.token.default_secret", "Token secret is none of the well-known defaults",
                 status=Status.passed, severity=Severity.critical, remediation=sfix,
-                references=refs("API2", "CWE-798", "CWE-1392"), **kw)
+                references=refs("API2", "CWE-798", "CWE-1392"), indicator=INDICATOR_AUTHN)
+    else:
+        run.skip("access.token.default_secret", f"Token uses {alg or '?'}: no HMAC secret to guess",
+                 NotAssessed.not_applicable, f"nothing to run: the token is signed with {alg or 'an unknown algorithm'}, "
+                 "not an HMAC secret", severity=Severity.critical, remediation=sfix,
+                 references=refs("API2", "CWE-798", "CWE-1392"), indicator=INDICATOR_AUTHN)
 
     efix = "Issue short-lived access tokens (minutes) with an exp claim and check it on every request."
     if "exp" not in claims:
         claim_ev = Evidence(request=f"decoded token of {acct.name}", expected="an exp claim",
                             observed="claims: " + ", ".join(sorted(map(str, claims))))
         run.add("access.token.no_expiry", "Access tokens carry no expiry (exp claim missing)", status=Status.failed,
-                severity=Severity.medium, evidence=[claim_ev], remediation=efix, references=refs("API2", "CWE-613"), **kw)
+                severity=Severity.medium, evidence=[claim_ev], remediation=efix, references=refs("API2", "CWE-613"),
+                indicator=INDICATOR_AUTHN)
     else:
         life = None
         if isinstance(claims.get("exp"), (int, float)) and isinstance(claims.get("iat"), (int, float)):
             life = claims["exp"] - claims["iat"]
         run.add("access.token.no_expiry", "Access tokens expire" + (f" (lifetime {life:.0f} s)" if life else ""),
-                status=Status.passed, severity=Severity.medium, remediation=efix, references=refs("API2", "CWE-613"), **kw)
+                status=Status.passed, severity=Severity.medium, remediation=efix, references=refs("API2", "CWE-613"),
+                indicator=INDICATOR_AUTHN)
         if found:
             now = int(time.time())
             expired = _sign(header, dict(claims, iat=now - 7200, exp=now - 3600), found[1], alg)
             judge("access.token.expired_accepted", "Expired tokens are refused", "Expired tokens are accepted",
                   expired, Severity.high, "CWE-613", efix)
+        else:
+            run.skip("access.token.expired_accepted", "Expired tokens not tested (the audit cannot sign one)",
+                     NotAssessed.not_configured, "to test expiry enforcement, put the CRM's token signing secret in "
+                     "plugins.access.token_wordlist_extra (it is never shown)", severity=Severity.high,
+                     remediation=efix, references=refs("API2", "CWE-613"), indicator=INDICATOR_AUTHN)
     _check_logout(run, acct, probe)
 
 
 def _check_logout(run: AccessRun, acct: Account, probe: _Prober) -> None:
     fid = "access.token.valid_after_logout"
-    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-613"),
+    kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-613"), severity=Severity.high,
                               remediation="Revoke the token on logout (deny-list its jti until it expires) "
                                           "or keep access tokens very short-lived.")
+    title = "Tokens are revoked on logout"
     if not run.opts.logout_path:
-        run.add(fid, "Logout not tested (plugins.access.logout_path not set)", status=Status.skipped,
-                severity=Severity.info, **kw)
+        run.skip(fid, "Logout not tested (plugins.access.logout_path not set)", NotAssessed.not_configured,
+                 "set plugins.access.logout_path (POST with the token), or leave it unset when the CRM has no logout",
+                 **kw)
         return
     flow = login_flow(run, acct)
     if flow is None or acct.auth.method != "login" or not acct.auth.username or not acct.auth.password:
-        run.add(fid, "Logout not tested (the account has no login flow)", status=Status.skipped,
-                severity=Severity.info, **kw)
+        run.skip(fid, f"Logout not tested ({acct.name} has no login flow)", NotAssessed.needs_account,
+                 f"give {acct.name} auth.method: login with username and password (or set plugins.access.login_path)",
+                 **kw)
         return
     lg = flow.send(run, acct.auth.username, acct.auth.password.get_secret_value())
     tok = flow.token(lg)
     if not tok:
-        run.add(fid, "Logout not tested (fresh login failed)", status=Status.error, severity=Severity.info,
-                evidence=[lg.evidence()], **kw)
+        run.unassessed(fid, title + ": a fresh login", lg, **kw)
         return
     before = probe.send(tok)
     out = run.ctx.target.request("POST", run.opts.logout_path, auth=False,
                                  headers={probe.header: (f"{probe.scheme} " if probe.scheme else "") + tok})
     run.ctx.target.forget_token(acct.name)  # a CRM may revoke every token of the user on logout
     if not before.ok or not out.ok:
-        run.add(fid, f"Logout not tested (token use {before.status}, logout {out.status})", status=Status.error,
-                severity=Severity.info, evidence=[out.evidence()], **kw)
+        run.unassessed(fid, title + f" (token use {before.status}, logout {out.status})",
+                       before if not before.ok else out, expected="2xx", **kw)
         return
     after = probe.send(tok)
     ev = after.evidence(200, expected="401 after logout", observed=str(after.status))
     if after.ok:
-        run.add(fid, "Tokens stay valid after logout", status=Status.failed, severity=Severity.high, evidence=[ev], **kw)
+        run.add(fid, "Tokens stay valid after logout", status=Status.failed, evidence=[ev], **kw)
+    elif after.status in (401, 403):
+        run.add(fid, title, status=Status.passed, evidence=[ev], **kw)
     else:
-        run.add(fid, "Tokens are revoked on logout", status=Status.passed, severity=Severity.high, evidence=[ev], **kw)
+        run.unassessed(fid, title, after, expected="401 after logout", **kw)

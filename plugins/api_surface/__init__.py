@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Evidence, Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 
 __version__ = "0.1.0"
@@ -40,55 +40,73 @@ class ApiSurfaceProbe(Probe):
 
         account = opts.account or default_account(ctx)
         findings: list[Finding] = []
-        present, missing = [], []
+        present, missing, unanswered = [], [], []
+        why: NotAssessed | None = None
         offered = set(ctx.adapter.resources())
         for module in opts.required_modules:
             if module not in offered:
                 missing.append(module)
                 continue
             _, ex = ctx.adapter.list(module, account, limit=1, offset=0)
+            if ex.not_assessed is not None and not ex.ok:  # no answer or a 5xx: neither present nor missing
+                unanswered.append(module)
+                why = why or ex.not_assessed
+                continue
             (present if ex.ok else missing).append(module)
+        modules_status = Status.failed if missing else Status.error if unanswered else Status.passed
         findings.append(Finding(
-            id="api_surface.modules", indicator="func.modules", severity=Severity.low,
-            status=Status.passed if not missing else Status.failed,
+            id="api_surface.modules", indicator="func.modules", severity=Severity.low, status=modules_status,
+            not_assessed=why if modules_status is Status.error else None,
+            hint="re-run when these modules answer: " + ", ".join(unanswered) if unanswered else None,
             title=f"{len(present)} of {len(opts.required_modules)} required CRM modules answer over the API"
-                  + (f" (missing: {', '.join(missing)})" if missing else ""),
+                  + (f" (missing: {', '.join(missing)})" if missing else "")
+                  + (f" (no usable answer: {', '.join(unanswered)})" if unanswered else ""),
             remediation="Expose every module the business relies on through the API (or map it in the adapter).",
             evidence=[Evidence(expected=", ".join(opts.required_modules), observed=", ".join(present) or "none")]))
         checks = self._surface_checks(ctx, account, present, opts)
-        for check_id, ok, title, ev in checks:
-            findings.append(Finding(id=f"api_surface.{check_id}", indicator="func.api_surface", title=title,
-                                    severity=Severity.low, status=Status.passed if ok else Status.failed,
-                                    evidence=ev, remediation=_FIX[check_id]))
-        passed = sum(1 for _, ok, _, _ in checks if ok)
-        measurements = [
-            Measurement(indicator="func.modules", value=round(len(present) / max(1, len(opts.required_modules)), 6),
-                        unit="pass/partial/fail", expected=1.0, better="higher",
-                        label=f"{len(present)}/{len(opts.required_modules)} modules present",
-                        details={"present": present, "missing": missing}),
-            Measurement(indicator="func.api_surface", value=round(passed / len(checks), 6), unit="ratio", expected=1.0,
-                        better="higher", label=f"{passed}/{len(checks)} API checks passed",
-                        details={c[0]: c[1] for c in checks}),
-        ]
+        for check_id, ok, title, ev, na in checks:
+            status = Status.error if na is not None else Status.passed if ok else Status.failed
+            findings.append(Finding(id=f"api_surface.{check_id}", indicator="func.api_surface",
+                                    title=title if na is None else f"{check_id} not assessed: no usable answer",
+                                    severity=Severity.low, status=status, evidence=ev, not_assessed=na,
+                                    hint="re-run when the API answers" if na is not None else None,
+                                    remediation=_FIX[check_id] if status is Status.failed else ""))
+        judged = [c for c in checks if c[4] is None]
+        passed = sum(1 for c in judged if c[1])
+        measurements = []
+        if not unanswered:  # a module without an answer is neither present nor missing
+            measurements.append(Measurement(
+                indicator="func.modules", value=round(len(present) / max(1, len(opts.required_modules)), 6),
+                unit="pass/partial/fail", expected=1.0, better="higher",
+                label=f"{len(present)}/{len(opts.required_modules)} modules present",
+                details={"present": present, "missing": missing}))
+        if judged:
+            measurements.append(Measurement(
+                indicator="func.api_surface", value=round(passed / len(judged), 6), unit="ratio", expected=1.0,
+                better="higher", label=f"{passed}/{len(judged)} API checks passed",
+                details={c[0]: c[1] for c in judged}))
         return ProbeResult(probe=self.id, measurements=measurements, findings=findings)
 
     def _surface_checks(self, ctx: ProbeContext, account: str | None, present: list[str],
-                        opts: ApiSurfaceOptions) -> list[tuple[str, bool, str, list[Evidence]]]:
-        out: list[tuple[str, bool, str, list[Evidence]]] = []
+                        opts: ApiSurfaceOptions) -> list[tuple[str, bool, str, list[Evidence], NotAssessed | None]]:
+        """(check id, passed, title, evidence, why not assessed) per API check."""
+        out: list[tuple[str, bool, str, list[Evidence], NotAssessed | None]] = []
         paths = ctx.adapter.openapi_paths() if hasattr(ctx.adapter, "openapi_paths") else []
         out.append(("openapi", bool(paths), f"OpenAPI/Swagger document {'published' if paths else 'not found'}"
-                    + (f" ({len(paths)} operations)" if paths else ""), []))
+                    + (f" ({len(paths)} operations)" if paths else ""), [], None))
         if present:
             module = present[0]
             one, ex1 = ctx.adapter.list(module, account, limit=1, offset=0)
             two, ex2 = ctx.adapter.list(module, account, limit=1, offset=1)
             limit_ok = ex1.ok and len(one) <= 1
             out.append(("pagination_limit", limit_ok, f"{module}: a page size of 1 "
-                        + ("is respected" if limit_ok else f"returned {len(one)} rows"), [ex1.evidence(120)]))
+                        + ("is respected" if limit_ok else f"returned {len(one)} rows"), [ex1.evidence(120)],
+                        ex1.not_assessed))
             ids = (ctx.adapter.record_id(one[0]) if one else None, ctx.adapter.record_id(two[0]) if two else None)
             offset_ok = ex2.ok and (not two or ids[0] != ids[1])
             out.append(("pagination_offset", offset_ok, f"{module}: the next page " +
-                        ("moves on" if offset_ok else "repeats the first one"), [ex2.evidence(120)]))
+                        ("moves on" if offset_ok else "repeats the first one"), [ex2.evidence(120)],
+                        ex1.not_assessed or ex2.not_assessed))
         missing = opts.missing_path
         if missing is None:  # under the API, not the site root (which may be an HTML app)
             base = ctx.adapter.resource(present[0]).path if present and hasattr(ctx.adapter, "resource") else ""
@@ -96,7 +114,8 @@ class ApiSurfaceProbe(Probe):
         ex = ctx.target.request("GET", missing, account=account)
         json_error = ex.status == 404 and ex.json_or_none() is not None
         out.append(("json_errors", json_error, f"an unknown path answers {ex.status}"
-                    + (" with a JSON error" if json_error else " without a JSON error body"), [ex.evidence(160)]))
+                    + (" with a JSON error" if json_error else " without a JSON error body"), [ex.evidence(160)],
+                    ex.not_assessed))
         return out
 
 

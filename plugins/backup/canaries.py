@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from crm_audit.adapter import IncompleteRead
+
 Phase = Literal["before_backup", "after_backup"]
 
 
@@ -133,7 +135,10 @@ class CanarySet:
         if param:
             items, _ = self.adapter.list(self.resource, self.account, limit=200, params={param: self.ctx.tag})
         else:
-            items = list(self.adapter.iterate(self.resource, self.account, max_records=cap, page_size=100))
+            try:
+                items = list(self.adapter.iterate(self.resource, self.account, max_records=cap, page_size=100))
+            except IncompleteRead:
+                return None
         fresh = [i for i in items if self.ctx.tag in json.dumps(i, default=str)
                  and self.adapter.record_id(i) not in known]
         return self.adapter.record_id(fresh[0]) if len(fresh) == 1 else None
@@ -177,10 +182,16 @@ class CanarySet:
 
     # ------------------------------------------------------------ checking
     def verify(self) -> dict[str, Any]:
-        """After a restore: every before-backup canary exactly as at backup; after-backup ones noted."""
-        verified, missing, mismatched, lost, survived = [], [], [], [], []
+        """After a restore: every before-backup canary exactly as at backup; after-backup ones noted.
+
+        A read without a real answer (no answer, 5xx) proves nothing: that canary is ``unreadable``.
+        """
+        verified, missing, mismatched, lost, survived, unreadable = [], [], [], [], [], []
         for c in self.items:
             rec, status = self.read(c.id)
+            if rec is None and (status is None or status >= 500):
+                unreadable.append({"id": c.id, "phase": c.phase, "status": status})
+                continue
             if c.phase == "after_backup":
                 (survived if rec is not None and self.is_ours(rec, c) else lost).append(c.id)
                 continue
@@ -193,7 +204,7 @@ class CanarySet:
             else:
                 verified.append(c.id)
         return {"verified": verified, "missing": missing, "mismatched": mismatched,
-                "lost_after_backup": lost, "survived_after_backup": survived}
+                "lost_after_backup": lost, "survived_after_backup": survived, "unreadable": unreadable}
 
     # ------------------------------------------------------------ cleanup
     def cleanup(self) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crm_audit.adapter import dig
-from crm_audit.model import Evidence, Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.adapter import IncompleteRead, dig
+from crm_audit.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 
 from . import exposure
 from .canaries import CanarySet
@@ -53,6 +53,9 @@ class BackupAudit:
         self.canary_summary: dict[str, Any] = {}
         self.backup_dir: Path | None = None
         self.backups_created: list[Any] = []
+        self.backup_files: dict[str, Path | None] = {}
+        self.backup_cleanup: dict[str, Any] | None = None
+        self.listed = False
         self.newest_listed: dict | None = None
         self.rto_s: float | None = None
         self.rpo_s: float | None = None
@@ -107,7 +110,8 @@ class BackupAudit:
                 self.drill()
             else:
                 self.check_existing_backup()
-                self._skip_restore("restore drill needs writes allowed (allow.writes / --allow-writes)")
+                self._skip_restore("restore drill needs writes allowed (allow.writes / --allow-writes)",
+                                   NotAssessed.safety, "run with --allow-writes --allow-disruptive")
         except BaseException as exc:  # noqa: BLE001 - always clean up and say what was left
             interrupted = isinstance(exc, KeyboardInterrupt) or self.ctx.cancel.is_set()
             status = "incomplete" if interrupted else "error"
@@ -115,9 +119,15 @@ class BackupAudit:
             what = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
             reason = self.ctx.target.redactor.redact(f"{what} (after step '{step}')")
             self.event("aborted", reason=reason)
+            self._not_reached(NotAssessed.interrupted if interrupted else NotAssessed.probe_error, reason)
         cleanup = self.cleanup()
-        if cleanup.get("state") != "clean" and status == "ok":
+        if cleanup.get("state") in ("canaries left behind", "backup files left behind") and status == "ok":
             status, reason = "error", "cleanup left audit data behind"
+        left = cleanup.get("backups_left_in_crm")
+        if left:
+            why = cleanup["backups"].get("note") or "delete_backup failed"
+            note = f"{len(left)} backup(s) the audit made are left in the CRM: {left} ({why})"
+            reason = f"{reason}; {note}" if reason else note
         return ProbeResult(probe="backup", status=status, reason=reason, measurements=self.measurements,
                            findings=self.findings,
                            artifacts={"backup": self.artifact(), "cleanup": cleanup})
@@ -146,26 +156,101 @@ class BackupAudit:
             report["local_backup_files"] = "removed" if not self.backup_dir.exists() else f"left in {self.backup_dir}"
             if self.backup_dir.exists():
                 report["state"] = "backup files left behind"
-        if self.backups_created and self.ops.trigger_backup and self.ops.trigger_backup.http:
-            report["backups_left_in_crm"] = self.backups_created
+        if self.backups_created:
+            report["backups"] = self.delete_backups()
+            report["backups_left_in_crm"] = report["backups"]["left"]
+            if report["backups"]["left"] and report["state"] == "clean":
+                report["state"] = "backups left in the CRM"
         self.event("cleanup_done", state=report["state"])
         return report
+
+    # ------------------------------------------------------------ the audit's own backups
+    def remember_backup(self, backup_id: Any, path: Path | None = None) -> None:
+        """Note a backup the audit made; it is deleted at the end (also on Ctrl-C, via ctx.defer)."""
+        if backup_id in self.backups_created:
+            return
+        if not self.backups_created:
+            self.ctx.defer("delete the audit's backups", self.delete_backups)
+        self.backups_created.append(backup_id)
+        self.backup_files[str(backup_id)] = path
+
+    def delete_backups(self) -> dict[str, Any]:
+        """Delete every backup the audit made with ``delete_backup`` and confirm it is no longer listed.
+
+        Safe to call again (the deferred copy finds nothing left to do). Without a ``delete_backup``
+        operation, backups a command wrote into the private folder go with that folder; HTTP ones stay
+        in the CRM and are reported as left.
+        """
+        if self.backup_cleanup is not None and not self.backup_cleanup["left"]:
+            return self.backup_cleanup
+        spec = self.ops.delete_backup
+        deleted: list[Any] = []
+        errors: list[str] = []
+        pending = [b for b in self.backups_created if b not in (self.backup_cleanup or {}).get("deleted", [])]
+        for backup_id in pending:
+            if spec is None:
+                continue
+            ref = BackupRef(id=backup_id, path=self.backup_files.get(str(backup_id)))
+            try:
+                res = self.call("delete_backup", spec, ref)
+            except Exception as exc:  # noqa: BLE001 - keep deleting the others
+                errors.append(f"{backup_id}: {type(exc).__name__}")
+                continue
+            if res.ok or res.status == 404:
+                deleted.append(backup_id)
+            else:
+                errors.append(f"{backup_id}: {res.error}")
+        still_listed = self._still_listed(set(map(str, self.backups_created)))
+        done = (self.backup_cleanup or {}).get("deleted", []) + deleted
+        command_made = self.ops.trigger_backup is not None and self.ops.trigger_backup.command is not None
+        if still_listed is None:  # no list to confirm by: trust the delete answers
+            left = [b for b in self.backups_created if b not in done and not (command_made and spec is None)]
+        else:
+            left = [b for b in self.backups_created if str(b) in still_listed]
+        self.backup_cleanup = {
+            "created": list(self.backups_created), "deleted": [b for b in done if b not in left], "left": left,
+            "errors": errors, "confirmed_by_list": still_listed is not None,
+            **({"note": "no delete_backup operation in plugins.backup.operations"} if spec is None else {}),
+        }
+        return self.backup_cleanup
+
+    def _still_listed(self, ids: set[str]) -> set[str] | None:
+        """Which of ``ids`` list_backups still shows (None when it cannot be asked)."""
+        spec = self.ops.list_backups
+        if spec is None:
+            return None
+        try:
+            res = self.call("list_backups", spec)
+        except Exception:  # noqa: BLE001
+            return None
+        items = res.items(spec) if res.ok else None
+        if items is None:
+            return None
+        return {str(i.get(spec.p_id_field)) for i in items} & ids
 
     # ------------------------------------------------------------ 1. freshness
     def check_freshness(self) -> None:
         spec = self.ops.list_backups
         if spec is None:
             self.add(Finding(id="backup.stale", title="Backup freshness not checked", severity=Severity.high,
-                             status=Status.skipped, indicator="bak.freshness",
+                             status=Status.skipped, indicator="bak.freshness", not_assessed=NotAssessed.not_configured,
+                             hint="add plugins.backup.operations.list_backups",
                              evidence=[Evidence(observed="no list_backups operation in plugins.backup.operations")]))
             return
         res = self.call("list_backups", spec)
         self.event("backups_listed", ok=res.ok)
-        if not res.ok:
-            self.add(Finding(id="backup.stale", title="Backups could not be listed", severity=Severity.high,
-                             status=Status.error, indicator="bak.freshness", evidence=[res.evidence]))
+        items = res.items(spec) if res.ok else None
+        if items is None:
+            why = res.not_assessed or NotAssessed.request_failed
+            observed = (res.error if not res.ok else
+                        "output over the audit's byte cap" if res.truncated else "no list of backups in the answer")
+            self.add(Finding(id="backup.stale", title=f"Backup freshness not assessed: backups could not be listed "
+                             f"({observed})", severity=Severity.high, status=Status.error, indicator="bak.freshness",
+                             not_assessed=why, evidence=[_ev(res).model_copy(update={"observed": observed})],
+                             hint="check that the operator account can call list_backups and that items_path "
+                                  "points at the list"))
             return
-        items = res.items(spec)
+        self.listed = True
         fr = evaluate(items, spec.p_created_at_field, spec.p_id_field, self.opts.rpo_target_h,
                       self.opts.expected_frequency)
         if fr.newest_id is not None:
@@ -192,16 +277,22 @@ class BackupAudit:
         bid = None
         if self.newest_listed and self.ops.list_backups:
             bid = self.newest_listed.get(self.ops.list_backups.p_id_field)
+        exposed_backups: list[Any] = []
         self.add(exposure.endpoint_exposure(self.ctx, self.ops, self.operator, bid, None,
-                                            "backup.exposure.anonymous", "without credentials", self.ctx.allow_writes))
+                                            "backup.exposure.anonymous", "without credentials", self.ctx.allow_writes,
+                                            exposed_backups))
         low = self.opts.low_privilege_account or _low_privilege(self.ctx.profile, self.operator)
         if low:
             self.add(exposure.endpoint_exposure(self.ctx, self.ops, self.operator, bid, low,
                                                 "backup.exposure.low_privilege", f"as low-privilege account {low!r}",
-                                                self.ctx.allow_writes))
+                                                self.ctx.allow_writes, exposed_backups))
         else:
             self.add(Finding(id="backup.exposure.low_privilege", title="No low-privilege account to test with",
-                             severity=Severity.critical, status=Status.skipped, indicator=exposure.INDICATOR))
+                             severity=Severity.critical, status=Status.skipped, indicator=exposure.INDICATOR,
+                             not_assessed=NotAssessed.needs_account,
+                             hint="add an account with a read-only role, or set plugins.backup.low_privilege_account"))
+        for backup_id in exposed_backups:  # an exposed trigger made them: the audit deletes them with its own
+            self.remember_backup(backup_id)
         self.add(exposure.guessable_paths(self.ctx, self.opts.guessable_paths))
         self.event("exposure_checked")
 
@@ -209,7 +300,8 @@ class BackupAudit:
     def drill(self) -> None:
         if self.ops.trigger_backup is None:
             self.check_existing_backup()
-            self._skip_restore("no trigger_backup operation: the drill needs a fresh backup")
+            self._skip_restore("no trigger_backup operation: the drill needs a fresh backup",
+                               NotAssessed.not_configured, "add plugins.backup.operations.trigger_backup")
             return
         opts = self.opts
         cs = self.canaries = CanarySet(self.ctx, opts.canary_resource, self.operator, opts.volatile_fields,
@@ -222,11 +314,17 @@ class BackupAudit:
         if backup is None:
             return
         self.step_content(backup)
-        if not (self.ctx.allow_disruptive and opts.verify_restore and self.ops.restore is not None):
-            why = ("no restore operation in plugins.backup.operations" if self.ops.restore is None else
-                   "verify_restore is off" if not opts.verify_restore else
-                   "restore drill is disruptive: allow it with allow.disruptive / --allow-disruptive")
-            self._skip_restore(why)
+        if self.ops.restore is None:
+            self._skip_restore("no restore operation in plugins.backup.operations", NotAssessed.not_configured,
+                               "add plugins.backup.operations.restore")
+            return
+        if not opts.verify_restore:
+            self._skip_restore("verify_restore is off", NotAssessed.not_configured,
+                               "set plugins.backup.verify_restore: true")
+            return
+        if not self.ctx.allow_disruptive:
+            self._skip_restore("restore drill is disruptive: allow it with allow.disruptive / --allow-disruptive",
+                               NotAssessed.safety, "run with --allow-disruptive")
             return
         self.step_change_canaries()
         restore_ok, restore_res, t_restore = self.step_restore(backup)
@@ -236,8 +334,7 @@ class BackupAudit:
         self.event("canaries_verified", verified=len(result["verified"]), missing=len(result["missing"]),
                    mismatched=len(result["mismatched"]))
         counts_after = self.step_count("counted_after_restore")
-        self.judge(backup, restore_ok, restore_res, health_ok, result, counts_before, counts_after,
-                   t_restore, t_verified)
+        self.judge(backup, restore_res, health_ok, result, counts_before, counts_after, t_restore, t_verified)
 
     def step_create_canaries(self) -> None:
         cs = self.canaries
@@ -272,43 +369,77 @@ class BackupAudit:
                                                        or ref.path.stat().st_size == 0):
             res.ok, res.error = False, "the command exited 0 but wrote no backup at {backup_path}"
         self.event("backup_completed", ok=res.ok, backup_id=ref.id, duration_s=round(res.elapsed_s, 3))
-        if not res.ok or ref.id is None:
+        if res.ok and ref.id is not None:
+            self.remember_backup(ref.id, ref.path)
+            return ref
+        # a command that exits non-zero or writes nothing is evidence the backup job fails; an HTTP
+        # call without a usable answer (no answer, 5xx, a refusal of the operator, no id) is not
+        judged = spec.command is not None and res.not_assessed is None
+        evidence = [_ev(res)]
+        if judged:
             self.add(Finding(id="backup.restore.failed", title="The backup could not be taken", severity=Severity.critical,
-                             status=Status.failed, indicator="bak.restore_verified",
-                             evidence=[res.evidence] if res.evidence else [], references=REF_DR,
-                             remediation="Make the backup job succeed and report its id/file."))
+                             status=Status.failed, indicator="bak.restore_verified", evidence=evidence,
+                             references=REF_DR, remediation="Make the backup job succeed and report its id/file."))
             self.measurements.append(Measurement(indicator="bak.restore_verified", value=0, unit="pass/fail",
                                                  expected=1, better="higher", label="backup failed"))
-            self.add(Finding(id="backup.restore.data_lost", title="Restore not attempted (no backup)",
-                             severity=Severity.critical, status=Status.skipped, indicator="bak.restore_verified"))
-            return None
-        self.backups_created.append(ref.id)
-        return ref
+        else:
+            why = res.not_assessed or NotAssessed.request_failed
+            observed = res.error or f"no backup id at {spec.p_id_field!r} in the answer"
+            self.add(Finding(id="backup.restore.failed", title=f"Restore not assessed: the backup could not be "
+                             f"triggered ({observed})", severity=Severity.critical, status=Status.error,
+                             indicator="bak.restore_verified", evidence=evidence, not_assessed=why,
+                             hint="check trigger_backup (account, path, id_field) and re-run"))
+        self.add(Finding(id="backup.restore.data_lost", title="Restore not attempted (no backup)",
+                         severity=Severity.critical, status=Status.skipped, indicator="bak.restore_verified",
+                         not_assessed=NotAssessed.request_failed if not judged else NotAssessed.not_applicable,
+                         hint="make trigger_backup succeed, then re-run"))
+        self._skip_integrity("no backup was taken", NotAssessed.not_applicable if judged else NotAssessed.request_failed,
+                             "make trigger_backup succeed, then re-run", content=True)
+        self._not_measured(("bak.rto", "bak.rpo"), "no backup was taken",
+                           NotAssessed.not_applicable if judged else NotAssessed.request_failed,
+                           "make trigger_backup succeed, then re-run")
+        return None
 
     # ------------------------------------------------------------ content and integrity
     def check_existing_backup(self) -> None:
         """Without writes: judge the newest existing backup's content and checksum (no canaries)."""
         if self.newest_listed is None or self.ops.list_backups is None:
-            self._skip_content("no listed backup to download")
+            if self.ops.list_backups is None:
+                why, hint = NotAssessed.not_configured, "add plugins.backup.operations.list_backups"
+            elif not self.listed:
+                why, hint = NotAssessed.request_failed, "make list_backups answer, then re-run"
+            else:
+                why, hint = NotAssessed.not_applicable, "take a backup (or run with --allow-writes so the audit takes one)"
+            self._skip_integrity("no listed backup to download", why, hint, content=True)
             return
         ref = BackupRef(id=self.newest_listed.get(self.ops.list_backups.p_id_field), meta=self.newest_listed)
         self.step_content(ref)
 
     def step_content(self, backup: BackupRef) -> None:
-        data, offered, source, ev = self._backup_bytes(backup)
-        if data is None:
-            self._skip_content("backup file not readable: no download_backup operation or download failed", ev)
+        got = self._backup_bytes(backup)
+        if got.data is None:
+            self._skip_integrity(got.why_not or "backup file not readable", got.not_assessed or NotAssessed.not_configured,
+                                 got.hint or "add plugins.backup.operations.download_backup", content=True, ev=got.evidence)
             return
+        data, offered, source, ev = got.data, got.offered, got.source, got.evidence
         self.ctx.check_cancelled()
         canaries = self.canaries.values() if self.canaries is not None and self.canaries.items else []
         rep = analyse(data, canaries)
-        self.event("backup_analysed", format=rep.format, size=rep.size)
-        details = rep.summary()
+        self.event("backup_analysed", format=rep.format, size=rep.size, truncated=got.truncated)
+        details = {**rep.summary(), **({"read_bytes_cap": len(data)} if got.truncated else {})}
         evidence = [(ev or Evidence()).model_copy(update={
             "expected": "encrypted backup (no customer data readable without a key)",
-            "observed": f"{rep.format}, {rep.size} bytes, entropy {rep.entropy:.2f} bits/byte"
+            "observed": f"{rep.format}, {rep.size} bytes" + (" read (the file is larger than max_backup_mb)"
+                                                             if got.truncated else "")
+                        + f", entropy {rep.entropy:.2f} bits/byte"
                         + (f", {len(rep.canaries_found)} canary values readable in clear" if rep.canaries_found else ""),
             "details": details, "excerpt": None})]
+        if got.truncated and not rep.plaintext:
+            # the first max_backup_mb bytes show no customer data; the rest was not read
+            self._skip_integrity(f"backup larger than max_backup_mb ({self.opts.max_backup_mb:g} MB): only its start "
+                                 "was read", NotAssessed.audit_limit, "raise plugins.backup.max_backup_mb",
+                                 content=True, ev=evidence[0])
+            return
         if rep.plaintext:
             self.add(Finding(id="backup.content.plaintext", title=f"Backup holds customer data in plain text ({rep.format})",
                              severity=Severity.high, status=Status.failed, indicator="bak.protection",
@@ -325,40 +456,58 @@ class BackupAudit:
                              evidence=evidence, references=["CWE-311"],
                              remediation="Encrypt backups with a recognisable, documented scheme so encryption "
                                          "can be verified."))
+        if got.truncated:  # plain text proven from the start of the file; its checksum needs all of it
+            self._skip_integrity(f"backup larger than max_backup_mb ({self.opts.max_backup_mb:g} MB)",
+                                 NotAssessed.audit_limit, "raise plugins.backup.max_backup_mb", content=False,
+                                 ev=evidence[0])
+            return
         self._integrity(data, offered, source, evidence[0])
 
-    def _backup_bytes(self, backup: BackupRef) -> tuple[bytes | None, str | None, str | None, Evidence | None]:
-        """(bytes, offered checksum, where it came from, evidence) of a backup."""
+    def _backup_bytes(self, backup: BackupRef) -> "BackupBytes":
+        """The backup's bytes (at most max_backup_mb, ``truncated`` when there was more), its offered
+        checksum and where that came from, or why the bytes could not be had."""
         limit = int(self.opts.max_backup_mb * 1024 * 1024)
-        offered, source = None, None
+        got = BackupBytes()
         field_name = next((s.p_checksum_field for s in (self.ops.trigger_backup, self.ops.list_backups)
                            if s is not None and s.p_checksum_field), None)
         if field_name and backup.meta.get(field_name):
-            offered, source = str(backup.meta[field_name]), f"field {field_name}"
+            got.offered, got.source = str(backup.meta[field_name]), f"field {field_name}"
         spec = self.ops.download_backup
         if spec is not None and spec.http is not None:
-            res = self.call("download_backup", spec, backup)
-            self.event("backup_downloaded", ok=res.ok, size=len(res.body))
+            res = run_http(self.ctx, "download_backup", spec.http, self.operator, backup_id=backup.id, max_bytes=limit)
+            self.event("backup_downloaded", ok=res.ok, size=len(res.body), truncated=res.truncated)
+            got.evidence = _ev(res)
             if not res.ok:
-                return None, None, None, res.evidence
+                got.why_not = f"download failed: {res.error}"
+                got.not_assessed = res.not_assessed or NotAssessed.request_failed
+                got.hint = ("raise target.max_response_bytes (the backup is larger)"
+                            if got.not_assessed is NotAssessed.audit_limit
+                            else "check download_backup (account, path) and re-run")
+                return got
             header = spec.http.checksum_header
-            if header and res.headers.get(header) is not None:
-                offered, source = res.headers[header], f"header {header}"
-            elif header:
-                low = {k.lower(): v for k, v in res.headers.items()}
-                if header.lower() in low:
-                    offered, source = low[header.lower()], f"header {header}"
-            return res.body[:limit], offered, source, res.evidence
+            low = {k.lower(): v for k, v in res.headers.items()}
+            if header and header.lower() in low:
+                got.offered, got.source = low[header.lower()], f"header {header}"
+            got.data, got.truncated = res.body, res.truncated
+            return got
         if spec is not None and spec.command is not None:
             res = self.call("download_backup", spec, backup)
             self.event("backup_downloaded", ok=res.ok)
             if not res.ok:
-                return None, None, None, res.evidence
+                got.evidence = _ev(res)
+                got.why_not = f"download command failed: {res.error}"
+                got.not_assessed = res.not_assessed or NotAssessed.request_failed
+                got.hint = "check the download_backup command and re-run"
+                return got
         if backup.path is not None and backup.path.exists():
             with open(backup.path, "rb") as fh:
-                data = fh.read(limit)
-            return data, offered, source, Evidence(request=f"read local backup file ({backup.path.name})")
-        return None, None, None, None
+                got.data = fh.read(limit + 1)
+            got.data, got.truncated = got.data[:limit], len(got.data) > limit
+            got.evidence = Evidence(request=f"read local backup file ({backup.path.name})")
+            return got
+        got.why_not = "no download_backup operation to fetch the backup"
+        got.not_assessed, got.hint = NotAssessed.not_configured, "add plugins.backup.operations.download_backup"
+        return got
 
     def _integrity(self, data: bytes, offered: str | None, source: str | None, ev: Evidence) -> None:
         if offered is None:
@@ -367,6 +516,10 @@ class BackupAudit:
                              evidence=[ev.model_copy(update={"expected": "a checksum (header or list field)",
                                                              "observed": "none"})],
                              remediation="Publish a SHA-256 of every backup and verify it before restoring."))
+            self.add(Finding(id="backup.integrity.checksum_mismatch", title="Backup checksum not verified: none offered",
+                             severity=Severity.high, status=Status.skipped, indicator="bak.protection",
+                             not_assessed=NotAssessed.not_applicable, evidence=[ev],
+                             hint="publish a checksum (checksum_header or checksum_field) so it can be verified"))
             return
         match, algo = verify_checksum(data, offered)
         base = ev.model_copy(update={"expected": f"{algo} from {source}", "observed": "matches" if match else
@@ -385,10 +538,17 @@ class BackupAudit:
                              remediation="Compute the checksum over the exact stored bytes and re-verify "
                                          "backups regularly; a mismatch means corruption or tampering."))
 
-    def _skip_content(self, why: str, ev: Evidence | None = None) -> None:
+    def _skip_integrity(self, why: str, reason: NotAssessed, hint: str, content: bool,
+                        ev: Evidence | None = None) -> None:
+        """The content (when ``content``) and checksum checks, not assessed for one reason."""
         evidence = [ev.model_copy(update={"observed": why})] if ev else [Evidence(observed=why)]
-        self.add(Finding(id="backup.content.plaintext", title="Backup content not checked", severity=Severity.high,
-                         status=Status.skipped, indicator="bak.protection", evidence=evidence))
+        status = Status.skipped if reason in _SKIP_REASONS else Status.error
+        checks = [("backup.content.plaintext", "Backup content not checked", Severity.high)] if content else []
+        checks += [("backup.integrity.no_checksum", "Backup checksum offer not checked", Severity.low),
+                   ("backup.integrity.checksum_mismatch", "Backup checksum not verified", Severity.high)]
+        for fid, title, severity in checks:
+            self.add(Finding(id=fid, title=f"{title}: {why}", severity=severity, status=status,
+                             indicator="bak.protection", evidence=evidence, not_assessed=reason, hint=hint))
 
     # ------------------------------------------------------------ restore
     def step_change_canaries(self) -> None:
@@ -404,6 +564,7 @@ class BackupAudit:
         self.notes.extend(problems)
 
     def step_restore(self, backup: BackupRef) -> tuple[bool, OpResult, float]:
+        """Call the restore operation; (succeeded, its result, perf_counter when it was requested)."""
         spec = self.ops.restore
         assert spec is not None
         self.ctx.check_cancelled()
@@ -429,17 +590,25 @@ class BackupAudit:
                 return False
             time.sleep(self.opts.health_interval_s)
 
-    def judge(self, backup: BackupRef, restore_ok: bool, restore_res: OpResult, health_ok: bool,
-              result: dict[str, Any], before: dict[str, int | None], after: dict[str, int | None],
-              t_restore: float, t_verified: float) -> None:
+    def judge(self, backup: BackupRef, restore_res: OpResult, health_ok: bool, result: dict[str, Any],
+              before: dict[str, int | None], after: dict[str, int | None], t_restore: float, t_verified: float) -> None:
+        """Restore verdict from what was observed after the restore.
+
+        Failed: a real answer shows a problem (the restore refused or exited non-zero, health never
+        came back, a canary is gone (404) or differs, a resource has fewer records). Not assessed
+        (error): no such problem, but something the verdict rests on got no real answer (the
+        restore call, a canary read, a record count). Passed: everything answered and matched.
+        """
         opts = self.opts
         cs = self.canaries
         assert cs is not None
-        canaries_ok = not result["missing"] and not result["mismatched"]
+        restore_ok = restore_res.ok
+        restore_unanswered = not restore_ok and restore_res.not_assessed is not None
+        canaries_ok = not result["missing"] and not result["mismatched"] and not result["unreadable"]
         shortfall = {r: {"before": before[r], "after": after.get(r)} for r in before
                      if isinstance(before[r], int) and isinstance(after.get(r), int) and after[r] < before[r]}
+        uncounted = sorted(r for r in before if not isinstance(before[r], int) or not isinstance(after.get(r), int))
         emptied = [r for r, v in shortfall.items() if v["before"] > 0 and v["after"] == 0]
-        verified = restore_ok and health_ok and canaries_ok and not shortfall
         if restore_ok and health_ok and canaries_ok:
             self.rto_s = round(t_verified - t_restore, 3)
         pre = [c for c in cs.items if c.phase == "before_backup"]
@@ -450,25 +619,8 @@ class BackupAudit:
             "added_after_backup": [c.id for c in cs.items if c.phase == "after_backup"],
             "volatile_fields": opts.volatile_fields, **result,
         }
-        restore_ev = restore_res.evidence or Evidence()
-        self.measurements.append(Measurement(indicator="bak.restore_verified", value=1 if verified else 0,
-                                             unit="pass/fail", expected=1, better="higher",
-                                             label="restore verified with canaries",
-                                             details={"canaries": len(pre), "verified": len(result["verified"])}))
-        self.measurements.append(Measurement(
-            indicator="bak.rto", value=self.rto_s, unit="s", expected=opts.rto_target_s, better="lower",
-            label="restore request → healthy with canaries verified",
-            details={"restore_call_s": round(restore_res.elapsed_s, 3),
-                     "achieved": self.rto_s is not None}))
-        self.measurements.append(Measurement(
-            indicator="bak.rpo", value=self.rpo_s, unit="s", expected=opts.rpo_target_h * 3600, better="lower",
-            label="backup start → restore request (data written in between is lost)",
-            details={"lost_records": result["lost_after_backup"],
-                     "kept_records_written_after_backup": result["survived_after_backup"]}))
-        if result["survived_after_backup"]:
-            self.notes.append("records written after the backup survived the restore (merge-style restore?)")
         problems = []
-        if not restore_ok:
+        if not restore_ok and not restore_unanswered:
             problems.append(f"restore operation failed: {restore_res.error}")
         if not health_ok:
             problems.append(f"service not healthy within {opts.restore_timeout_s:g} s after restore")
@@ -476,16 +628,46 @@ class BackupAudit:
             problems.append(f"{len(result['missing'])} canaries missing after restore")
         if result["mismatched"]:
             problems.append(f"{len(result['mismatched'])} canaries differ from the backup")
-        rev = restore_ev.model_copy(update={
+        unknown = []
+        if restore_unanswered:
+            unknown.append(f"restore operation gave no usable answer: {restore_res.error}")
+        if result["unreadable"]:
+            unknown.append(f"{len(result['unreadable'])} canaries could not be read back")
+        verdict = Status.failed if problems else Status.error if unknown else Status.passed
+        lost = verdict is Status.failed or bool(shortfall)
+        if lost or (verdict is Status.passed and not uncounted):
+            self.measurements.append(Measurement(indicator="bak.restore_verified", value=0 if lost else 1,
+                                                 unit="pass/fail", expected=1, better="higher",
+                                                 label="restore verified with canaries",
+                                                 details={"canaries": len(pre), "verified": len(result["verified"])}))
+        self.measurements.append(Measurement(
+            indicator="bak.rto", value=self.rto_s, unit="s", expected=opts.rto_target_s, better="lower",
+            label="restore request → healthy with canaries verified",
+            details={"restore_call_s": round(restore_res.elapsed_s, 3), "achieved": self.rto_s is not None}))
+        self.measurements.append(Measurement(
+            indicator="bak.rpo", value=self.rpo_s if verdict is Status.passed else None, unit="s",
+            expected=opts.rpo_target_h * 3600, better="lower",
+            label="backup start → restore request (data written in between is lost)",
+            details={"lost_records": result["lost_after_backup"], "backup_to_restore_s": self.rpo_s,
+                     "kept_records_written_after_backup": result["survived_after_backup"]}))
+        if result["survived_after_backup"]:
+            self.notes.append("records written after the backup survived the restore (merge-style restore?)")
+        rev = _ev(restore_res).model_copy(update={
             "expected": "restore succeeds, service healthy, every canary as at backup time",
-            "observed": "; ".join(problems) or f"{len(result['verified'])}/{len(pre)} canaries verified",
-            "details": {"missing": result["missing"], "mismatched": result["mismatched"][:5]}})
-        if problems:
+            "observed": "; ".join(problems + unknown) or f"{len(result['verified'])}/{len(pre)} canaries verified",
+            "details": {"missing": result["missing"], "mismatched": result["mismatched"][:5],
+                        "unreadable": result["unreadable"]}})
+        if verdict is Status.failed:
             self.add(Finding(id="backup.restore.failed", title="Restore could not be verified: " + problems[0],
                              severity=Severity.critical, status=Status.failed, indicator="bak.restore_verified",
                              evidence=[rev], references=REF_DR,
                              remediation="Fix the restore procedure and rehearse it regularly; a restore is only "
                                          "done when the data is back and the service is healthy."))
+        elif verdict is Status.error:
+            self.add(Finding(id="backup.restore.failed", title="Restore not assessed: " + unknown[0],
+                             severity=Severity.critical, status=Status.error, indicator="bak.restore_verified",
+                             evidence=[rev], hint="re-run the drill when the CRM answers after a restore",
+                             not_assessed=restore_res.not_assessed if restore_unanswered else NotAssessed.request_failed))
         else:
             self.add(Finding(id="backup.restore.failed", title="Restore verified field by field with canaries",
                              severity=Severity.critical, status=Status.passed, indicator="bak.restore_verified",
@@ -493,7 +675,8 @@ class BackupAudit:
         lost_ev = Evidence(expected="record counts after restore ≥ counts at backup; canaries all back",
                            observed=(f"emptied: {', '.join(emptied)}; " if emptied else "")
                            + (f"fewer records: {shortfall}" if shortfall else "no records missing")
-                           + (f"; {len(result['missing'])} canaries missing" if result["missing"] else ""),
+                           + (f"; {len(result['missing'])} canaries missing" if result["missing"] else "")
+                           + (f"; not counted: {', '.join(uncounted)}" if uncounted else ""),
                            details={"counts_at_backup": before, "counts_after_restore": after})
         if shortfall or result["missing"]:
             title = (f"Restore left {', '.join(emptied)} empty" if emptied else "Records lost in the restore")
@@ -501,17 +684,90 @@ class BackupAudit:
                              status=Status.failed, indicator="bak.restore_verified", evidence=[lost_ev],
                              references=REF_DR,
                              remediation="Make the backup cover every table and check record counts after each restore."))
+        elif uncounted or result["unreadable"]:
+            self.add(Finding(id="backup.restore.data_lost", title="Restore data loss not assessed: records could not "
+                             "be counted or read back", severity=Severity.critical, status=Status.error,
+                             indicator="bak.restore_verified", evidence=[lost_ev], not_assessed=NotAssessed.request_failed,
+                             hint="check that the operator account can list every resource in count_resources"))
         else:
             self.add(Finding(id="backup.restore.data_lost", title="No records lost in the restore",
                              severity=Severity.critical, status=Status.passed, indicator="bak.restore_verified",
                              evidence=[lost_ev]))
+        if self.rto_s is None:
+            self._not_measured(("bak.rto",), "the restore was not verified, so the time to a verified restore is unknown",
+                               NotAssessed.not_applicable if verdict is Status.failed else NotAssessed.request_failed,
+                               "fix the restore (see backup.restore.failed) and re-run the drill")
+        if verdict is not Status.passed:
+            self._not_measured(("bak.rpo",), "the restore was not verified, so the data lost is unknown",
+                               NotAssessed.not_applicable if verdict is Status.failed else NotAssessed.request_failed,
+                               "fix the restore (see backup.restore.failed) and re-run the drill")
 
-    def _skip_restore(self, why: str) -> None:
+    def _not_reached(self, why: NotAssessed, reason: str) -> None:
+        """Every check the probe did not get to (it stopped early) appears as not assessed."""
+        seen = {f.id for f in self.findings}
+        measured = {m.indicator for m in self.measurements if m.value is not None}
+        for fid, (indicator, severity, title) in CHECKS.items():
+            if fid in seen or (fid in ("backup.rto", "backup.rpo") and indicator in measured):
+                continue
+            self.add(Finding(id=fid, title=f"{title}: not reached ({reason})", severity=severity,
+                             status=Status.error, indicator=indicator, not_assessed=why,
+                             hint="re-run the backup probe to completion"))
+
+    def _not_measured(self, indicators: tuple[str, ...], why: str, reason: NotAssessed, hint: str) -> None:
+        """A skipped/error finding per measured indicator (RTO, RPO) that got no value, saying why."""
+        for indicator in indicators:
+            self.add(Finding(id=f"backup.{indicator.split('.', 1)[1]}", title=f"{indicator} not measured: {why}",
+                             severity=Severity.info, indicator=indicator, evidence=[Evidence(observed=why)],
+                             status=Status.skipped if reason in _SKIP_REASONS else Status.error,
+                             not_assessed=reason, hint=hint))
+
+    def _skip_restore(self, why: str, reason: NotAssessed, hint: str) -> None:
+        """Restore, RTO and RPO not assessed: the two restore checks say why and what would assess them."""
         for fid, title in (("backup.restore.failed", "Restore not verified"),
                            ("backup.restore.data_lost", "Restore data loss not checked")):
             self.add(Finding(id=fid, title=title, severity=Severity.critical, status=Status.skipped,
-                             indicator="bak.restore_verified", evidence=[Evidence(observed=why)]))
+                             indicator="bak.restore_verified", evidence=[Evidence(observed=why)],
+                             not_assessed=reason, hint=hint))
+        self._not_measured(("bak.rto", "bak.rpo"), why, reason, hint)
         self.notes.append(why)
+
+
+#: every check of the probe: id → (indicator, severity, title); each run reports each one
+CHECKS: dict[str, tuple[str, Severity, str]] = {
+    "backup.stale": ("bak.freshness", Severity.high, "Backup freshness"),
+    "backup.exposure.anonymous": ("bak.protection", Severity.critical, "Backup endpoints without credentials"),
+    "backup.exposure.low_privilege": ("bak.protection", Severity.critical, "Backup endpoints as a low-privilege account"),
+    "backup.exposure.guessable_path": ("bak.protection", Severity.critical, "Backup files at guessable URLs"),
+    "backup.content.plaintext": ("bak.protection", Severity.high, "Backup content protection"),
+    "backup.integrity.no_checksum": ("bak.protection", Severity.low, "Backup checksum offered"),
+    "backup.integrity.checksum_mismatch": ("bak.protection", Severity.high, "Backup checksum verified"),
+    "backup.restore.failed": ("bak.restore_verified", Severity.critical, "Restore verified"),
+    "backup.restore.data_lost": ("bak.restore_verified", Severity.critical, "Restore data loss"),
+    "backup.rto": ("bak.rto", Severity.info, "bak.rto"),
+    "backup.rpo": ("bak.rpo", Severity.info, "bak.rpo"),
+}
+
+#: reasons that make a check "skipped" (it was not run); the others make it "error" (it ran, no evidence)
+_SKIP_REASONS = (NotAssessed.safety, NotAssessed.needs_account, NotAssessed.not_configured, NotAssessed.not_applicable)
+
+
+@dataclass
+class BackupBytes:
+    """A backup's bytes for the content check, or why there are none."""
+
+    data: bytes | None = None
+    truncated: bool = False
+    offered: str | None = None
+    source: str | None = None
+    evidence: Evidence | None = None
+    why_not: str | None = None
+    not_assessed: NotAssessed | None = None
+    hint: str | None = None
+
+
+def _ev(res: OpResult) -> Evidence:
+    """The operation's evidence (never None)."""
+    return res.evidence or Evidence(request=res.name, observed=res.error)
 
 
 def _first_account(profile: Any, prefer_role: str) -> str | None:
@@ -546,4 +802,7 @@ def _count(adapter: Any, resource: str, account: str | None, cap: int) -> int | 
     total = dig(ex.json_or_none(), total_path) if total_path else None
     if isinstance(total, int) and not isinstance(total, bool):
         return total
-    return sum(1 for _ in adapter.iterate(resource, account, max_records=cap, page_size=100))
+    try:
+        return sum(1 for _ in adapter.iterate(resource, account, max_records=cap, page_size=100))
+    except IncompleteRead:
+        return None  # a count of part of the table would look like lost rows

@@ -1,9 +1,10 @@
 """Backup operations: an HTTP call through the audit's Target, or a local command.
 
 A profile describes each operation (trigger_backup, list_backups, download_backup, restore,
-health) either as ``{http: {...}}`` or as ``{command: "...", timeout_s, env}``. Commands run
-without a shell by default, with a timeout, in their own process group (killed on timeout or
-when the audit is cancelled), with captured output that is redacted before it is kept.
+health, delete_backup) either as ``{http: {...}}`` or as ``{command: "...", timeout_s, env}``.
+Commands run without a shell by default, with a timeout, in their own process group (killed on
+timeout or when the audit is cancelled), with captured output that is bounded (at most
+``OUTPUT_MAX_BYTES`` kept, the rest drained and counted) and redacted before it is kept.
 Secrets reach a command only through ``env`` (resolved from ``${ENV}`` by the profile loader);
 a command line that would carry one of them is refused.
 """
@@ -22,9 +23,12 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_audit.adapter import dig
-from crm_audit.model import Evidence
+from crm_audit.model import Evidence, NotAssessed
 
 OUTPUT_KEEP_CHARS = 2000
+#: most bytes of a command's output kept (enough for a JSON backup list); the rest is drained, not kept
+OUTPUT_MAX_BYTES = 4 << 20
+_READ_CHUNK = 64 << 10
 
 
 class HttpOp(BaseModel):
@@ -95,6 +99,8 @@ class Operations(BaseModel):
     download_backup: OperationSpec | None = None
     restore: OperationSpec | None = None
     health: OperationSpec | None = None
+    delete_backup: OperationSpec | None = Field(
+        None, description="deletes one backup ({id} / {backup_id}); the probe deletes every backup it created")
 
 
 @dataclass
@@ -110,18 +116,27 @@ class OpResult:
     headers: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
     evidence: Evidence | None = None
+    #: why this result cannot be judged (no answer, 5xx, timed out, cut by the audit's own cap);
+    #: None when it is a real answer (success, a 4xx refusal, or a command's exit code)
+    not_assessed: NotAssessed | None = None
+    #: the output or body went over the audit's byte cap and was cut
+    truncated: bool = False
 
-    def items(self, spec: OperationSpec) -> list[dict]:
-        """The backup entries of a list response (``items_path``), dicts only."""
+    def items(self, spec: OperationSpec) -> list[dict] | None:
+        """The backup entries of a list response (``items_path``), dicts only; None when unreadable."""
         data = dig(self.data, spec.p_items_path)
         if data is None and isinstance(self.data, list):
             data = self.data
-        return [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
+        return [i for i in data if isinstance(i, dict)] if isinstance(data, list) else None
 
 
 def run_http(ctx: Any, name: str, op: HttpOp, operator: str | None, backup_id: Any = None,
-             account: str | None | bool = False) -> OpResult:
-    """Send one HTTP operation through ``ctx.target``; ``account`` overrides who calls (None: anonymous)."""
+             account: str | None | bool = False, max_bytes: int | None = None) -> OpResult:
+    """Send one HTTP operation through ``ctx.target``; ``account`` overrides who calls (None: anonymous).
+
+    A body longer than ``max_bytes`` is cut to it and the result marked ``truncated``
+    (not assessed: the audit's own byte cap).
+    """
     path = op.path.replace("{id}", str(backup_id)) if backup_id is not None else op.path
     who: str | None
     if account is not False:
@@ -134,9 +149,13 @@ def run_http(ctx: Any, name: str, op: HttpOp, operator: str | None, backup_id: A
     if ex.status == 401 and who is not None and account is False:
         ctx.target.forget_token(who)  # a restore may have reset sessions: log in again once
         ex = ctx.target.request(op.method, path, account=who, json=op.body, timeout=op.timeout_s)
-    return OpResult(name=name, ok=ex.ok, status=ex.status, elapsed_s=ex.elapsed_s, data=ex.json_or_none(),
-                    body=ex.body, headers=dict(ex.headers), error=ex.error or (None if ex.ok else f"HTTP {ex.status}"),
-                    evidence=ex.evidence())
+    body, truncated = ex.body, False
+    if max_bytes is not None and len(body) > max_bytes:
+        body, truncated = body[:max_bytes], True
+    return OpResult(name=name, ok=ex.ok, status=ex.status, elapsed_s=ex.elapsed_s,
+                    data=None if truncated else ex.json_or_none(), body=body, headers=dict(ex.headers),
+                    error=ex.error or (None if ex.ok else f"HTTP {ex.status}"), evidence=ex.evidence(),
+                    not_assessed=NotAssessed.audit_limit if truncated else ex.not_assessed, truncated=truncated)
 
 
 def fill_command(spec: OperationSpec, values: Mapping[str, Any]) -> list[str] | str:
@@ -166,7 +185,7 @@ def run_command(name: str, spec: OperationSpec, values: Mapping[str, Any], redac
     details = {"env": sorted(spec.env), "timeout_s": spec.timeout_s}
     if any(s in shown_line for s in secrets):
         msg = "refused: a secret from 'env' would appear on the command line; pass it only through env"
-        return OpResult(name=name, ok=False, error=msg,
+        return OpResult(name=name, ok=False, error=msg, not_assessed=NotAssessed.not_configured,
                         evidence=Evidence(request=f"$ {shown}", excerpt=msg, details=details))
     env = {**os.environ, **spec.env}
     t0 = time.perf_counter()
@@ -176,9 +195,10 @@ def run_command(name: str, spec: OperationSpec, values: Mapping[str, Any], redac
     except OSError as exc:
         msg = redact(f"cannot start: {exc.strerror or exc}")
         return OpResult(name=name, ok=False, error=msg, elapsed_s=time.perf_counter() - t0,
+                        not_assessed=NotAssessed.request_failed,
                         evidence=Evidence(request=f"$ {shown}", excerpt=msg, details=details))
-    chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read() if proc.stdout else b""), daemon=True)
+    out = BoundedOutput(OUTPUT_MAX_BYTES)
+    reader = threading.Thread(target=out.drain, args=(proc.stdout,), daemon=True)
     reader.start()
     deadline = t0 + spec.timeout_s
     stopped: str | None = None
@@ -194,15 +214,51 @@ def run_command(name: str, spec: OperationSpec, values: Mapping[str, Any], redac
     proc.wait()
     reader.join(5)
     elapsed = time.perf_counter() - t0
-    output = b"".join(chunks).decode("utf-8", "replace")
-    kept = redact(output[-OUTPUT_KEEP_CHARS:]) or ""
+    output = out.head.decode("utf-8", "replace")
+    kept = (redact(out.tail.decode("utf-8", "replace")) or "")[-OUTPUT_KEEP_CHARS:]  # redact, then cut
     rc = proc.returncode
     ok = stopped is None and rc == 0
     error = stopped or (None if ok else f"exit code {rc}")
-    data = _json_or_none(output) if ok else None
-    return OpResult(name=name, ok=ok, status=rc, elapsed_s=elapsed, data=data, body=output.encode(), error=error,
+    data = _json_or_none(output) if ok and not out.truncated else None
+    details = {**details, "output_bytes": out.total, **({"output_kept_bytes": OUTPUT_MAX_BYTES} if out.truncated else {})}
+    why = (NotAssessed.interrupted if stopped == "cancelled" else NotAssessed.timed_out) if stopped else None
+    return OpResult(name=name, ok=ok, status=rc, elapsed_s=elapsed, data=data, body=out.head, error=error,
+                    not_assessed=why, truncated=out.truncated,
                     evidence=Evidence(request=f"$ {shown}", status=rc, excerpt=kept,
                                       observed=error or "exit code 0", details=details))
+
+
+class BoundedOutput:
+    """A command's output read to the end, keeping at most ``limit`` bytes from the start and a short tail."""
+
+    def __init__(self, limit: int, tail_bytes: int = 4 * OUTPUT_KEEP_CHARS) -> None:
+        self.limit = limit
+        self.tail_bytes = tail_bytes
+        self._head = bytearray()
+        self.tail = b""
+        self.total = 0
+
+    @property
+    def head(self) -> bytes:
+        return bytes(self._head)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self._head)
+
+    def drain(self, stream: Any) -> None:
+        """Read ``stream`` until EOF in chunks; memory stays within limit + tail whatever it sends."""
+        if stream is None:
+            return
+        while chunk := stream.read1(_READ_CHUNK) if hasattr(stream, "read1") else stream.read(_READ_CHUNK):
+            self.add(chunk)
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.limit - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+        self.tail = (self.tail + chunk)[-self.tail_bytes:]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -15,9 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.model import Evidence, Finding, Measurement, ProbeResult, SampleSummary, Severity, Status
+from crm_audit.model import (Evidence, Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
+                             Status)
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.profile import Flow, FlowStep
+from crm_audit.target import BudgetExceeded
 
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]+)\}")
 WRITE_ACTIONS = {"create", "update", "delete"}
@@ -61,24 +63,52 @@ class FlowsProbe(Probe):
         if not flows:
             raise ProbeSkipped("the profile names no flows (flows:)")
         if not ctx.allow_writes and any(_writes(s) for f in flows for s in f.steps):
-            raise ProbeSkipped("flows create and change records; allow them with allow.writes or --allow-writes")
+            return _not_run(self, "flows create and change records; allow them with allow.writes or --allow-writes",
+                            NotAssessed.safety, "run with --allow-writes")
         if ctx.adapter is None:
             raise ProbeSkipped("no adapter configured")
         measurements: list[Measurement] = []
         findings: list[Finding] = []
         rows: list[dict[str, Any]] = []
+        cut = False  # the request budget ran out: the runs so far are all there is
         for flow in flows:
             runs = opts.runs or flow.runs
-            outcomes = []
-            for _ in range(runs):
-                ctx.check_cancelled()
-                outcomes.append(run_flow(ctx, flow))
             slo = flow.slo_s or opts.default_slo_s
+            outcomes: list[RunOutcome] = []
+            for _ in range(0 if cut else runs):
+                ctx.check_cancelled()
+                try:
+                    outcomes.append(run_flow(ctx, flow))
+                except BudgetExceeded:
+                    cut = True
+                    break
+            if not outcomes:
+                findings.append(_flow_not_run(flow, slo))
+                continue
             m, f, row = _summarise(flow, outcomes, slo)
+            if len(outcomes) < runs:
+                m = [x.model_copy(update={"bounded_by": "request_budget",
+                                          "details": {**x.details, "runs_planned": runs}}) for x in m]
+                row["runs_planned"] = runs
             measurements += m
             findings += f
             rows.append(row)
         return ProbeResult(probe=self.id, measurements=measurements, findings=findings, artifacts={"flows": rows})
+
+
+def _flow_not_run(flow: Flow, slo: float) -> Finding:
+    """A flow the request budget left no room for: its completion is not assessed."""
+    slug = "".join(c if c.isalnum() else "_" for c in flow.name.lower()).strip("_")[:60] or "flow"
+    return Finding(id=f"flows.incomplete.{slug}", title=f"{flow.name}: not run, the request budget ran out",
+                   severity=Severity.medium, status=Status.skipped, indicator="perf.flow_completion_rate",
+                   not_assessed=NotAssessed.audit_limit, hint="raise target.request_budget or lower plugins.flows.runs")
+
+
+def _not_run(probe: Probe, reason: str, why: NotAssessed, hint: str) -> ProbeResult:
+    """The probe did not run: skipped, with one not-assessed finding per indicator saying what would run it."""
+    findings = [Finding(id=f"flows.{ind.split('.', 1)[1]}", title=f"{ind} not assessed: {reason}", indicator=ind,
+                        status=Status.skipped, not_assessed=why, hint=hint) for ind in probe.indicators]
+    return ProbeResult(probe=probe.id, status="skipped", reason=reason, findings=findings)
 
 
 def _writes(step: FlowStep) -> bool:

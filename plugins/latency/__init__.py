@@ -13,9 +13,10 @@ import time
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Finding, Measurement, ProbeResult, SampleSummary, Severity, Status
+from crm_audit.model import Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.profile import Endpoint
+from crm_audit.target import BudgetExceeded
 
 __version__ = "0.3.0"
 
@@ -58,20 +59,37 @@ class LatencyProbe(Probe):
         findings: list[Finding] = []
         artifacts: list[dict] = []
         total_req = total_err = 0
+        cut = False  # the request budget ran out: later endpoints are not sampled
         for ep in endpoints:
             ctx.check_cancelled()
+            slo = ep.slo_p95_ms or opts.default_slo_p95_ms
+            if cut:
+                findings.append(_not_sampled(ep, slo, "the request budget ran out before this endpoint",
+                                             NotAssessed.audit_limit, "raise target.request_budget or lower samples"))
+                continue
             row, ms, errors, excerpt = _sample(ctx, ep, opts)
-            total_req += opts.samples
+            sent = len(ms) + errors
+            cut = sent < opts.samples
+            total_req += sent
             total_err += errors
             artifacts.append(row)
-            slo = ep.slo_p95_ms or opts.default_slo_p95_ms
+            bound = "request_budget" if cut else None
             if ms:
                 summ = SampleSummary.of(ms)
                 measurements.append(Measurement(
                     indicator="perf.response_time_p95", value=round(summ.p95, 3), unit="ms", expected=slo,
                     better="lower", label=ep.name, samples=summ, raw_samples=[round(x, 3) for x in ms],
-                    details={"method": ep.method, "path": ep.path, "ttfb_p95_ms": row["ttfb"]["p95"] if row["ttfb"] else None},
+                    bounded_by=bound,
+                    details={"method": ep.method, "path": ep.path, "ttfb_p95_ms": row["ttfb"]["p95"] if row["ttfb"] else None,
+                             "samples_planned": opts.samples},
                 ))
+            elif cut:
+                findings.append(_not_sampled(ep, slo, "the request budget ran out before a sample answered",
+                                             NotAssessed.audit_limit, "raise target.request_budget or lower samples"))
+            else:
+                findings.append(_not_sampled(ep, slo, f"none of {sent} requests answered as expected",
+                                             NotAssessed.request_failed, "make the endpoint answer (see "
+                                             f"latency.errors.{_slug(ep.name)}), then re-run"))
                 if summ.p95 > slo:
                     findings.append(Finding(
                         id=f"latency.slo_exceeded.{_slug(ep.name)}", title=f"{ep.name}: p95 {summ.p95:.0f} ms over its SLO of {slo:g} ms",
@@ -81,8 +99,8 @@ class LatencyProbe(Probe):
                     ))
             if errors:
                 findings.append(Finding(
-                    id=f"latency.errors.{_slug(ep.name)}", title=f"{ep.name}: {errors} of {opts.samples} requests failed",
-                    severity=Severity.medium if errors / opts.samples > opts.max_error_rate else Severity.low,
+                    id=f"latency.errors.{_slug(ep.name)}", title=f"{ep.name}: {errors} of {sent} requests failed",
+                    severity=Severity.medium if errors / sent > opts.max_error_rate else Severity.low,
                     status=Status.failed, indicator="perf.error_rate", evidence=[excerpt] if excerpt else [],
                     remediation="Check the server logs for these failures; an endpoint that fails while idle will fail more under load.",
                 ))
@@ -90,37 +108,52 @@ class LatencyProbe(Probe):
             measurements.append(Measurement(
                 indicator="perf.error_rate", value=round(total_err / total_req, 6), unit="ratio",
                 expected=opts.max_error_rate, better="lower", label="all sampled endpoints",
+                bounded_by="request_budget" if cut else None,
                 details={"requests": total_req, "errors": total_err},
             ))
         return ProbeResult(probe=self.id, measurements=measurements, findings=findings,
                            artifacts={"endpoints": artifacts})
 
 
+def _not_sampled(ep: Endpoint, slo: float, why: str, reason: NotAssessed, hint: str) -> Finding:
+    """The endpoint's SLO check, not assessed: no timed sample to judge it by."""
+    return Finding(id=f"latency.slo_exceeded.{_slug(ep.name)}", title=f"{ep.name}: p95 against {slo:g} ms not "
+                   f"assessed: {why}", severity=Severity.medium, indicator="perf.response_time_p95",
+                   status=Status.skipped if reason is NotAssessed.audit_limit else Status.error,
+                   not_assessed=reason, hint=hint)
+
+
 def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
-    """Warm up, then time ``samples`` requests; returns the artifact row, ms samples, errors, evidence."""
-    for _ in range(opts.warmup):
-        ctx.check_cancelled()
-        ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
+    """Warm up, then time ``samples`` requests; returns the artifact row, ms samples, errors, evidence.
+
+    Stops early (fewer samples than planned) when the audit's request budget runs out.
+    """
     ms: list[float] = []
     ttfb: list[float] = []
     errors = 0
     excerpt = None
     next_at = 0.0
-    for _ in range(opts.samples):
-        ctx.check_cancelled()
-        pause = next_at - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        next_at = time.monotonic() + opts.interval_ms / 1000.0
-        ex = ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
-        if ex.error or ex.status not in ep.expect_status:
-            errors += 1
-            if excerpt is None:
-                excerpt = ex.evidence(expected=f"status in {ep.expect_status}", observed=str(ex.status or ex.error))
-            continue
-        ms.append(ex.elapsed_s * 1000.0)
-        if ex.ttfb_s is not None:
-            ttfb.append(ex.ttfb_s * 1000.0)
+    try:
+        for _ in range(opts.warmup):
+            ctx.check_cancelled()
+            ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
+        for _ in range(opts.samples):
+            ctx.check_cancelled()
+            pause = next_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            next_at = time.monotonic() + opts.interval_ms / 1000.0
+            ex = ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
+            if ex.error or ex.status not in ep.expect_status:
+                errors += 1
+                if excerpt is None:
+                    excerpt = ex.evidence(expected=f"status in {ep.expect_status}", observed=str(ex.status or ex.error))
+                continue
+            ms.append(ex.elapsed_s * 1000.0)
+            if ex.ttfb_s is not None:
+                ttfb.append(ex.ttfb_s * 1000.0)
+    except BudgetExceeded:
+        pass  # the caller sees fewer samples than planned and marks the values bounded
     summ = SampleSummary.of(ms).model_dump() if ms else None
     row = {
         "name": ep.name, "method": ep.method, "path": ep.path, "summary": summ,
@@ -154,7 +187,11 @@ def discover(ctx: ProbeContext, known: list[Endpoint], limit: int) -> list[Endpo
             continue
         paths.add(path)
         ctx.check_cancelled()
-        if ctx.target.request("GET", path, account=account).ok:
+        try:
+            ok = ctx.target.request("GET", path, account=account).ok
+        except BudgetExceeded:
+            break
+        if ok:
             found.append(Endpoint(name=f"GET {path}", path=path, account=account))
     return found
 

@@ -20,13 +20,13 @@ import statistics
 import time
 from typing import Any
 
-from crm_audit.model import Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 
 from .cluster import Cluster, LoadRunError
 from .options import SAFE_MAX_USERS, LoadOptions
 from .prepare import prepare
-from .stats import ladder, scalability, step_stats, sustained_stats, window
+from .stats import capacity_bound, ladder, scalability, step_stats, sustained_stats, window
 
 RECOVERY_INTERVAL_S = 0.2
 
@@ -86,6 +86,37 @@ class LoadProbe(Probe):
         ctx.target.charge(run["limits"]["requests"])
         recovery = _recovery(ctx, tasks[0], baseline, run["t_stop"], opts) if run["steps"] else None
         return _result(self.id, opts, slo, run, baseline, recovery)
+
+
+#: perf.stability: p95 of the sustained phase's second half / its first half; at most this (docs/performance.md)
+STABILITY_MAX_RATIO = 1.2
+
+_BOUND_HINT = {
+    "rate_limit": "raise target.rate_limit_rps (or plugins.load.max_rps with --allow-disruptive)",
+    "max_users": "raise plugins.load.max_users (above 32 with --allow-disruptive)",
+    "time_limit": "raise plugins.load.max_total_s or shorten step_s",
+    "request_budget": "raise target.request_budget or plugins.load.max_requests",
+    "load_generator": "add Locust workers (local_workers, external_workers) or lower spawn_rate",
+}
+
+
+def _stability_not_assessed(opts: LoadOptions, best: dict[str, Any] | None,
+                            sustained: dict[str, Any] | None) -> Finding:
+    """Why perf.stability has no value: no sustained phase (and why), or too few answers to compare halves."""
+    if sustained is not None:
+        why, reason, hint = ("a half of the sustained phase had no successful request", NotAssessed.request_failed,
+                             "check the load.sustained_errors finding and the server logs")
+    elif opts.sustained_s == 0:
+        why, reason, hint = "sustained_s is 0", NotAssessed.not_configured, "set plugins.load.sustained_s above 0"
+    elif best is None:
+        why, reason, hint = ("no load level met the SLO, so there was none to sustain", NotAssessed.not_applicable,
+                             "fix the capacity problem first (load.capacity_below_target)")
+    else:
+        why, reason, hint = ("the load phase's time or request budget ran out before the sustained phase",
+                             NotAssessed.audit_limit, "raise plugins.load.max_total_s / max_requests")
+    status = Status.error if reason is NotAssessed.request_failed else Status.skipped
+    return Finding(id="load.latency_drift", severity=Severity.low, status=status, indicator="perf.stability",
+                   title=f"Stability not assessed: {why}", not_assessed=reason, hint=hint)
 
 
 def _mix_slo(ctx: ProbeContext, tasks: list) -> float | None:
@@ -228,24 +259,33 @@ def _result(pid: str, opts: LoadOptions, slo: float, run: dict[str, Any], baseli
     steps, best, sustained = run["steps"], run["best"], run["sustained"]
     max_users = best["users"] if best else 0
     limits = run["limits"]
+    bound = capacity_bound(steps, limits["stop_reason"], limits.get("max_rps"))
+    rate_bound = "rate_limit" if bound == "rate_limit" else None
+    why = f"; set by the audit's own {bound.replace('_', ' ')}" if bound else ""
     ms: list[Measurement] = [
         Measurement(indicator="perf.max_concurrency", value=max_users, unit="users", expected=opts.target_users,
-                    better="higher", label="maximum sustainable concurrent users at SLO",
+                    better="higher", label="maximum sustainable concurrent users at SLO" + why, bounded_by=bound,
                     details={"slo_p95_ms": slo, "limits": limits, "baseline": baseline}),
+        # throughput is held back by the rate cap, and by a ladder the audit ended before the SLO broke
         Measurement(indicator="perf.throughput_at_slo", value=best["rps"] if best else 0.0, unit="req/s",
-                    better="higher", label=f"throughput at {max_users} users",
-                    details={"p95_ms": best["p95_ms"] if best else None}),
+                    better="higher", label=f"throughput at {max_users} users" + why, bounded_by=bound,
+                    details={"p95_ms": best["p95_ms"] if best else None, "max_rps": limits.get("max_rps")}),
     ]
     scal = scalability(steps)
     if scal is not None:
         first = steps[0]
         ms.append(Measurement(indicator="perf.scalability", value=scal, unit="req/s/user",
                               expected=round(first["rps"] / first["users"], 3) if first["users"] else None,
-                              better="higher", label="throughput gained per added user up to the knee"))
+                              better="higher", label="throughput gained per added user up to the knee"
+                              + ("; set by the audit's own rate limit" if rate_bound else ""),
+                              bounded_by=rate_bound))
     if sustained and sustained["drift"] is not None:
-        ms.append(Measurement(indicator="perf.stability", value=sustained["drift"], unit="ratio", expected=1.2,
-                              better="lower", label=f"p95 drift over {sustained['duration_s']:g} s at {max_users} users",
-                              details={"error_rate": sustained["error_rate"]}))
+        ms.append(Measurement(indicator="perf.stability", value=sustained["drift"], unit="ratio",
+                              expected=STABILITY_MAX_RATIO, better="lower",
+                              label=f"p95 second half / first half over {sustained['duration_s']:g} s at {max_users} users",
+                              details={"error_rate": sustained["error_rate"],
+                                       "p95_first_half_ms": sustained["p95_first_half_ms"],
+                                       "p95_second_half_ms": sustained["p95_second_half_ms"]}))
     if recovery and recovery["recovered"]:
         ms.append(Measurement(indicator="perf.recovery_time", value=recovery["recovery_s"], unit="s",
                               expected=opts.recovery_slo_s, better="lower", label="back within "
@@ -254,18 +294,27 @@ def _result(pid: str, opts: LoadOptions, slo: float, run: dict[str, Any], baseli
         ms.append(Measurement(indicator="perf.recovery_time", value=None, unit="s", expected=opts.recovery_slo_s,
                               label=f"not recovered within {opts.recovery_max_s:g} s"))
     findings: list[Finding] = []
-    if max_users < opts.target_users:
+    if max_users < opts.target_users and bound is not None:
+        findings.append(Finding(
+            id="load.capacity_below_target", severity=Severity.medium, status=Status.skipped,
+            indicator="perf.max_concurrency", not_assessed=NotAssessed.audit_limit, hint=_BOUND_HINT[bound],
+            title=f"capacity not assessed: the audit's own {bound.replace('_', ' ')} stopped the ladder at "
+                  f"{max_users} users within p95 {slo:g} ms; {opts.target_users} expected",
+        ))
+    elif max_users < opts.target_users:
         findings.append(Finding(
             id="load.capacity_below_target", severity=Severity.medium, status=Status.failed,
             indicator="perf.max_concurrency",
             title=f"sustains {max_users} concurrent users within p95 {slo:g} ms; {opts.target_users} expected",
             remediation="Find the saturated resource at the knee (worker pool, DB connections, locks) and raise it.",
         ))
-    if sustained and sustained["drift"] and sustained["drift"] > 1.2:
+    if sustained and sustained["drift"] and sustained["drift"] > STABILITY_MAX_RATIO:
         findings.append(Finding(
             id="load.latency_drift", severity=Severity.low, status=Status.warn, indicator="perf.stability",
             title=f"p95 grew {sustained['drift']:.2f}× during the sustained phase",
             remediation="Look for leaks, growing queues or caches without bounds under steady load."))
+    elif not (sustained and sustained["drift"]):
+        findings.append(_stability_not_assessed(opts, best, sustained))
     if sustained and (sustained["error_rate"] or 0) > opts.max_error_rate:
         findings.append(Finding(
             id="load.sustained_errors", severity=Severity.medium, status=Status.failed, indicator="perf.stability",

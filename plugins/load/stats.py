@@ -76,3 +76,26 @@ def sustained_stats(rows: Sequence[Row], users: int, t0: float, t1: float) -> di
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
+
+
+#: a step whose throughput reached this share of the rate cap was held back by the cap
+RATE_CAP_SHARE = 0.85
+
+
+def capacity_bound(steps: list[dict[str, Any]], stop_reason: str, max_rps: float | None) -> str | None:
+    """Which of the audit's own bounds set the maximum sustainable level, if one did.
+
+    ``rate_limit`` when the best step's throughput reached the rate cap; else, when the ladder
+    ended with its last step still within the SLO, the bound that ended it: ``max_users``,
+    ``time_limit`` (max_total_s), ``request_budget`` or ``load_generator`` (users did not
+    spawn). None when the SLO broke: the CRM, not the audit, set the level.
+    """
+    ok = [s for s in steps if s["within_slo"]]
+    if not ok:
+        return None
+    if max_rps and ok[-1]["rps"] >= RATE_CAP_SHARE * max_rps:
+        return "rate_limit"
+    if not steps[-1]["within_slo"]:
+        return None
+    return {"max_users reached": "max_users", "max_total_s": "time_limit", "request budget": "request_budget",
+            "users did not spawn": "load_generator"}.get(stop_reason)

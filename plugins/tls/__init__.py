@@ -19,7 +19,7 @@ from crm_audit.model import Finding, Measurement, ProbeResult
 from crm_audit.probe import Probe, ProbeContext
 
 from . import findings as fnd
-from .grade import Grade, grade, worst
+from .grade import Grade, grade, overall
 from .http_checks import HttpFacts, collect
 from .scan import PROTOCOLS, ScanTarget, ServerReport, scan_in_worker
 
@@ -108,11 +108,13 @@ class TlsProbe(Probe):
 
         servers: list[dict[str, Any]] = []
         grades: list[Grade] = []
+        unscanned: list[str] = []
         for (host, port, url), report in zip(in_scope, reports):
             ctx.check_cancelled()
             if report.error:
                 findings.append(fnd.scan_failed(report))
                 servers.append(_artifact(report, None, None))
+                unscanned.append(f"{host}:{port}")
                 continue
             https_url = cfg.base_url if (host, port) == endpoints[0][:2] else url
             http = collect(ctx.target, https_url, _http_url(host, port, opts), report.hsts)
@@ -121,8 +123,8 @@ class TlsProbe(Probe):
             findings.extend(fnd.server_findings(report, http))
             servers.append(_artifact(report, g, http))
 
-        overall = worst(grades)
-        measurements = [_measurement(overall, grades, servers)] if overall else []
+        final = overall(grades, unscanned)
+        measurements = [_measurement(final, grades, servers, unscanned)] if final else []
         status = "ok"
         reason = None
         if in_scope and not grades:
@@ -171,8 +173,11 @@ def _plain_http_result(base_url: str) -> ProbeResult:
     )
 
 
-def _measurement(overall: Grade, grades: list[Grade], servers: list[dict[str, Any]]) -> Measurement:
+def _measurement(overall: Grade, grades: list[Grade], servers: list[dict[str, Any]],
+                 unscanned: list[str]) -> Measurement:
     label = overall.label if len(grades) == 1 else f"{overall.label} (weakest of {len(grades)} endpoints)"
+    if unscanned:
+        label += f"; capped at {overall.letter}: {', '.join(unscanned)} could not be scanned"
     return Measurement(
         indicator=INDICATOR, value=overall.score, unit="score", expected=EXPECTED_SCORE, better="higher", label=label,
         details={
@@ -180,6 +185,7 @@ def _measurement(overall: Grade, grades: list[Grade], servers: list[dict[str, An
             "grades": {f"{s['host']}:{s['port']}": s["grade"] for s in servers},
             "sub_scores": {"protocol": overall.protocol, "key_exchange": overall.key_exchange, "cipher": overall.cipher},
             "caps": [f"{letter}: {why}" for letter, why in overall.caps],
+            "not_scanned": unscanned,
         },
     )
 
@@ -192,8 +198,8 @@ def _artifact(report: ServerReport, g: Grade | None, http: HttpFacts | None) -> 
         "port": report.port,
         "ip": report.ip,
         "error": report.error,
-        "grade": g.letter if g else "F",
-        "score": g.score if g else 0.0,
+        "grade": g.letter if g else None,  # None: not scanned, not assessed
+        "score": g.score if g else None,
         "sub_scores": {"protocol": g.protocol, "key_exchange": g.key_exchange, "cipher": g.cipher} if g else None,
         "caps": [f"{letter}: {why}" for letter, why in g.caps] if g else [],
         "no_a_plus": list(g.no_a_plus) if g else [],

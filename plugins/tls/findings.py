@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_audit.model import Evidence, Finding, Severity, Status
+from crm_audit.model import Evidence, Finding, NotAssessed, Severity, Status
 
 from .http_checks import HSTS_MOZILLA_AGE, HSTS_PASS_AGE, HttpFacts
 from .scan import ServerReport
@@ -145,13 +145,21 @@ def make(
     status: Status,
     severity: Severity = Severity.info,
     evidence: list[Evidence] | None = None,
+    not_assessed: NotAssessed | None = None,
+    hint: str | None = None,
 ) -> Finding:
-    """A finding of this probe, with the remediation and references for its id."""
+    """A finding of this probe, with the remediation and references for its id.
+
+    A not-assessed finding (skipped, error) keeps its severity: it is the weight of what is unknown.
+    """
     failing = status in (Status.failed, Status.warn)
+    unknown = status in (Status.skipped, Status.error)
     return Finding(
         id=fid,
         title=title,
-        severity=severity if failing else Severity.info,
+        severity=severity if failing or unknown else Severity.info,
+        not_assessed=not_assessed,
+        hint=hint,
         status=status,
         indicator=INDICATOR,
         probe="tls",
@@ -207,18 +215,25 @@ def off_scope(host: str, port: int) -> Finding:
         "tls.scope.off_scope",
         f"{host}:{port} not scanned: outside the profile's scope",
         Status.skipped,
+        Severity.high,
         evidence=[Evidence(expected="host in target.scope", observed=host)],
+        not_assessed=NotAssessed.not_configured,
+        hint=f"add {host} to target.scope, or remove it from plugins.tls.hosts",
     )
 
 
 def scan_failed(report: ServerReport) -> Finding:
+    """An endpoint the scan could not reach: none of its checks is assessed (and the grade is capped)."""
     where = f"{report.host}:{report.port}"
+    timed_out = "timed out" in (report.error or "").lower() or "timeout" in (report.error or "").lower()
     return make(
         "tls.scan.failed",
-        f"TLS scan of {where} failed: {report.error}",
+        f"TLS scan of {where} failed, its TLS checks are not assessed: {report.error}",
         Status.error,
         Severity.high,
         [_ev(where, "a TLS handshake", report.error)],
+        not_assessed=NotAssessed.timed_out if timed_out else NotAssessed.request_failed,
+        hint=f"make {where} reachable from the auditing machine, or remove it from plugins.tls.hosts",
     )
 
 
@@ -370,7 +385,9 @@ def _http_findings(c: _Checks, http: HttpFacts) -> None:
     h = http.hsts
     ev = [http.evidence] if http.evidence else []
     if h is None:
-        c.out.append(make("tls.hsts.missing", f"HSTS not checked: {http.error} ({c.where})", Status.error, Severity.info))
+        c.out.append(make("tls.hsts.missing", f"HSTS not checked: {http.error} ({c.where})", Status.error,
+                          Severity.medium, not_assessed=NotAssessed.request_failed,
+                          hint="make the HTTPS URL answer a GET through the audit's client (target.ca_bundle)"))
     else:
         src = {"source": h.source, "header": h.raw}
         hsts_ev = ev + [Evidence(request=f"GET {http.https_url}", expected="Strict-Transport-Security with max-age ≥ 31536000",
@@ -391,13 +408,23 @@ def _http_findings(c: _Checks, http: HttpFacts) -> None:
                 f"Cookies without the Secure flag: {', '.join(names)}", "Every cookie has the Secure flag", Severity.medium,
                 ev + [Evidence(expected="Secure on every Set-Cookie", observed=", ".join(names) or "all Secure",
                                details={"cookies": http.cookies})])
+    else:
+        c.out.append(make("tls.cookie.not_secure", f"Cookies not checked: {http.error} ({c.where})", Status.error,
+                          Severity.medium, not_assessed=NotAssessed.request_failed,
+                          hint="make the HTTPS URL answer a GET through the audit's client (target.ca_bundle)"))
     rd = http.redirect
     if rd is None or rd.verdict == "skipped":
         if rd is not None:
             c.out.append(make("tls.http.no_redirect", f"Plain-HTTP redirect not checked: {rd.reason} ({c.where})",
-                              Status.skipped))
+                              Status.skipped, Severity.medium, not_assessed=NotAssessed.not_configured,
+                              hint="set plugins.tls.http_port (and keep that URL in target.scope)"))
         return
     rd_ev = [rd.evidence] if rd.evidence else []
+    if rd.verdict == "timed_out":
+        c.out.append(make("tls.http.no_redirect", f"Plain-HTTP redirect not assessed: {rd.url} did not answer in time "
+                          f"({c.where})", Status.error, Severity.medium, rd_ev, not_assessed=NotAssessed.timed_out,
+                          hint="re-run when the plain-HTTP port answers or refuses connections"))
+        return
     if rd.verdict == "not_served":
         c.out.append(make("tls.http.no_redirect", f"Plain HTTP not served at {rd.url} ({c.where})", Status.passed,
                           evidence=rd_ev))

@@ -194,3 +194,25 @@ def worst(grades: list[Grade]) -> Grade | None:
     if not grades:
         return None
     return max(grades, key=lambda g: (ORDER.index(g.letter), -g.score))
+
+
+#: an endpoint the scan could not reach caps the overall grade here (docs/tls.md, "Grade")
+UNSCANNED_CAP = "B"
+
+
+def overall(grades: list[Grade], unscanned: list[str]) -> Grade | None:
+    """The weakest scanned endpoint's grade, capped at B (score ≤ 79) when an endpoint could not be scanned.
+
+    An unreachable endpoint is not assessed (its own checks are errors), but the audit cannot
+    certify the transport of a surface it could not see: the grade drops below A. None when no
+    endpoint was scanned (sec.transport not assessed).
+    """
+    weakest = worst(grades)
+    if weakest is None or not unscanned:
+        return weakest
+    cap = (UNSCANNED_CAP, f"not scanned: {', '.join(unscanned)}")
+    letter = weakest.letter
+    if ORDER.index(UNSCANNED_CAP) > ORDER.index(letter):
+        letter = UNSCANNED_CAP
+    return Grade(letter, float(min(weakest.score, CEILING[UNSCANNED_CAP])), weakest.protocol, weakest.key_exchange,
+                 weakest.cipher, weakest.raw_score, weakest.caps + (cap,), ())

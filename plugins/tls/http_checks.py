@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Protocol
 from urllib.parse import urlsplit
 
-from crm_audit.model import Evidence
+from crm_audit.model import Evidence, NotAssessed
 
 from .scan import HstsSeen
 
@@ -59,7 +59,7 @@ class HstsInfo:
         }
 
 
-RedirectVerdict = Literal["redirects", "no_redirect", "not_served", "skipped"]
+RedirectVerdict = Literal["redirects", "no_redirect", "not_served", "skipped", "timed_out"]
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,9 @@ def judge_redirect(exchange: ExchangeLike, https_host: str) -> RedirectResult:
     """Classify the plain-HTTP answer: a redirect to https:// on the same host passes."""
     ev = exchange.evidence(excerpt_chars=200)
     if exchange.error or exchange.status is None:
-        return RedirectResult("not_served", exchange.url, None, None, exchange.error or "no answer", ev)
+        # a refused connection is an answer (nothing is served); a timeout is not
+        verdict = "timed_out" if getattr(exchange, "failure", None) == NotAssessed.timed_out else "not_served"
+        return RedirectResult(verdict, exchange.url, None, None, exchange.error or "no answer", ev)
     location = exchange.headers.get("location") or exchange.headers.get("Location")
     if exchange.status in (301, 302, 303, 307, 308) and location:
         loc = urlsplit(location)
