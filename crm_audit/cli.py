@@ -12,17 +12,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import __version__
-from .model import AuditResult, ProbeResult
-from .plugins import PluginError, Registry, make_plugin_manager
-from .profile import Profile, ProfileError, load_profile
-from .redact import Redactor
-from .runner import RunOptions, UsageError, check_plugin_sections, run_audit, select_probes
-from .target import TargetError
+
+if TYPE_CHECKING:  # pragma: no cover - heavy modules are imported where they are used (fast start-up)
+    from .model import AuditResult, ProbeResult
+    from .plugins import Registry
+    from .profile import Profile
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 
@@ -40,19 +39,26 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ProfileError, UsageError) as exc:
-            fail(str(exc), EXIT_USAGE)
-        except TargetError as exc:
-            fail(str(exc), EXIT_CANNOT_RUN)
-        except PluginError as exc:
-            fail(f"plugin problem: {exc}", EXIT_CANNOT_RUN)
         except KeyboardInterrupt:
             fail("interrupted", EXIT_CANNOT_RUN)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
-        except (UnicodeDecodeError, IsADirectoryError, NotADirectoryError, FileNotFoundError, PermissionError) as exc:
-            fail(Redactor().redact(_file_problem(exc)) or "", EXIT_USAGE)
-        except Exception as exc:  # noqa: BLE001 - last line of defence
+        except Exception as exc:  # noqa: BLE001 - known errors get one line, the rest is the last line of defence
+            from .plugins import PluginError
+            from .profile import ProfileError
+            from .redact import Redactor
+            from .runner import UsageError
+            from .target import TargetError
+
+            if isinstance(exc, (ProfileError, UsageError)):
+                fail(str(exc), EXIT_USAGE)
+            if isinstance(exc, TargetError):
+                fail(str(exc), EXIT_CANNOT_RUN)
+            if isinstance(exc, PluginError):
+                fail(f"plugin problem: {exc}", EXIT_CANNOT_RUN)
+            if isinstance(exc, (UnicodeDecodeError, IsADirectoryError, NotADirectoryError, FileNotFoundError,
+                                PermissionError)):
+                fail(Redactor().redact(_file_problem(exc)) or "", EXIT_USAGE)
             if os.environ.get("CRM_AUDIT_DEBUG"):
                 raise
             message = Redactor().redact(f"{type(exc).__name__}: {exc}")
@@ -116,7 +122,33 @@ class Progress:
 # ------------------------------------------------------------------ group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group that imports the sub-commands of ``crm_audit.commands`` only when one is asked for
+    (or listed by --help), so ``--version`` and the built-in commands start fast."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            from .commands import COMMANDS
+
+            for cmd in COMMANDS:
+                self.add_command(cmd)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and not self._loaded:
+            self._load()
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="crm-audit")
 def cli() -> None:
     """Audit a running CRM over its API and prove, with evidence, how fast, safe,
@@ -135,6 +167,8 @@ def cli() -> None:
 
 
 def _registry() -> Registry:
+    from .plugins import make_plugin_manager
+
     reg = make_plugin_manager()
     for w in reg.warnings:
         click.echo(f"crm-audit: warning: {w}", err=True)
@@ -205,6 +239,7 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
     """Run an audit, write its files and print the summary; returns the exit code."""
     from .output import parse_formats, run_folder, write_reports
     from .postprocess import PostOptions, postprocess, prepare
+    from .runner import RunOptions, run_audit, select_probes
 
     from .output import check_output_base
 
@@ -233,6 +268,8 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
                    f"(re-render with `crm-audit report {folder / 'result.json'}`)", err=True)
         return EXIT_CANNOT_RUN
     if not result.complete:
+        click.echo(f"crm-audit: error: audit incomplete: {result.incomplete_reason} "
+                   f"(partial result in {folder / 'result.json'})", err=True)
         return EXIT_CANNOT_RUN
     return EXIT_GATE if any(not g.passed for g in result.gates) else EXIT_OK
 
@@ -296,6 +333,8 @@ def audit(profile_path: Path, out: Path, formats: str | None, only: tuple[str, .
       export CRM_ADMIN_PASSWORD=…
       crm-audit audit my-crm.yaml --format html,junit --fail-under 70 --fail-on high
     """
+    from .profile import load_profile
+
     registry = _registry()
     profile = load_profile(profile_path)
     sys.exit(execute(profile, registry, out, formats, only, skip, hierarchy, fail_under, fail_on,
@@ -309,7 +348,8 @@ def validate(profile_path: Path) -> None:
     """Check PROFILE without contacting anything: schema, ${ENV} secrets, probe list and options,
     adapter, hierarchy, evidence, waivers and gates — everything `audit` checks before it starts."""
     from .postprocess import PostOptions, prepare
-    from .runner import _load_evidence, _load_hierarchy, make_adapter
+    from .profile import load_profile
+    from .runner import _load_evidence, _load_hierarchy, check_plugin_sections, make_adapter, select_probes
     from .target import Target
 
     registry = _registry()
@@ -331,6 +371,8 @@ def validate(profile_path: Path) -> None:
 def init(path: Path, force: bool) -> None:
     """Write a commented starter profile to PATH."""
     from importlib.resources import files
+
+    from .runner import UsageError
 
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite it")
@@ -391,6 +433,7 @@ def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, out: Pat
       crm-audit demo --serve                  just run it, to point other tools at it
     """
     from .demo import FLAWS, DemoServer
+    from .runner import UsageError
 
     if "list" in flaws:
         for name, desc in sorted(FLAWS.items()):
@@ -436,16 +479,6 @@ def _serve_forever(server: Any) -> None:
     except KeyboardInterrupt:
         pass
     click.echo("stopping")
-
-
-def _add_commands() -> None:
-    from .commands import COMMANDS
-
-    for cmd in COMMANDS:
-        cli.add_command(cmd)
-
-
-_add_commands()
 
 
 def main() -> None:

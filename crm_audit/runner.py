@@ -118,16 +118,20 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     adapter = make_adapter(registry, profile, target)
     started, t0 = utcnow(), time.perf_counter()
     target.check_reachable()
-    preflight_logins(target, profile)
-    registry.hook.crm_audit_audit_started(run_id=opts.run_id, profile=profile, probe_ids=[p.id for p in probes])
+    warnings: list[str] = list(target.warnings)
+    interrupted: str | None = None
+    try:
+        preflight_logins(target, profile)
+    except TargetError as exc:  # the target answers but does not let the audit in: a result says so
+        interrupted = f"could not start: {exc}"
+    observe(warnings, "crm_audit_audit_started", registry.hook.crm_audit_audit_started,
+            run_id=opts.run_id, profile=profile, probe_ids=[p.id for p in probes])
     workdir = opts.workdir or Path(os.environ.get("TMPDIR", "/tmp"))
     results: list[ProbeResult] = []
-    warnings: list[str] = []
     contexts: list[ProbeContext] = []
-    interrupted: str | None = None
     for probe_cls in probes:
-        if opts.cancel.is_set():
-            interrupted = "interrupted"
+        if interrupted or opts.cancel.is_set():
+            interrupted = interrupted or "interrupted"
             break
         ctx = ProbeContext(
             run_id=opts.run_id, profile=profile, target=target, adapter=adapter,

@@ -65,8 +65,8 @@ CASES: list[Case] = [
          failure="audit_limit", no_pass=DATA),
     Case("deep_json", DATA, "the answer is refused as JSON (depth bound): data checks not assessed; "
          "latency still times the answers", no_pass=("data_quality",)),
-    Case("deep_json_login", DATA, "the login fails with one line naming the depth bound; the audit cannot run",
-         exit_code=3, result_written=False),
+    Case("deep_json_login", DATA, "the login fails with one line naming the depth bound; a result marked "
+         "incomplete (Inconclusive) says so", exit_code=3, no_pass=DATA),
     Case("reset", ALL, "after login every data request is retried, then request failed: not assessed",
          failure="request_failed", no_pass=ALL),
     Case("truncated", DATA, "a body shorter than its Content-Length is request failed, not assessed",

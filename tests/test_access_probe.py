@@ -256,7 +256,8 @@ def test_non_disruptive_run_skips_lockout_and_registration_with_the_flag_that_ru
 class FaultTarget:
     """A CRM that lets every account log in once, then resets (or answers 502 to) every connection.
 
-    It answers /api/health and each username's first login with a JWT; anything after that
+    It answers /api/health and each username's first login with the right password with a
+    JWT (the audit's preflight logins); anything else
     — API calls, further logins, registrations — gets ``mode``: "reset" (TCP RST, no answer),
     "502" (a gateway error) or "stall" (no answer within the client's timeout). It counts on
     its side what it served and what it refused to answer.
@@ -264,6 +265,7 @@ class FaultTarget:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
+        self.passwords: dict[str, str] = {}  # username -> password: the first right one logs in
         self.secret = secrets.token_hex(32)
         self.logged_in: set[str] = set()
         self.served: list[str] = []
@@ -294,11 +296,12 @@ class FaultTarget:
                 if path == "/api/health" and self.command == "GET":
                     return self._send(200, {"status": "ok"}, path)
                 if path == "/api/auth/login" and self.command == "POST":
-                    user = str((json.loads(body or b"{}") or {}).get("username", ""))
+                    sent = json.loads(body or b"{}") or {}
+                    user = str(sent.get("username", ""))
                     with outer.lock:
                         first = user not in outer.logged_in
                         outer.logged_in.add(user)
-                    if first:
+                    if first and outer.passwords.get(user) == sent.get("password"):
                         now = int(time.time())
                         tok = jwt.encode({"sub": user, "iat": now, "exp": now + 3600}, outer.secret, algorithm="HS256")
                         return self._send(200, {"access_token": tok, "token_type": "bearer"}, path)
@@ -359,8 +362,13 @@ UNANSWERED = ("access.anonymous.contacts", "access.vertical.sales.contacts.list"
               "access.registration.privileged", "access.hardening", "access.logging.readable")
 
 
-def _fault_audit(mode: str, checks: list[str] | None = None, timeout_s: float = 10) -> tuple[ProbeResult, FaultTarget]:
-    """The demo profile (every check, writes and disruptive allowed) against a FaultTarget."""
+def _fault_audit(mode: str, timeout_s: float = 10, retries: int = 0,
+                 **access_options: Any) -> tuple[ProbeResult, FaultTarget]:
+    """The demo profile (every check, writes and disruptive allowed) against a FaultTarget.
+
+    Retries are off unless asked for: a retried request that still gets no answer is judged
+    the same, only later.
+    """
     with FaultTarget(mode) as fault:
         # plain HTTP; a CA bundle is named only because the demo profile requires a non-empty one
         stand_in = SimpleNamespace(base_url=fault.base_url, ca_path=requests.certs.where(),
@@ -369,12 +377,13 @@ def _fault_audit(mode: str, checks: list[str] | None = None, timeout_s: float = 
                                        "READONLY_PASSWORD", "GLOBEX_ADMIN_PASSWORD", "GLOBEX_SALES_PASSWORD",
                                        "LOCKOUT_PASSWORD", "API_KEY")})
         profile = demo_profile(stand_in)
-        options = {**DEMO_OPTIONS, **(profile.plugins.get("access") or {}), "user_delete_path": "/api/users/{id}"}
-        if checks:
-            options["checks"] = checks
+        options = {**DEMO_OPTIONS, **(profile.plugins.get("access") or {}), "user_delete_path": "/api/users/{id}",
+                   **access_options}
         profile = profile.model_copy(update={
             "plugins": {**profile.plugins, "access": options}, "hierarchy": "none",
-            "target": profile.target.model_copy(update={"timeout_s": timeout_s})})
+            "target": profile.target.model_copy(update={"timeout_s": timeout_s, "retries": retries})})
+        fault.passwords = {a.auth.username: a.auth.password.get_secret_value() for a in profile.accounts
+                           if a.auth.method == "login" and a.auth.username and a.auth.password}
         result = run_audit(profile, make_plugin_manager(),
                            RunOptions(only=["access"], allow_writes=True, allow_disruptive=True))
         probe = result.probe("access")
@@ -415,7 +424,8 @@ def test_a_target_that_fails_after_login_never_yields_an_access_pass(mode: str) 
 
 @pytest.mark.integration
 def test_a_target_that_stalls_after_login_is_timed_out_not_passed() -> None:
-    probe, fault = _fault_audit("stall", checks=["anonymous", "tokens", "hardening"], timeout_s=0.3)
+    probe, fault = _fault_audit("stall", timeout_s=0.25, checks=["anonymous", "tokens", "hardening"],
+                                resources=["contacts"])
     assert fault.faulted
     assert not [f.id for f in probe.findings if f.status == Status.passed]
     ids = {f.id: f for f in probe.findings}

@@ -42,7 +42,15 @@ def test_audit_ends_in_budget_with_its_result(outcomes: dict[str, Outcome], faul
         assert len(lines) == 1 and "nested too deep" in lines[0], where
         return
     assert out.result is not None, where
+    if fault == "deep_json_login":  # the login answer is refused: nothing ran, the result says why
+        assert out.result["complete"] is False and "nested too deep" in out.result["incomplete_reason"]
+        assert out.result["probes"] == [] and out.result["verdict"]["verdict"] == "Inconclusive"
+        lines = [ln for ln in out.stderr.splitlines() if ln.startswith("crm-audit: error:")]
+        assert len(lines) == 1 and "nested too deep" in lines[0], where
+        return
     assert [p["probe"] for p in out.result["probes"]] == list(case.probes)
+    if fault in ("expired", "handshake"):  # the transport problem is said in the result, not only in a probe
+        assert any("TLS" in w or "certificate" in w for w in out.result["warnings"]), out.result["warnings"]
     for p in out.result["probes"]:
         assert "RecursionError" not in (p.get("reason") or ""), p["reason"]
 

@@ -307,3 +307,4 @@ def test_a_cap_applies_even_when_the_indicator_already_scored_below_it():
     assert n["sec.access_control"]["score"] == 0.0
     assert n["sec.access_control"]["capped_by"] == "access.bola.r0"
     assert n["sec"]["score"] <= 40.0 and n["sec"]["capped_by"] == "sec.access_control"
+    assert n["crm"]["score"] <= 45.0 and n["crm"]["grade"] == "Fail"  # open criticals sink the overall grade too

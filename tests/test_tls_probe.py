@@ -149,7 +149,7 @@ def make_ctx(base_url: str, tmp: Path, ca_bundle: str | None = None, scope: list
 
 def test_plain_http_target_is_not_scanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("crm_audit_plugins.tls.scan_in_worker", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setattr("crm_audit_plugins.tls.run.scan_in_worker", lambda *a, **k: calls.append(a) or [])
     with PyServer() as srv:
         res = TlsProbe().run(make_ctx(srv.url, tmp_path))
     assert calls == []
@@ -165,7 +165,7 @@ def test_off_scope_hosts_are_never_scanned(tmp_path: Path, monkeypatch: pytest.M
         seen.append([t.host for t in targets])
         return [ServerReport(host=t.host, port=t.port, error="refused") for t in targets]
 
-    monkeypatch.setattr("crm_audit_plugins.tls.scan_in_worker", fake_scan)
+    monkeypatch.setattr("crm_audit_plugins.tls.run.scan_in_worker", fake_scan)
     ctx = make_ctx("https://crm.internal:8443", tmp_path, hosts=["evil.example.net:443", "crm.internal:9443"])
     res = TlsProbe().run(ctx)
     assert seen == [["crm.internal", "crm.internal"]]

@@ -9,13 +9,16 @@ thousands of findings still renders to a few megabytes.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jinja2 import Environment
 
 from ..hookspecs import hookimpl
 from ..model import AuditResult, Evidence, Finding, Severity
@@ -40,7 +43,11 @@ def _nb(text: str) -> str:
     return str(text).replace(" %", "\u00a0%")
 
 
-def _environment() -> Environment:
+@functools.lru_cache(maxsize=1)
+def _environment() -> "Environment":
+    """The Jinja environment, built on first use (jinja2 is imported only when a report is rendered)."""
+    from jinja2 import Environment, PackageLoader  # only when a report is rendered (fast start-up)
+
     env = Environment(
         loader=PackageLoader("crm_audit.report", "templates"),
         autoescape=True,
@@ -51,11 +58,9 @@ def _environment() -> Environment:
     return env
 
 
-_ENV = _environment()
-
-
 def _asset(name: str) -> str:
-    source, _, _ = _ENV.loader.get_source(_ENV, name)  # type: ignore[union-attr]
+    env = _environment()
+    source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
     return source.strip() + "\n"
 
 
@@ -310,7 +315,7 @@ class HtmlReporter(Reporter):
     version = "1.0.0"
 
     def render(self, result: AuditResult) -> str:
-        return _ENV.get_template("report.html.j2").render(build_context(result))
+        return _environment().get_template("report.html.j2").render(build_context(result))
 
 
 @hookimpl

@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Iterable, Literal, Mapping, Protocol
-
-from scipy.stats import norm
 
 from ..model import SEVERITY_ORDER, Finding
 from .units import UnitError, parse_quantity
@@ -44,7 +43,9 @@ Better = Literal["lower", "higher"]
 DEFAULT_PENALTIES: dict[str, float] = {"critical": 50.0, "high": 25.0, "medium": 10.0, "low": 5.0, "info": 0.0}
 DEFAULT_CAPS: dict[str, float] = {"critical": 20.0}
 PASS_FAIL_SCORES = (100.0, 60.0, 0.0)
-_Z90 = float(norm.ppf(0.9))
+#: the standard normal distribution (stdlib: Φ via erf, Φ⁻¹ via AS241; no scipy on the scoring path)
+_NORM = NormalDist()
+_Z90 = _NORM.inv_cdf(0.9)
 #: every function's score is rounded to this many decimals (exact at control points)
 EXACT_DECIMALS = 9
 
@@ -159,7 +160,7 @@ class LogNormal:
             return 100.0 if self.better == "lower" else 0.0
         if math.isinf(value):
             return 0.0 if self.better == "lower" else 100.0
-        return _clip(100.0 * float(norm.cdf((math.log(value) - math.log(self.p50)) / self.sigma)))
+        return _clip(100.0 * _NORM.cdf((math.log(value) - math.log(self.p50)) / self.sigma))
 
     def control_points(self) -> tuple[tuple[float, float], ...]:
         return ((self.p90, 90.0), (self.p50, 50.0))

@@ -83,13 +83,6 @@ class LatencyProbe(Probe):
                     details={"method": ep.method, "path": ep.path, "ttfb_p95_ms": row["ttfb"]["p95"] if row["ttfb"] else None,
                              "samples_planned": opts.samples},
                 ))
-            elif cut:
-                findings.append(_not_sampled(ep, slo, "the request budget ran out before a sample answered",
-                                             NotAssessed.audit_limit, "raise target.request_budget or lower samples"))
-            else:
-                findings.append(_not_sampled(ep, slo, f"none of {sent} requests answered as expected",
-                                             NotAssessed.request_failed, "make the endpoint answer (see "
-                                             f"latency.errors.{_slug(ep.name)}), then re-run"))
                 if summ.p95 > slo:
                     findings.append(Finding(
                         id=f"latency.slo_exceeded.{_slug(ep.name)}", title=f"{ep.name}: p95 {summ.p95:.0f} ms over its SLO of {slo:g} ms",
@@ -97,6 +90,13 @@ class LatencyProbe(Probe):
                         remediation="Profile the endpoint (database queries, N+1 loads, missing indexes, pagination) "
                                     "and cache or paginate what it returns.",
                     ))
+            elif cut:
+                findings.append(_not_sampled(ep, slo, "the request budget ran out before a sample answered",
+                                             NotAssessed.audit_limit, "raise target.request_budget or lower samples"))
+            else:
+                findings.append(_not_sampled(ep, slo, f"none of {sent} requests answered as expected",
+                                             NotAssessed.request_failed, "make the endpoint answer (see "
+                                             f"latency.errors.{_slug(ep.name)}), then re-run"))
             if errors:
                 findings.append(Finding(
                     id=f"latency.errors.{_slug(ep.name)}", title=f"{ep.name}: {errors} of {sent} requests failed",

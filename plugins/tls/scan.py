@@ -19,6 +19,8 @@ from typing import Any, Sequence
 from . import cert as certmod
 from .ciphers import effective_bits, forward_secret, key_exchange, weaknesses
 
+#: servers sslyze scans at the same time in one call (more wait for a free slot)
+MAX_SERVERS_AT_ONCE = 16
 PROTOCOLS = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
 _PROTOCOL_FIELDS = {
     "SSL 2.0": "ssl_2_0_cipher_suites",
@@ -200,8 +202,9 @@ def scan(
         index_of[req.uuid] = i
     t0 = time.perf_counter()
     if requests:
-        scanner = Scanner(
-            per_server_concurrent_connections_limit=max(1, max_connections), concurrent_server_scans_limit=10
+        scanner = Scanner(  # every server at once (up to MAX_SERVERS_AT_ONCE): the slowest sets the time
+            per_server_concurrent_connections_limit=max(1, max_connections),
+            concurrent_server_scans_limit=max(1, min(len(requests), MAX_SERVERS_AT_ONCE)),
         )
         with warnings.catch_warnings():
             # sslyze's bundled trust stores hold a few certificates cryptography warns about
