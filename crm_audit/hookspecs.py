@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import AuditResult, ProbeResult
     from .probe import Probe, Reporter
     from .adapter import Adapter
+    from .scoring.extend import IndicatorSpec
 
 PROJECT = "crm_audit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -52,6 +53,18 @@ def crm_audit_register_adapters() -> "list[type[Adapter]]":
     (contacts, leads, cases …) and their CRUD actions onto one CRM's API; the profile picks
     one by its ``type``. The built-in ``rest`` adapter is configured entirely in the
     profile.
+    """
+
+
+@hookspec
+def crm_audit_register_indicators() -> "list[IndicatorSpec]":
+    """Return the indicators this plugin adds to whichever hierarchy the profile chooses.
+
+    Called once per hierarchy load (audit, validate). Each
+    :class:`crm_audit.scoring.extend.IndicatorSpec` names its dimension and default weight;
+    it is added under that dimension with its weight, and the dimension's other children keep
+    their proportions in the rest (docs/plugins.md, "Indicators a plugin adds"). A hierarchy
+    that already defines the id, or lacks the dimension, keeps its own tree.
     """
 
 

@@ -253,6 +253,17 @@ class TargetSummary(_Frozen):
     scope: list[str]
 
 
+class SchedulePhase(_Frozen):
+    """One phase of the audit's schedule: probes run side by side, or one probe alone on a quiet target."""
+
+    mode: Literal["concurrent", "alone"]
+    #: probe ids of the phase, in the order of the results
+    probes: list[str]
+    #: seconds from the start of the audit to the start of the phase, and the phase's length
+    start_s: float = 0.0
+    duration_s: float = 0.0
+
+
 class AuditResult(_Frozen):
     """The whole audit, versioned; every reporter reads only this."""
 
@@ -268,6 +279,8 @@ class AuditResult(_Frozen):
     complete: bool = True
     incomplete_reason: str | None = None
     probes: list[ProbeResult] = Field(default_factory=list)
+    #: how the probes ran: probes that measure no time side by side, the others alone (docs/plugins.md)
+    schedule: list[SchedulePhase] = Field(default_factory=list)
     scoring: dict[str, Any] | None = None
     #: findings drawn from the scoring: value-based indicators graded Fail
     indicator_findings: list[Finding] = Field(default_factory=list)

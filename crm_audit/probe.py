@@ -53,14 +53,19 @@ class ProbeContext:
         self._cleanups.append((description, fn))
 
     def run_cleanups(self) -> list[str]:
-        """Run deferred cleanups newest first; return descriptions of those that failed."""
+        """Run deferred cleanups newest first; return descriptions of those that failed.
+
+        Cleanups may spend the part of the request budget kept back for them
+        (``Target.cleanup_reserve``), so records are removed even when a probe ran the budget out.
+        """
         failed: list[str] = []
-        while self._cleanups:
-            description, fn = self._cleanups.pop()
-            try:
-                fn()
-            except BaseException as exc:  # noqa: BLE001 - a cleanup (or a second Ctrl-C) must not stop the others
-                failed.append(f"{description}: {type(exc).__name__}: {exc}")
+        with self.target.cleaning_up():
+            while self._cleanups:
+                description, fn = self._cleanups.pop()
+                try:
+                    fn()
+                except BaseException as exc:  # noqa: BLE001 - a cleanup (or a second Ctrl-C) must not stop the others
+                    failed.append(f"{description}: {type(exc).__name__}: {exc}")
         return failed
 
     def check_cancelled(self) -> None:
@@ -85,6 +90,10 @@ class Probe:
     options_model: ClassVar[type[BaseModel]] = NoOptions
     #: seconds before the runner gives up on the probe and records an error
     timeout_s: ClassVar[float] = 600.0
+    #: True: the probe measures time (latency, load, restore time …) and runs alone, with no other
+    #: probe sending; False: it measures no time and runs side by side with the other such probes
+    #: (within the shared rate limit and budget). The safe default for a probe that does not say.
+    quiet_target: ClassVar[bool] = True
 
     def run(self, ctx: ProbeContext) -> ProbeResult:  # pragma: no cover - interface
         raise NotImplementedError

@@ -54,29 +54,40 @@ def select_probes(registry: Registry, profile: Profile, only: list[str] | None =
 
 
 def probe_options(probe: type[Probe], profile: Profile) -> Any:
-    """Validate ``plugins.<probe id>`` with the probe's options model (errors name the key)."""
+    """Validate ``plugins.<probe id>`` with the probe's options model, against the profile.
+
+    Raises :class:`crm_audit.options.OptionErrors` listing every problem, one line each
+    naming its key (``plugins.<id>.<key>``).
+    """
+    from .options import OptionErrors, option_errors, validate_options
+
     raw = profile.plugins.get(probe.id, {}) or {}
     try:
-        return probe.options_model.model_validate(raw)
+        return validate_options(probe.options_model, raw, profile)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
         where = f"{profile.source_path}: " if profile.source_path else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown option"
-        raise ProfileError(f"{where}plugins.{probe.id}.{loc}: {msg}") from None
+        raise OptionErrors([f"{where}plugins.{probe.id}.{key}: {msg}" for key, msg in option_errors(exc)]) from None
 
 
 def check_plugin_sections(registry: Registry, profile: Profile) -> None:
-    """Every ``plugins.<id>`` section names a known probe and passes its options model."""
+    """Every ``plugins.<id>`` section names a known probe and passes its options model.
+
+    Raises :class:`crm_audit.options.OptionErrors` with every problem of every section.
+    """
+    from .options import OptionErrors
+
+    lines: list[str] = []
+    where = f"{profile.source_path}: " if profile.source_path else ""
     for pid in profile.plugins:
         if pid not in registry.probes:
-            where = f"{profile.source_path}: " if profile.source_path else ""
-            raise ProfileError(
-                f"{where}plugins.{pid}: no probe named {pid!r} (known: {', '.join(sorted(registry.probes))})"
-            )
-        probe_options(registry.probes[pid], profile)
+            lines.append(f"{where}plugins.{pid}: no probe named {pid!r} (known: {', '.join(sorted(registry.probes))})")
+            continue
+        try:
+            probe_options(registry.probes[pid], profile)
+        except OptionErrors as exc:
+            lines += exc.lines
+    if lines:
+        raise OptionErrors(lines)
 
 
 def make_adapter(registry: Registry, profile: Profile, target: Target) -> Adapter | None:
@@ -188,7 +199,12 @@ def preflight_logins(target: Target, profile: Profile) -> None:
 
 
 def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, bool]:
-    """Run one probe in a worker thread with its timeout; never raises."""
+    """Run one probe in a worker thread with its timeout; never raises.
+
+    The runner fills what it knows, whatever the probe returned: the result's ``probe``,
+    ``title``, ``version``, ``started``, ``duration_s`` and ``requests``, and every finding's
+    ``probe``.
+    """
     box: dict[str, Any] = {}
     started = utcnow()
     t0 = time.perf_counter()
@@ -246,6 +262,8 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
             res = ProbeResult(**meta, status="error", reason=f"probe returned {type(got).__name__}, not ProbeResult")
         else:
             res = got.model_copy(update=meta)
+    if any(f.probe != probe_cls.id for f in res.findings):
+        res = res.model_copy(update={"findings": [f.model_copy(update={"probe": probe_cls.id}) for f in res.findings]})
     if cleanup_failures:
         note = ctx.target.redactor.redact("cleanup failed: " + "; ".join(cleanup_failures))
         res = res.model_copy(update={"reason": ((res.reason + "; ") if res.reason else "") + note})
@@ -277,7 +295,10 @@ def _load_hierarchy(profile: Profile, registry: Registry, override: str | None) 
     except ImportError:  # scoring not installed in this build
         return None
     try:
-        return load_hierarchy(override or profile.hierarchy, known_probes=set(registry.probes) | _KNOWN_PROBES)
+        from .scoring.extend import collect_indicators  # plugins' indicators, merged into the chosen hierarchy
+
+        return load_hierarchy(override or profile.hierarchy, known_probes=set(registry.probes) | _KNOWN_PROBES,
+                              indicators=collect_indicators(registry.hook.crm_audit_register_indicators))
     except HierarchyError as exc:
         raise ProfileError(f"hierarchy: {exc}") from None
 

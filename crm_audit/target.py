@@ -11,12 +11,13 @@ evidence. docs/reliability.md says what happens with each hostile answer.
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -209,7 +210,24 @@ class Target:
 
     @property
     def budget_left(self) -> int:
-        return self.config.request_budget - self._count
+        """Requests a probe may still send: the budget less what is kept back for cleanups."""
+        return max(0, self.config.request_budget - self.cleanup_reserve - self._count)
+
+    @property
+    def cleanup_reserve(self) -> int:
+        """Part of the request budget only cleanups may spend, so an audit that ran its budget
+        out can still delete the records it created (5 %, at least 10, at most 200)."""
+        return min(200, max(10, self.config.request_budget // 20), self.config.request_budget // 2)
+
+    @contextlib.contextmanager
+    def cleaning_up(self) -> Iterator[None]:
+        """Requests sent inside this block (from this thread) may spend the cleanup reserve."""
+        before = getattr(self._local, "cleanup", False)
+        self._local.cleanup = True
+        try:
+            yield
+        finally:
+            self._local.cleanup = before
 
     def charge(self, n: int) -> None:
         """Count requests sent outside this client (Locust workers) against the budget.
@@ -220,10 +238,14 @@ class Target:
             self._count += max(0, int(n))
 
     def _spend(self) -> None:
+        limit = self.config.request_budget
+        if not getattr(self._local, "cleanup", False):
+            limit -= self.cleanup_reserve
         with self._count_lock:
-            if self._count >= self.config.request_budget:
+            if self._count >= limit:
                 raise BudgetExceeded(
-                    f"request budget of {self.config.request_budget} used up (target.request_budget)"
+                    f"request budget of {self.config.request_budget} used up (target.request_budget; "
+                    f"{self.cleanup_reserve} of it kept for cleanups)"
                 )
             self._count += 1
 

@@ -101,6 +101,15 @@ def default_secret_tokens(pg: PostgresServer, crm: DjangoCrmServer) -> Iterator[
         yield _findings(result)
 
 
+@pytest.fixture(scope="module")
+def non_disruptive(crm: DjangoCrmServer) -> AuditResult:
+    """The shipped profile as it is (allow.disruptive: false): only the two disruptive access checks, scored."""
+    prof = load(crm)
+    prof = prof.model_copy(update={"plugins": {**prof.plugins, "access": {**prof.plugins["access"],
+                                                                          "checks": ["lockout", "registration"]}}})
+    return run_audit(prof, make_plugin_manager(), RunOptions(only=["access"]))
+
+
 # ------------------------------------------------------------------ the profile
 
 
@@ -219,6 +228,19 @@ def test_cors_wildcard_is_recorded(writing: AuditResult) -> None:
     assert f.status.value == "pass"
 
 
+def test_non_disruptive_profile_leaves_login_limit_and_registration_not_assessed(non_disruptive: AuditResult) -> None:
+    """Issue 14: skipped for safety, with the flag that runs them — not a pass, and no score for the login limit."""
+    ids = _findings(non_disruptive)
+    for fid in ("access.login.no_lockout", "access.registration.privileged"):
+        f = ids[fid]
+        assert f.status.value == "skipped" and f.not_assessed is not None and f.not_assessed.value == "safety", fid
+        assert f.hint and "--allow-disruptive" in f.hint, (fid, f.hint)
+    assert non_disruptive.scoring
+    node = next(n for n in non_disruptive.scoring["nodes"] if n["id"] == "sec.login_limit")
+    assert node["assessed"] is False and node["score"] is None, node
+    assert any("--allow-disruptive" in h for h in node["not_assessed"]["hints"]), node["not_assessed"]
+
+
 # ------------------------------------------------------------------ access: no false positives
 
 
@@ -230,8 +252,12 @@ def test_resource_lists_require_authentication(writing: AuditResult) -> None:
 
 
 def test_user_cannot_read_another_users_contact(writing: AuditResult) -> None:
-    f = _findings(writing)["access.bola.contacts"]
+    ids = _findings(writing)
+    f = ids["access.bola.contacts"]
     assert f.status.value == "pass" and "same-tenant read" in f.title
+    # a single-tenant CRM: the cross-tenant part is reported as not assessed, with the account it needs
+    part = ids["access.bola.contacts.cross_tenant"]
+    assert part.status.value == "skipped" and part.not_assessed.value == "needs_account" and "tenant" in part.hint
 
 
 def test_token_signature_is_verified_and_secret_is_not_default(writing: AuditResult) -> None:

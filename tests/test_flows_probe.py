@@ -86,11 +86,22 @@ def test_needs_allow_writes(demo):
 
 def test_budget_cut_marks_the_flow_values_bounded(demo):
     profile = demo_profile(demo)
-    # room for two of the three runs (one run of the demo flow sends 6 requests, plus the audit's own)
-    profile = profile.model_copy(update={"target": profile.target.model_copy(update={"request_budget": 20})})
+    # room for two of the three runs (one run of the demo flow sends 6 requests, plus the audit's own),
+    # after the 10 requests kept back for cleanups
+    profile = profile.model_copy(update={"target": profile.target.model_copy(update={"request_budget": 30})})
     opts = RunOptions(only=["flows"], hierarchy="none")
     probe = run_audit(profile, make_plugin_manager(), opts).probes[0]
     assert probe.status == "ok"
     rate = next(m for m in probe.measurements if m.indicator == "perf.flow_completion_rate")
     assert rate.bounded_by == "request_budget" and rate.details["runs_planned"] == 3
     assert rate.details["runs"] < 3
+
+
+@pytest.mark.parametrize("budget", [14, 17, 20, 25, 30])
+def test_records_are_removed_even_when_the_budget_runs_out(demo, budget: int):
+    """The cleanup reserve (Target.cleanup_reserve) lets deferred deletes run after a probe spent the rest."""
+    profile = demo_profile(demo)
+    profile = profile.model_copy(update={"target": profile.target.model_copy(update={"request_budget": budget})})
+    opts = RunOptions(only=["flows"], hierarchy="none")
+    run_audit(profile, make_plugin_manager(), opts)
+    assert _tagged_left(profile, f"crm-audit-{opts.run_id}") == {r: 0 for r in profile.adapter["resources"]}

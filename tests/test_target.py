@@ -109,10 +109,17 @@ def test_in_scope_redirect_is_followed(server) -> None:
 
 def test_budget_is_enforced(server) -> None:
     t = Target(make_profile(server.base_url))
-    for _ in range(50):
+    assert t.cleanup_reserve == 10 and t.budget_left == 40
+    for _ in range(40):
         t.request("GET", "/ok")
     with pytest.raises(BudgetExceeded, match="request budget of 50"):
         t.request("GET", "/ok")
+    assert server.hits.count("GET /ok") == 40
+    with t.cleaning_up():  # cleanups may spend the reserve, and no more
+        for _ in range(10):
+            t.request("GET", "/ok")
+        with pytest.raises(BudgetExceeded):
+            t.request("GET", "/ok")
     assert server.hits.count("GET /ok") == 50
 
 

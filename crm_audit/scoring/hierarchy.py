@@ -52,7 +52,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from ..safeyaml import YamlError, load_yaml
 from ..model import SEVERITY_ORDER
@@ -160,11 +160,12 @@ def available_hierarchies() -> list[str]:
 
 
 def load_hierarchy(name_or_path: str | Path, known_probes: set[str] | frozenset[str] | None = None,
-                   ri_table: str | None = None) -> Hierarchy:
+                   ri_table: str | None = None, indicators: Sequence[Any] = ()) -> Hierarchy:
     """Load a bundled hierarchy by name (``default``) or a hierarchy file by path, validated.
 
     ``known_probes`` adds probe ids (from plugins) to the built-in ones a ``source`` may name;
-    ``ri_table`` overrides the file's ``ri_table`` key.
+    ``ri_table`` overrides the file's ``ri_table`` key; ``indicators`` (plugins'
+    ``extend.IndicatorSpec``) are merged in by ``extend.merge_indicators``.
     """
     origin, text = _read(str(name_or_path))
     try:
@@ -175,7 +176,12 @@ def load_hierarchy(name_or_path: str | Path, known_probes: set[str] | frozenset[
     probes = KNOWN_PROBES | frozenset(known_probes or ())
     if ri_table is not None and isinstance(data, Mapping):
         data = {**data, "ri_table": ri_table}
-    return build_hierarchy(data, origin, probes, default_name=Path(origin).stem)
+    tree = build_hierarchy(data, origin, probes, default_name=Path(origin).stem)
+    if not indicators:
+        return tree
+    from .extend import merge_indicators
+
+    return merge_indicators(tree, indicators, probes)
 
 
 def _read(name_or_path: str) -> tuple[str, str]:

@@ -37,7 +37,7 @@ def failed_indicator_findings(scoring: Mapping[str, Any], hierarchy: Hierarchy) 
             severity=Severity(node.severity or DEFAULT_SEVERITY),
             status=Status.failed,
             indicator=node.id,
-            probe=source.split(":", 1)[1] if source.startswith("probe:") else source or None,
+            probe=_first_probe(source),
             evidence=[Evidence(expected=expected, observed=observed,
                                details={"difference": row.get("difference"), "score": row["score"],
                                         "function": row.get("function"), "source": source,
@@ -46,3 +46,9 @@ def failed_indicator_findings(scoring: Mapping[str, Any], hierarchy: Hierarchy) 
             references=["indicator system: docs/indicators.md"],
         ))
     return out
+
+
+def _first_probe(source: str) -> str | None:
+    """The probe that produced the worst value (the first of ``probe:a, probe:b``), else the source ("evidence")."""
+    first = source.split(",", 1)[0].strip()
+    return first.split(":", 1)[1] if first.startswith("probe:") else first or None

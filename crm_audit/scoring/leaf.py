@@ -5,7 +5,9 @@ Sources are tried in the order the hierarchy lists them; the first that yields a
 - ``probe:<id>`` with a value function: every measurement of the indicator (from any probe)
   with a value is converted to the indicator's unit and scored; the indicator's score is the
   **mean** of those scores and its ``actual`` is the value of the **worst**-scoring
-  measurement (e.g. the slowest endpoint's p95), so the PIA triple shows what to fix.
+  measurement (e.g. the slowest endpoint's p95), so the PIA triple shows what to fix. Its
+  ``source`` names the probes that produced the values (``probe:<id>``, the worst value's
+  first, comma-separated), not the source the hierarchy declares.
 - ``probe:<id>`` with a findings function: the open findings (fail/warn, no waiver) whose
   ``Finding.indicator`` is this indicator are penalised by severity. The indicator is
   assessed only when at least one pass/fail/warn finding feeds it: a probe that ran but
@@ -77,16 +79,20 @@ class ResultIndex:
     #: why a probe produced nothing, by probe id ("skipped: needs --allow-writes")
     probe_reason: dict[str, str] = field(default_factory=dict)
     complete: bool = True
+    #: by indicator, the probe that produced each entry of ``measurements`` (same order)
+    producers: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, result: AuditResult) -> "ResultIndex":
         measurements: dict[str, list[Measurement]] = defaultdict(list)
+        producers: dict[str, list[str]] = defaultdict(list)
         findings: dict[str, list[Finding]] = defaultdict(list)
         unassessed: dict[str, list[Finding]] = defaultdict(list)
         for probe in result.probes:
             for m in probe.measurements:
                 if m.value is not None and not math.isnan(m.value):
                     measurements[m.indicator].append(m)
+                    producers[m.indicator].append(probe.probe)
             for f in probe.findings:
                 if f.indicator and f.status in _COUNTED:
                     findings[f.indicator].append(f)
@@ -95,7 +101,7 @@ class ResultIndex:
         reasons = {p.probe: f"{p.status}" + (f": {p.reason}" if p.reason else "")
                    for p in result.probes if p.status != "ok"}
         return cls(dict(measurements), dict(findings), {p.probe: p.status for p in result.probes},
-                   dict(unassessed), reasons, result.complete)
+                   dict(unassessed), reasons, result.complete, dict(producers))
 
 
 def score_leaf(node: Node, index: ResultIndex, evidence: Evidence | None = None) -> LeafScore:
@@ -112,7 +118,8 @@ def score_leaf(node: Node, index: ResultIndex, evidence: Evidence | None = None)
         elif fn.kind == "findings":
             outcome = _from_findings(node, source.split(":", 1)[1], related, open_findings, index)
         else:
-            outcome = _from_measurements(node, index.measurements.get(node.id, []), source)
+            outcome = _from_measurements(node, index.measurements.get(node.id, []),
+                                         index.producers.get(node.id, []))
         if outcome is not None:
             break
     if outcome is None or outcome.score is None:
@@ -156,10 +163,10 @@ def _from_findings(node: Node, probe: str, related: list[Finding], open_findings
     return LeafScore(True, fn.score(penalty), float(len(open_findings)), 0.0, f"probe:{probe}")  # type: ignore[union-attr]
 
 
-def _from_measurements(node: Node, measurements: list[Measurement], source: str) -> LeafScore | None:
+def _from_measurements(node: Node, measurements: list[Measurement], producers: list[str]) -> LeafScore | None:
     fn = node.function
-    scored: list[tuple[float, float, float | None]] = []  # (score, value, expected)
-    for m in measurements:
+    scored: list[tuple[float, float, float | None, str]] = []  # (score, value, expected, producing probe)
+    for m, probe in zip(measurements, producers):
         try:
             value = convert(float(m.value), m.unit, node.unit)  # type: ignore[arg-type]
             own_expected = convert(m.expected, m.unit, node.unit) if m.expected is not None else None
@@ -170,12 +177,13 @@ def _from_measurements(node: Node, measurements: list[Measurement], source: str)
             continue  # the audit's own bound set this value: no evidence against the CRM
         score = fn.score(value, expected)  # type: ignore[union-attr]
         if score is not None:
-            scored.append((score, value, expected))
+            scored.append((score, value, expected, probe))
     if not scored:
         return None
-    mean = sum(s for s, _, _ in scored) / len(scored)
+    mean = sum(row[0] for row in scored) / len(scored)
     worst = min(scored, key=lambda row: row[0])
-    return LeafScore(True, mean, _finite(worst[1]), worst[2], source)
+    probes = dict.fromkeys([worst[3]] + [row[3] for row in scored])
+    return LeafScore(True, mean, _finite(worst[1]), worst[2], ", ".join(f"probe:{p}" for p in probes))
 
 
 def _from_evidence(node: Node, evidence: Evidence | None) -> LeafScore | None:

@@ -9,14 +9,13 @@ documentation endpoints and the profile's ``public_paths``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.target import Exchange
 
-from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, slug
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, slug
 
 _PUBLIC = re.compile(r"(?i)(^|/)(auth|login|logout|signin|signup|register|token|refresh|health|healthz|ping|"
                      r"status|openapi|swagger|redoc|docs|schema|forgot-password|reset-password|"
@@ -31,25 +30,14 @@ def _public(run: AccessRun, path: str) -> bool:
     return bool(_PUBLIC.search(path))
 
 
-@dataclass
-class Seen:
-    """What the anonymous requests to one resource or path showed."""
-
-    hits: list[Evidence] = field(default_factory=list)
-    tried: list[str] = field(default_factory=list)
-    silent: list[Exchange | None] = field(default_factory=list)
-    untested: list[tuple[NotAssessed, str]] = field(default_factory=list)
-
-    def judge(self, run: AccessRun, ex: Exchange, context: str, leaked: Callable[[Exchange], bool | None]) -> None:
-        """A hit when a 2xx leaked (``leaked`` True), nothing on a real denial or a harmless 2xx;
-        otherwise (no answer, 5xx, an unexpected or unreadable answer) the request is not judged."""
-        self.tried.append(f"{ex.method} {_path(ex)}: {ex.status if ex.answered else ex.error}")
-        v = run.expect_deny(ex, context)
-        outcome = leaked(ex) if v == "allow" else False if v == "deny" else None
-        if outcome is None:
-            self.silent.append(ex)
-        elif outcome:
-            self.hits.append(ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials"))
+def _judge(run: AccessRun, seen: Tally, ex: Exchange, context: str, leaked: Callable[[Exchange], bool | None]) -> None:
+    """A hit when a 2xx leaked (``leaked`` True), nothing on a real denial or a harmless 2xx;
+    otherwise (no answer, 5xx, an unexpected or unreadable answer) the request is not judged."""
+    v = run.expect_deny(ex, context)
+    outcome = leaked(ex) if v == "allow" else False if v == "deny" else None
+    label = f"{ex.method} {_path(ex)}: {ex.status if ex.answered else ex.error}"
+    hit = ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials") if outcome else None
+    seen.record(label, ex if outcome is None else hit)
 
 
 def _path(ex: Exchange) -> str:
@@ -84,14 +72,14 @@ def _resource(run: AccessRun, res: str, covered: set[str], records: dict[str, An
     t = run.ctx.target
     rc = adapter.resource(res)
     covered.add(rc.path.rstrip("/"))
-    seen = Seen()
-    seen.judge(run, t.request("GET", rc.path, auth=False), f"anonymous list {res}", _listed)
+    seen = Tally()
+    _judge(run, seen, t.request("GET", rc.path, auth=False), f"anonymous list {res}", _listed)
     owner = run.writer(res, None) if run.ctx.allow_writes else None
     if not run.ctx.allow_writes:
-        seen.untested.append((NotAssessed.safety, HINT_WRITES))
+        seen.untested.append(("records", NotAssessed.safety, HINT_WRITES))
     elif owner is None:
-        seen.untested.append((NotAssessed.needs_account, f"add a general account whose role may create {res} "
-                                                         "(access_matrix create: allow)"))
+        seen.untested.append(("records", NotAssessed.needs_account, f"add a general account whose role may create "
+                                                                    f"{res} (access_matrix create: allow)"))
     else:
         rec, cex = run.own_record(res, owner, key="anonymous")
         rid = adapter.record_id(rec) if rec else None
@@ -101,24 +89,20 @@ def _resource(run: AccessRun, res: str, covered: set[str], records: dict[str, An
             records[res] = rid
             item = adapter.item_path(res, rid)
             covered.add(_PARAM.sub("{}", (rc.item_path or rc.path.rstrip("/") + "/{id}")).rstrip("/"))
-            seen.judge(run, t.request("GET", item, auth=False), f"anonymous read {res}",
+            _judge(run, seen, t.request("GET", item, auth=False), f"anonymous read {res}",
                        lambda ex: run.ctx.tag in ex.text)
-            seen.judge(run, t.request(rc.update_method, item, auth=False, json=adapter.update_body(res, rid)),
+            _judge(run, seen, t.request(rc.update_method, item, auth=False, json=adapter.update_body(res, rid)),
                        f"anonymous update {res}", lambda ex: True)
-            seen.judge(run, run.delete(res, rid, None), f"anonymous delete {res}", lambda ex: True)
+            _judge(run, seen, run.delete(res, rid, None), f"anonymous delete {res}", lambda ex: True)
         ex = t.request("POST", rc.path, auth=False, json={**_filled(run, rc.create), **(
             {adapter.config.tag_field: [run.ctx.tag]} if adapter.config.tag_field else {})})
-        seen.judge(run, ex, f"anonymous create {res}", lambda ex: True)
+        _judge(run, seen, ex, f"anonymous create {res}", lambda ex: True)
         if ex.ok:
             made = ex.json_or_none()
             mid = adapter.record_id(made) if isinstance(made, dict) else None
             if mid is not None:
                 run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
     _report(run, f"access.anonymous.{res}", res, seen)
-    for reason, hint in seen.untested:
-        run.skip(f"access.anonymous.{res}.records", f"{res}: anonymous read/update/delete/create of a record not tested",
-                 reason, hint, indicator=INDICATOR_ACCESS, severity=Severity.critical,
-                 references=refs("API2", "API5", "CWE-306", "CWE-862"), remediation=ANON_FIX)
 
 
 def has_data(data: Any) -> bool:
@@ -136,16 +120,11 @@ def _filled(run: AccessRun, body: dict) -> dict:
     return fill(body, tag=run.ctx.tag, n=0)
 
 
-def _report(run: AccessRun, fid: str, what: str, seen: Seen) -> None:
-    kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "CWE-306", "CWE-862"),
-                              remediation=ANON_FIX, severity=Severity.critical)
-    if seen.hits:
-        run.add(fid, f"{what}: answers without credentials", status=Status.failed, evidence=seen.hits, **kw)
-    elif seen.silent:
-        run.unassessed(fid, f"{what}: requires authentication", seen.silent[0], expected="401/403", **kw)
-    else:
-        ev = Evidence(request="; ".join(seen.tried)[:500], expected="401/403")
-        run.add(fid, f"{what}: requires authentication", status=Status.passed, evidence=[ev], **kw)
+def _report(run: AccessRun, fid: str, what: str, seen: Tally) -> None:
+    seen.report(run, fid, what=f"{what}: anonymous access", bad=f"{what}: answers without credentials",
+                good=f"{what}: requires authentication", severity=Severity.critical,
+                good_evidence=[Evidence(request="; ".join(seen.judged)[:500], expected="401/403")],
+                indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "CWE-306", "CWE-862"), remediation=ANON_FIX)
 
 
 def _openapi(run: AccessRun, covered: set[str], records: dict[str, Any]) -> None:
@@ -177,8 +156,8 @@ def _openapi(run: AccessRun, covered: set[str], records: dict[str, Any]) -> None
             capped.append(path)
             continue
         n += 1
-        seen = Seen()
-        seen.judge(run, run.ctx.target.request("GET", concrete, auth=False), "anonymous GET", _listed)
+        seen = Tally()
+        _judge(run, seen, run.ctx.target.request("GET", concrete, auth=False), "anonymous GET", _listed)
         _report(run, f"access.anonymous.{slug(norm.replace('{}', 'id'))}", f"GET {path}", seen)
     if unfilled:
         hint = ("set plugins.access.read_others: true to try them with id 1" if run.ctx.allow_writes else

@@ -262,6 +262,49 @@ class AccessRun:
                 raise RuntimeError(f"could not delete {resource}/{rid} (answers {sorted(set(map(str, tried)))})")
         return
 
+@dataclass
+class Tally:
+    """What the attempts of one check showed, to report it in one of three states.
+
+    ``hits``: evidence that something worked that must not (fail); ``judged``: attempts with a
+    real answer (pass when nothing hit); ``silent``: attempts without an answer to judge
+    (error, when nothing hit); ``untested``: parts that could not be tried at all, as
+    (part, reason, hint) — each a skipped ``<id>.<part>`` beside the verdict, or the check's
+    own id skipped when no part could run.
+    """
+
+    hits: list[Evidence] = field(default_factory=list)
+    judged: list[str] = field(default_factory=list)
+    silent: list[Exchange | None] = field(default_factory=list)
+    untested: list[tuple[str, NotAssessed, str]] = field(default_factory=list)
+
+    def record(self, label: str, outcome: Evidence | Exchange | None) -> None:
+        """One attempt: Evidence (it worked), None (refused), or the Exchange that cannot be judged."""
+        if isinstance(outcome, Exchange):
+            self.silent.append(outcome)
+            return
+        self.judged.append(label)
+        if outcome is not None:
+            self.hits.append(outcome)
+
+    def report(self, run: "AccessRun", fid: str, *, what: str, bad: str, good: str, severity: Severity,
+               bad_severity: Severity | None = None, good_evidence: Iterable[Evidence] = (), **kw: Any) -> None:
+        """fail on a hit; error when an attempt could not be judged; pass on what was judged; skipped parts beside."""
+        if self.hits:
+            run.add(fid, bad, status=Status.failed, severity=bad_severity or severity, evidence=self.hits, **kw)
+        elif self.silent:
+            run.unassessed(fid, good, self.silent[0], severity=severity, **kw)
+        elif self.judged:
+            run.add(fid, good, status=Status.passed, severity=severity, evidence=good_evidence, **kw)
+        else:
+            run.skip(fid, f"{what} not tested", self.untested[0][1], "; ".join(h for _, _, h in self.untested),
+                     severity=severity, **kw)
+            return
+        for part, reason, hint in self.untested:
+            run.skip(f"{fid}.{part}", f"{what}: {part.replace('_', ' ')} not tested", reason, hint,
+                     severity=severity, **kw)
+
+
 def _why_text(why: NotAssessed, ex: Exchange | None) -> str:
     if ex is None:
         return "no request could be sent"

@@ -8,15 +8,14 @@ A's list must not contain the other tenant's tagged record or rows of another te
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
-from .common import (HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, same_value, update_took_effect,
-                     verdict)
+from .common import (HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, same_value,
+                     update_took_effect, verdict)
 
 BOLA_FIX = ("Check on every by-id request that the record belongs to the caller's tenant and, where the role "
             "is limited to its own records, to the caller; answer 404/403 otherwise.")
@@ -35,24 +34,6 @@ def actors(run: AccessRun) -> tuple[Account | None, Account | None]:
     writers = sorted((a for a in run.general_accounts() if any(run.may(a, r, "create") for r in run.resources())),
                      key=lambda a: run.privilege(a.role))
     return (writers[0] if writers else None), None
-
-
-@dataclass
-class Attempts:
-    """What the attempts on one resource showed: hits (the actor could), denials, and no answer."""
-
-    hits: list[Evidence] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
-    silent: list[Exchange] = field(default_factory=list)
-
-    def record(self, label: str, outcome: "Evidence | Exchange | None") -> None:
-        """One attempt: Evidence (it worked), an Exchange (could not be judged) or None (refused)."""
-        if isinstance(outcome, Exchange):
-            self.silent.append(outcome)
-            return
-        self.checked.append(label)
-        if outcome is not None:
-            self.hits.append(outcome)
 
 
 def other_tenant_writer(run: AccessRun, a: Account, res: str) -> Account | None:
@@ -96,16 +77,16 @@ def check_objects(run: AccessRun) -> None:
 def _bola(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
     """Same-tenant attempts on B's records (owner-only actions) and cross-tenant attempts on C's records."""
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API1", "CWE-639"))
-    tried = Attempts()
-    untested: list[tuple[str, NotAssessed, str]] = []
+    tried = Tally()
+    untested = tried.untested
     own_actions = [x for x in run.opts.owner_only_actions.get(a.role, []) if x in ("read", "update", "delete")]
-    if b is None:
-        untested.append(("same_tenant", NotAssessed.needs_account,
-                         f"add a second general account of role {a.role} in tenant {a.tenant or '(none)'}"))
-    elif not own_actions:
+    if not own_actions:
         untested.append(("same_tenant", NotAssessed.not_configured,
                          f"if {a.role} may act only on its own records, list those actions in "
                          f"plugins.access.owner_only_actions.{a.role}"))
+    elif b is None:
+        untested.append(("same_tenant", NotAssessed.needs_account,
+                         f"add a second general account of role {a.role} in tenant {a.tenant or '(none)'}"))
     elif not run.may(b, res, "create"):
         untested.append(("same_tenant", NotAssessed.needs_account, f"{b.name} may not create {res}: add a second "
                          f"account of role {a.role} in tenant {a.tenant or '(none)'} that may"))
@@ -126,26 +107,12 @@ def _bola(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
             else:
                 run.notes.setdefault("foreign_failed", {}).setdefault(res, cex)
             tried.record(f"cross-tenant {action}", _attempt(run, res, rec, a, c, action) if rec else cex)
-    fid = f"access.bola.{res}"
-    fix = dict(remediation=BOLA_FIX, **kw)
-    if tried.hits:
-        sev = Severity.critical if any("other tenant" in (p.observed or "") for p in tried.hits) else Severity.high
-        run.add(fid, f"{res}: {a.name} can act on records it must not ({len(tried.hits)} of {len(tried.checked)} "
-                f"attempts)", status=Status.failed, severity=sev, evidence=tried.hits, **fix)
-    elif tried.silent:
-        run.unassessed(fid, f"{res}: object-level access of other users' and tenants' records", tried.silent[0],
-                       severity=Severity.high, expected="403/404", **fix)
-    elif tried.checked:
-        run.add(fid, f"{res}: other users' and tenants' records are protected ({', '.join(tried.checked)})",
-                status=Status.passed, severity=Severity.high, **fix)
-    if untested and not (tried.checked or tried.silent):
-        run.skip(fid, f"{res}: object-level access not tested", untested[0][1], "; ".join(h for _, _, h in untested),
-                 severity=Severity.high, **fix)
-        return
-    for part, reason, hint in untested:  # the part that could not run, beside the verdict on the part that did
-        what = "same-tenant (owner-only)" if part == "same_tenant" else "cross-tenant"
-        run.skip(f"{fid}.{part}", f"{res}: {what} object-level access not tested", reason, hint,
-                 severity=Severity.high, **fix)
+    where = ", ".join(tried.judged)
+    tried.report(run, f"access.bola.{res}", what=f"{res}: object-level access",
+                 bad=f"{res}: {a.name} can act on records it must not ({len(tried.hits)} of {len(tried.judged)} attempts)",
+                 good=f"{res}: other users' and tenants' records are protected ({where})", severity=Severity.high,
+                 bad_severity=Severity.critical if any("other tenant" in (p.observed or "") for p in tried.hits) else None,
+                 remediation=BOLA_FIX, **kw)
 
 
 def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account, action: str) -> Evidence | Exchange | None:

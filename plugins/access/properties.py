@@ -7,14 +7,13 @@ Mass assignment is judged by what the CRM stored (re-read), never by what it ech
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
-from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, same_value, verdict
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, same_value, verdict
 from .objects import actors, other_tenant_writer
 
 MASS_FIX = ("Accept only an explicit allow-list of writable fields; set owner and tenant on the server "
@@ -26,32 +25,6 @@ _PASSWORD_KEY = re.compile(r"^(password|passwd|pwd|password_?hash|hashed_?passwo
                            r"totp_?secret|mfa_?secret)$", re.I)
 _HASH_KEY = re.compile(r"^hash$", re.I)
 _HASH_VALUE = re.compile(r"^(\$2[aby]?\$|\$argon2|\$[156]\$|pbkdf2_|scrypt\$|bcrypt\$|sha1\$|md5\$|\{SSHA\})")
-
-
-@dataclass
-class Parts:
-    """Outcome of a check made of parts (owner/tenant, role/tenant): hits, answers it cannot judge, untested parts."""
-
-    hits: list[Evidence] = field(default_factory=list)
-    silent: list[Exchange | None] = field(default_factory=list)
-    untested: list[tuple[str, NotAssessed, str]] = field(default_factory=list)
-
-    def report(self, run: AccessRun, fid: str, what: str, tried: list[str], bad: str, good: str,
-               severity: Severity, **kw: Any) -> None:
-        """fail on a hit; error when an attempt could not be judged; pass on what was tried; skipped parts beside."""
-        if self.hits:
-            sev = Severity.critical if any("tenant" in (h.observed or "") for h in self.hits) else severity
-            run.add(fid, bad, status=Status.failed, severity=sev, evidence=self.hits, **kw)
-        elif self.silent:
-            run.unassessed(fid, good, self.silent[0], severity=severity, **kw)
-        elif tried:
-            run.add(fid, good, status=Status.passed, severity=severity, **kw)
-        else:
-            run.skip(fid, f"{what} not tested", self.untested[0][1], "; ".join(h for _, _, h in self.untested),
-                     severity=severity, **kw)
-            return
-        for part, reason, hint in self.untested:
-            run.skip(f"{fid}.{part}", f"{what}: the {part} field not tested", reason, hint, severity=severity, **kw)
 
 
 def check_mass_assignment(run: AccessRun) -> None:
@@ -97,7 +70,7 @@ def _mass_assignment(run: AccessRun, res: str, a: Account, b: Account | None) ->
     if own is None:
         run.unassessed(fid, what, oex, severity=Severity.high, **kw)
         return
-    parts = Parts()
+    parts = Tally()
     injections = _owner_injection(run, res, a, b, own, parts) + _tenant_injection(run, res, a, own, parts)
     for fld, value, kind in injections:
         rec, ex = run.create(res, a, overrides={fld: value})
@@ -116,8 +89,11 @@ def _mass_assignment(run: AccessRun, res: str, a: Account, b: Account | None) ->
         elif not _refused(uex):
             parts.silent.append(uex)
     fields = ", ".join(sorted({f for f, _, _ in injections}))
-    parts.report(run, fid, what, [f for f, _, _ in injections], f"{res}: {a.name} can set {fields} through the request body",
-                 f"{res}: {fields} cannot be set through the request body", Severity.high, **kw)
+    parts.judged += [f for f, _, _ in injections]
+    parts.report(run, fid, what=what, bad=f"{res}: {a.name} can set {fields} through the request body",
+                 good=f"{res}: {fields} cannot be set through the request body", severity=Severity.high,
+                 bad_severity=Severity.critical if any("tenant" in (h.observed or "") for h in parts.hits) else None,
+                 **kw)
 
 
 def _refused(ex: Exchange) -> bool:
@@ -126,7 +102,7 @@ def _refused(ex: Exchange) -> bool:
 
 
 def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, own: dict,
-                     parts: Parts) -> list[tuple[str, Any, str]]:
+                     parts: Tally) -> list[tuple[str, Any, str]]:
     """(owner field, a colleague's owner value, "owner"), or why that part cannot be tried."""
     rc = run.ctx.adapter.resource(res)
     if not rc.owner_field:
@@ -154,7 +130,7 @@ def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, ow
     return [(rc.owner_field, val, "owner")]
 
 
-def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Parts) -> list[tuple[str, Any, str]]:
+def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Tally) -> list[tuple[str, Any, str]]:
     """(tenant field, another tenant's value, "tenant"), or why that part cannot be tried."""
     rc = run.ctx.adapter.resource(res)
     if not rc.tenant_field:
@@ -181,7 +157,7 @@ def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Pa
 
 
 def _judge_stored(run: AccessRun, res: str, rec: dict, fld: str, value: Any, a: Account, ex: Exchange,
-                  observed: str, parts: Parts) -> None:
+                  observed: str, parts: Tally) -> None:
     """A hit when the stored record holds ``value``; the re-read's exchange when no account could read it back."""
     stored = _stored(run, res, rec, fld, value, a)
     if isinstance(stored, Exchange):
@@ -235,7 +211,7 @@ def check_me_mass_assignment(run: AccessRun) -> None:
         else:
             run.unassessed(fid, what, me, **kw)
         return
-    parts = Parts()
+    parts = Tally()
     wanted = _me_targets(run, a, path, mine, parts)
     original = {k: mine.get(k) for k in wanted}
     if wanted:
@@ -254,12 +230,12 @@ def check_me_mass_assignment(run: AccessRun) -> None:
         elif ex.not_assessed is not None:
             parts.silent.append(ex)  # unchanged, but the PATCH may never have reached the application
     names = ", ".join(sorted(wanted))
-    parts.report(run, fid, what, list(wanted), f"A user can change its own {names} (privilege escalation)",
-                 f"A user cannot change its own {names}", Severity.critical,
-                 **{k: v for k, v in kw.items() if k != "severity"})
+    parts.judged += list(wanted)
+    parts.report(run, fid, what=what, bad=f"A user can change its own {names} (privilege escalation)",
+                 good=f"A user cannot change its own {names}", **kw)
 
 
-def _me_targets(run: AccessRun, a: Account, path: str, mine: dict, parts: Parts) -> dict[str, Any]:
+def _me_targets(run: AccessRun, a: Account, path: str, mine: dict, parts: Tally) -> dict[str, Any]:
     """field -> value to try on the own user: another role's role, another tenant's tenant."""
     t = run.ctx.target
     rf, tf = run.opts.me_role_field, run.opts.me_tenant_field
