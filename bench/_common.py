@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -44,3 +45,35 @@ def profile_for(base_url: str, path: str = "/", slo_ms: float = 100_000) -> Prof
                                     "health_path": path},
         "endpoints": [{"name": "bench", "path": path, "slo_p95_ms": slo_ms}],
     })
+
+
+# --------------------------------------------------------------------------- figures in docs/
+
+ROOT = HERE.parent
+
+
+def machine_line(load_before: float, load_after: float) -> str:
+    """The machine and its load average around a measurement (every figure in docs/ carries one)."""
+    import platform
+
+    return (f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}; "
+            f"load average {load_before:.2f} before / {load_after:.2f} after")
+
+
+def update_block(doc: Path, name: str, text: str) -> None:
+    """Replace what lies between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in ``doc``.
+
+    The markers must already be in the document (a script never invents where its figures go).
+    """
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    body = doc.read_text(encoding="utf-8")
+    i, j = body.find(start), body.find(end)
+    if i == -1 or j == -1 or j < i:
+        raise SystemExit(f"{doc}: markers {start} … {end} not found")
+    doc.write_text(body[: i + len(start)] + "\n" + text.strip() + "\n" + body[j:], encoding="utf-8")
+
+
+def utc_now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

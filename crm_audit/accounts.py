@@ -12,6 +12,7 @@ from typing import Iterable, Literal
 
 from .profile import Account, Profile
 
+#: an account's purpose: general, or lockout (the one account the login-limit test may lock)
 Purpose = Literal["general", "lockout"]
 
 #: role names taken for administrators, most trusted first (compared case-insensitively)

@@ -218,9 +218,12 @@ def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--allow-disruptive/--no-allow-disruptive", default=None,
                      help="Allow lockout attempts, restores and heavier load (default: the profile's allow.disruptive)."),
         click.option("--quiet", "-q", is_flag=True, help="Print only the summary."),
+        click.option("-o", "--option", "overrides", multiple=True, metavar="plugins.PROBE.KEY=VALUE",
+                     help="Override a probe option for this run (repeatable); the value is read as YAML, "
+                          "e.g. -o plugins.latency.samples=5 -o 'plugins.access.checks=[anonymous]'."),
     ]
     ci_keys = ("thresholds", "baseline", "fail_on_regression", "regression_threshold", "waivers", "sign_key",
-               "min_coverage", "fail_on_verdict")
+               "min_coverage", "fail_on_verdict", "overrides")
 
     @functools.wraps(fn)
     def packed(*args: Any, **kwargs: Any) -> Any:
@@ -243,9 +246,14 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
 
     from .output import check_output_base
 
+    ci = dict(ci or {})
+    if ci.get("overrides"):
+        from .options import apply_overrides
+
+        profile = apply_overrides(profile, ci["overrides"])
+    ci.pop("overrides", None)
     fmt = parse_formats(formats, registry)
     check_output_base(out)
-    ci = dict(ci or {})
     for pct in ("regression_threshold", "min_coverage"):
         if ci.get(pct) is not None:
             ci[pct] = ci[pct] / 100.0
@@ -346,20 +354,46 @@ def audit(profile_path: Path, out: Path, formats: str | None, only: tuple[str, .
 @handle_errors
 def validate(profile_path: Path) -> None:
     """Check PROFILE without contacting anything: schema, ${ENV} secrets, probe list and options,
-    adapter, hierarchy, evidence, waivers and gates — everything `audit` checks before it starts."""
+    adapter, hierarchy, evidence, waivers and gates — everything `audit` checks before it starts.
+
+    Every problem is listed, one line each naming its key (exit 2); a selected probe that feeds
+    no indicator of the chosen hierarchy is a warning."""
     from .postprocess import PostOptions, prepare
     from .profile import load_profile
     from .runner import _load_evidence, _load_hierarchy, check_plugin_sections, make_adapter, select_probes
     from .target import Target
 
+    from .options import OptionErrors
+    from .profile import ProfileError
+    from .runner import UsageError
+    from .scoring.extend import unscored_probe_warnings
+
     registry = _registry()
     profile = load_profile(profile_path)
-    select_probes(registry, profile)
-    check_plugin_sections(registry, profile)
-    _load_hierarchy(profile, registry, None)
-    _load_evidence(profile)
-    make_adapter(registry, profile, Target(profile))
-    prepare(profile, PostOptions())
+    problems: list[str] = []
+
+    def check(step: Callable[[], Any]) -> Any:
+        """Run one check; its problems are listed with the others', one line each."""
+        try:
+            return step()
+        except OptionErrors as exc:
+            problems.extend(exc.lines)
+        except (ProfileError, UsageError) as exc:
+            problems.append(str(exc))
+        return None
+
+    probes = check(lambda: select_probes(registry, profile))
+    check(lambda: check_plugin_sections(registry, profile))
+    hierarchy = check(lambda: _load_hierarchy(profile, registry, None))
+    check(lambda: _load_evidence(profile))
+    check(lambda: make_adapter(registry, profile, Target(profile)))
+    check(lambda: prepare(profile, PostOptions()))
+    for line in problems:
+        click.echo(f"crm-audit: error: {line}", err=True)
+    if problems:
+        sys.exit(EXIT_USAGE)
+    for line in unscored_probe_warnings(hierarchy, probes or []) if hierarchy is not None else []:
+        click.echo(f"crm-audit: warning: {line}", err=True)
     click.echo(f"{profile_path}: ok — target {profile.target.base_url}, scope {', '.join(profile.target.scope)}, "
                f"{len(profile.accounts)} account(s), {len(profile.endpoints)} endpoint(s)")
 

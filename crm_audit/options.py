@@ -26,6 +26,7 @@ class OptionErrors(ProfileError):
         more = len(lines) - 1
         tail = f" (and {more} more problem{'s' if more > 1 else ''}; `crm-audit validate` lists them)" if more else ""
         super().__init__(lines[0] + tail)
+        #: every problem, one line each: "<source>: plugins.<id>.<key>: <message>"
         self.lines = list(lines)
 
 

@@ -3,6 +3,14 @@
 One probe that raises or hangs becomes a result with status ``error`` and a reason; the
 audit goes on. Ctrl-C stops cleanly: cleanups run and a partial result marked incomplete
 is still written.
+
+Schedule (docs/plugins.md#schedule): probes that measure no time (``Probe.quiet_target``
+False) run first, side by side, each in its own ``run_one``; among them, probes that write
+start only once the read-only ones have finished, so data figures never include the audit's
+own records. Then every probe that measures time runs alone, in the selection order. The
+rate limit and request budget are the shared Target's, so they hold globally; each probe
+sees the Target through a ``ProbeTarget`` that counts its own requests. Results keep the
+selection order; the phases are recorded in ``AuditResult.schedule``.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .adapter import Adapter
-from .model import AuditResult, ProbeResult, TargetSummary
+from .model import AuditResult, ProbeResult, SchedulePhase, TargetSummary
 from .plugins import Registry
 from .probe import Probe, ProbeContext, ProbeSkipped
 from .profile import Profile, ProfileError
@@ -138,14 +146,16 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     observe(warnings, "crm_audit_audit_started", registry.hook.crm_audit_audit_started,
             run_id=opts.run_id, profile=profile, probe_ids=[p.id for p in probes])
     workdir = opts.workdir or Path(os.environ.get("TMPDIR", "/tmp"))
-    results: list[ProbeResult] = []
+    results: dict[str, ProbeResult] = {}
+    schedule: list[SchedulePhase] = []
     contexts: list[ProbeContext] = []
-    for probe_cls in probes:
-        if interrupted or opts.cancel.is_set():
-            interrupted = interrupted or "interrupted"
-            break
+    report_lock = threading.Lock()
+
+    def context(probe_cls: type[Probe]) -> ProbeContext:
+        view = ProbeTarget(target)  # shared limits, the probe's own request count
         ctx = ProbeContext(
-            run_id=opts.run_id, profile=profile, target=target, adapter=adapter,
+            run_id=opts.run_id, profile=profile, target=view,
+            adapter=make_adapter(registry, profile, view) if adapter is not None else None,
             options=options[probe_cls.id],
             allow_writes=profile.allow.writes if opts.allow_writes is None else opts.allow_writes,
             allow_disruptive=profile.allow.disruptive if opts.allow_disruptive is None else opts.allow_disruptive,
@@ -153,12 +163,34 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
             log=lambda msg, pid=probe_cls.id: opts.progress("log", f"{pid}: {msg}", None),
         )
         contexts.append(ctx)
-        opts.progress("start", probe_cls.id, None)
-        result, was_interrupted = run_one(probe_cls, ctx)
-        results.append(result)
-        opts.progress("done", probe_cls.id, result)
-        observe(warnings, "crm_audit_probe_finished", registry.hook.crm_audit_probe_finished,
-                run_id=opts.run_id, result=result)
+        return ctx
+
+    def started_probe(probe_cls: type[Probe]) -> None:
+        with report_lock:
+            opts.progress("start", probe_cls.id, None)
+
+    def finished_probe(result: ProbeResult) -> None:
+        with report_lock:  # progress and observer hooks never run twice at once
+            results[result.probe] = result
+            opts.progress("done", result.probe, result)
+            observe(warnings, "crm_audit_probe_finished", registry.hook.crm_audit_probe_finished,
+                    run_id=opts.run_id, result=result)
+
+    for mode, group in plan_schedule(probes):
+        if interrupted or opts.cancel.is_set():
+            interrupted = interrupted or "interrupted"
+            break
+        p0 = time.perf_counter()
+        jobs = [(probe_cls, context(probe_cls)) for probe_cls in group]
+        if mode == "alone":
+            (probe_cls, ctx), = jobs
+            started_probe(probe_cls)
+            result, was_interrupted = run_one(probe_cls, ctx)
+            finished_probe(result)
+        else:
+            was_interrupted = run_side_by_side(jobs, started_probe, finished_probe)
+        schedule.append(SchedulePhase(mode=mode, probes=[c.id for c in group if c.id in results],
+                                      start_s=round(p0 - t0, 3), duration_s=round(time.perf_counter() - p0, 3)))
         if was_interrupted:
             interrupted = "interrupted by the user (Ctrl-C)"
             break
@@ -176,7 +208,8 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         duration_s=round(time.perf_counter() - t0, 3),
         complete=interrupted is None,
         incomplete_reason=interrupted,
-        probes=results,
+        probes=[results[p.id] for p in probes if p.id in results],
+        schedule=schedule,
     )
     result = redact_result(finalize(result, hierarchy, evidence, profile.verdict), target)
     observe(warnings, "crm_audit_audit_finished", registry.hook.crm_audit_audit_finished, result=result)
@@ -198,8 +231,12 @@ def preflight_logins(target: Target, profile: Profile) -> None:
             target.token(acct)
 
 
-def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, bool]:
+def run_one(probe_cls: type[Probe], ctx: ProbeContext,
+            interrupt: threading.Event | None = None) -> tuple[ProbeResult, bool]:
     """Run one probe in a worker thread with its timeout; never raises.
+
+    Ctrl-C reaches it as KeyboardInterrupt in the main thread or, when it runs beside other
+    probes in a thread of its own, as ``interrupt`` set by the main thread.
 
     The runner fills what it knows, whatever the probe returned: the result's ``probe``,
     ``title``, ``version``, ``started``, ``duration_s`` and ``requests``, and every finding's
@@ -226,6 +263,8 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
     try:
         while th.is_alive() and time.perf_counter() < deadline:
             th.join(0.2)
+            if interrupt is not None and interrupt.is_set() and th.is_alive():
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True
     timed_out = th.is_alive() and not interrupted
@@ -268,6 +307,72 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext) -> tuple[ProbeResult, boo
         note = ctx.target.redactor.redact("cleanup failed: " + "; ".join(cleanup_failures))
         res = res.model_copy(update={"reason": ((res.reason + "; ") if res.reason else "") + note})
     return res, interrupted
+
+
+def plan_schedule(probes: list[type[Probe]]) -> list[tuple[str, list[type[Probe]]]]:
+    """The phases: every probe with ``quiet_target`` False side by side, then each other probe alone."""
+    side = [p for p in probes if not p.quiet_target]
+    phases: list[tuple[str, list[type[Probe]]]] = [("concurrent" if len(side) > 1 else "alone", side)] if side else []
+    return phases + [("alone", [p]) for p in probes if p.quiet_target]
+
+
+def run_side_by_side(jobs: list[tuple[type[Probe], ProbeContext]], started: Callable[[type[Probe]], None],
+                     finished: Callable[[ProbeResult], None]) -> bool:
+    """Run the probes at once, each through ``run_one`` in its own thread: first the read-only
+    ones, then those that write. Returns True when Ctrl-C interrupted the phase."""
+    interrupt = threading.Event()
+    stopped: list[bool] = []
+
+    def one(probe_cls: type[Probe], ctx: ProbeContext, done: threading.Event) -> None:
+        try:
+            started(probe_cls)
+            result, was_interrupted = run_one(probe_cls, ctx, interrupt)
+            stopped.append(was_interrupted)
+            finished(result)
+        finally:
+            done.set()
+
+    for wave in ([j for j in jobs if not j[0].writes], [j for j in jobs if j[0].writes]):
+        if interrupt.is_set() or not wave:
+            continue
+        done = [threading.Event() for _ in wave]
+        for (probe_cls, ctx), ev in zip(wave, done):
+            threading.Thread(target=one, args=(probe_cls, ctx, ev), name=f"side-{probe_cls.id}", daemon=True).start()
+        for ev in done:  # an Event, not Thread.join: a Ctrl-C inside join() can mark a running thread stopped
+            while not ev.is_set():
+                try:
+                    ev.wait(0.2)
+                except KeyboardInterrupt:
+                    interrupt.set()  # each run_one stops its probe, runs its cleanups, keeps the partial result
+    return interrupt.is_set() or any(stopped)
+
+
+class ProbeTarget(Target):
+    """One probe's view of the audit's Target: the same sessions, tokens, scope, rate limiter and
+    request budget (shared, so they hold for all probes together), but its own request count."""
+
+    def __init__(self, shared: Target) -> None:  # shares the client's state; builds no second client
+        self.__dict__.update(shared.__dict__)
+        self._shared = shared
+        self._own = 0
+
+    @property
+    def requests_made(self) -> int:
+        return self._own
+
+    @property
+    def budget_left(self) -> int:
+        return self._shared.budget_left
+
+    def _spend(self) -> None:
+        self._shared._spend()
+        with self._count_lock:
+            self._own += 1
+
+    def charge(self, n: int) -> None:
+        self._shared.charge(n)
+        with self._count_lock:
+            self._own += max(0, int(n))
 
 
 def _join_shielded(th: threading.Thread, seconds: float) -> None:

@@ -253,6 +253,41 @@ def test_non_disruptive_run_skips_lockout_and_registration_with_the_flag_that_ru
             target.close()
 
 
+@pytest.mark.integration
+def test_parts_that_cannot_run_are_reported_with_what_would_run_them() -> None:
+    """One tenant only, and no tenant field on leads: the tenant parts say so instead of vanishing."""
+    with DemoServer(flaws=()) as server:
+        profile = demo_profile(server)
+        adapter = dict(profile.adapter)
+        adapter["resources"] = {**adapter["resources"], "leads": {**adapter["resources"]["leads"], "tenant_field": None}}
+        options = {**DEMO_OPTIONS, **(profile.plugins.get("access") or {}), "checks": ["objects", "properties"],
+                   "resources": ["contacts", "leads"]}
+        profile = profile.model_copy(update={
+            "accounts": [a for a in profile.accounts if a.tenant != "globex"], "adapter": adapter,
+            "plugins": {**profile.plugins, "access": options}, "hierarchy": "none"})
+        result = run_audit(profile, make_plugin_manager(), RunOptions(only=["access"], allow_writes=True))
+        probe = result.probe("access")
+        assert probe is not None and probe.status == "ok", probe and probe.reason
+        _assert_no_leftovers(profile.model_copy(update={"accounts": demo_profile(server).accounts}), result.run_id)
+    ids = {f.id: f for f in probe.findings}
+    # the owner part ran and holds; the tenant part did not run, and says why
+    for res in ("contacts", "leads"):
+        assert ids[f"access.mass_assignment.{res}"].status == Status.passed, ids[f"access.mass_assignment.{res}"].title
+        assert ids[f"access.bola.{res}"].status == Status.passed
+        cross = ids[f"access.bola.{res}.cross_tenant"]
+        assert cross.status == Status.skipped and cross.not_assessed is NotAssessed.needs_account
+        assert "tenant other than acme" in (cross.hint or "")
+    tenant = ids["access.mass_assignment.contacts.tenant"]
+    assert tenant.status == Status.skipped and tenant.not_assessed is NotAssessed.needs_account
+    assert "tenant other than acme" in (tenant.hint or "") and tenant.indicator == "sec.access_control"
+    no_field = ids["access.mass_assignment.leads.tenant"]
+    assert no_field.status == Status.skipped and no_field.not_assessed is NotAssessed.not_configured
+    assert no_field.hint == "set adapter.resources.leads.tenant_field"
+    assert ids["access.tenant_leak.leads"].status == Status.skipped  # no tenant field, no second tenant
+    assert ids["access.tenant_leak.contacts"].status == Status.passed  # own tenant_field: rows of others would show
+    assert "access.mass_assignment.me.tenant" in ids and ids["access.mass_assignment.me"].status == Status.passed
+
+
 class FaultTarget:
     """A CRM that lets every account log in once, then resets (or answers 502 to) every connection.
 

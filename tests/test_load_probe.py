@@ -143,6 +143,9 @@ def test_rate_cap_holds():
     step = probe.artifacts["steps"][0]
     assert step["requests"] > 0 and step["rps"] <= 40 * 1.15, step
     assert _limits(probe)["max_rps"] == 40
+    # a request is timed from when it is sent, not from when it queued for the cap: 8 users sharing
+    # 40 req/s wait about 200 ms each between requests; none of that may count as latency
+    assert step["p50_ms"] < 50 and step["within_slo"], step
     # sustained_s 0: stability is listed as not assessed, with what would assess it
     drift = next(f for f in probe.findings if f.id == "load.latency_drift")
     assert drift.status.value == "skipped" and drift.not_assessed.value == "not_configured" and "sustained_s" in drift.hint
@@ -150,6 +153,20 @@ def test_rate_cap_holds():
 
 def _step(users: int, rps: float, within: bool) -> dict:
     return {"users": users, "rps": rps, "within_slo": within}
+
+
+def test_ladder_stops_when_throughput_stops_growing():
+    from crm_audit_plugins.load.stats import capacity_bound, plateaued
+
+    growing = [_step(1, 100, True), _step(2, 190, True), _step(4, 300, True)]
+    assert not plateaued(growing, 0.1)
+    flat = growing + [_step(8, 320, True)]  # +6.7 % over the best earlier step: the knee
+    assert plateaued(flat, 0.1) and not plateaued(flat, 0.05) and not plateaued(flat, 0)
+    assert plateaued(growing + [_step(8, 250, True)], 0.1)  # fell back
+    assert not plateaued([_step(1, 100, True)], 0.1)
+    # the CRM, not the audit, set the level (unless the rate cap did)
+    assert capacity_bound(flat, "throughput plateau", 10_000) is None
+    assert capacity_bound(flat, "throughput plateau", 330) == "rate_limit"
 
 
 def test_capacity_bound_names_the_audits_own_limit():

@@ -29,7 +29,6 @@ from ..scoring import (
 )
 from ..scoring import fuzzy
 from ..scoring.ahp import RI_TABLES
-from ..scoring.compare import CompareError, compare_scorings
 from ..scoring.grey import NORMALISATIONS, RHO
 from ..scoring.render import COMPARE_HEADERS, SCORING_HEADERS, compare_rows, format_table, overall_line, scoring_rows
 
@@ -258,6 +257,8 @@ def compare(result_files: tuple[str, ...], hierarchy_name: str | None, evidence_
     if len(set(labels)) != len(labels):  # same CRM audited twice: tell the runs apart
         for e in entries:
             e["label"] = f"{e['label']} ({e['run_id']})"
+    from ..scoring.compare import CompareError, compare_scorings  # scipy: only when comparing (fast --help)
+
     try:
         comparison = compare_scorings(entries, rho, reference, default_rule, per_indicator)
     except CompareError as exc:

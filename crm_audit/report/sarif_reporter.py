@@ -1,8 +1,9 @@
 """SARIF 2.1.0 reporter: the security findings and failed indicators, for code-scanning dashboards.
 
-Security findings are those of the tls, access and backup probes and any whose id starts
-with ``tls.``, ``access.``, ``backup.`` or ``hardening.``; failed indicators (the result's
-indicator findings) are results too. Each distinct finding id becomes a rule whose help is
+Security findings are those whose indicator belongs to a security dimension (``sec`` or
+``bak``, by the scored hierarchy, else by the indicator id: ``view.is_security_finding``), so a
+third-party probe's findings are in scope when their indicator is; failed indicators (the
+result's indicator findings) are results too. Each distinct finding id becomes a rule whose help is
 the remediation; severity maps to the SARIF level and, for security findings, to GitHub's
 ``security-severity``. Waived findings stay in the log with an accepted suppression. Checks
 that were not assessed are not results: they are tool execution notifications of the
@@ -22,8 +23,8 @@ from ..hookspecs import hookimpl
 from ..model import AuditResult, Finding, Severity, Status
 from ..probe import Reporter
 from .view import (
-    clip, finding_state, findings_sorted, is_security_finding, not_assessed_findings, overall, reason_text,
-    verdict_view,
+    clip, finding_state, findings_sorted, indicator_dimensions, is_security_finding, not_assessed_findings, overall,
+    reason_text, verdict_view,
 )
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -85,8 +86,7 @@ def _message(finding: Finding) -> str:
     return clip(text, MESSAGE_LIMIT)[0]
 
 
-def _rule(finding: Finding) -> dict[str, Any]:
-    security = is_security_finding(finding)
+def _rule(finding: Finding, security: bool) -> dict[str, Any]:
     kinds = (["security"] if security else []) + (["indicator"] if finding.id.startswith("indicator.") else [])
     tags = kinds + [t for t in (finding.probe, finding.indicator) if t]
     properties: dict[str, Any] = {"tags": list(dict.fromkeys(tags))}
@@ -153,15 +153,15 @@ def _check_notification(finding: Finding) -> dict[str, Any]:
 def _notifications(result: AuditResult) -> list[dict[str, Any]]:
     notes = []
     for probe in result.probes:
-        if probe.status in ("error", "incomplete") and (probe.probe in ("tls", "access", "backup")):
+        if probe.status in ("error", "incomplete"):
             notes.append({"level": "error", "message": {"text": f"{probe.probe}: {probe.reason or probe.status}"}})
     return notes + [_check_notification(f) for f in not_assessed_findings(result)]
 
 
-def _in_scope(finding: Finding) -> bool:
+def _in_scope(finding: Finding, dimensions: dict[str, str]) -> bool:
     """Open or waived, and a security finding or a failed indicator."""
     return finding_state(finding) in ("open", "waived") and (
-        is_security_finding(finding) or finding.id.startswith("indicator."))
+        is_security_finding(finding, dimensions) or finding.id.startswith("indicator."))
 
 
 def _verdict_properties(result: AuditResult) -> dict[str, Any]:
@@ -174,13 +174,14 @@ def _verdict_properties(result: AuditResult) -> dict[str, Any]:
 
 def sarif_log(result: AuditResult) -> dict[str, Any]:
     """The SARIF log as a dict (one run)."""
-    findings = [f for f in findings_sorted(result.all_findings()) if _in_scope(f)]
+    dimensions = indicator_dimensions(result)
+    findings = [f for f in findings_sorted(result.all_findings()) if _in_scope(f, dimensions)]
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for finding in findings:
         if finding.id not in index:
             index[finding.id] = len(rules)
-            rules.append(_rule(finding))
+            rules.append(_rule(finding, is_security_finding(finding, dimensions)))
     invocation: dict[str, Any] = {"executionSuccessful": result.complete}
     for key, stamp in (("startTimeUtc", result.started), ("endTimeUtc", result.finished)):
         if _utc(stamp):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from ..model import SEVERITY_ORDER, AuditResult, Finding, NotAssessed, Status
 
-SECURITY_PROBES = frozenset({"tls", "access", "backup"})
-SECURITY_PREFIXES = ("tls.", "access.", "backup.", "hardening.")
+#: dimensions whose findings are security findings (SARIF's scope): security, and backup & recovery
+SECURITY_DIMENSIONS = frozenset({"sec", "bak"})
 
 #: finding states shown and filtered in the reports, most urgent first
 STATES = ("open", "waived", "error", "passed", "skipped")
@@ -24,9 +24,17 @@ STATES = ("open", "waived", "error", "passed", "skipped")
 SEVERITIES_DESC = tuple(reversed(SEVERITY_ORDER))
 
 
-def is_security_finding(finding: Finding) -> bool:
-    """True for findings of the security probes or with a security id prefix (SARIF's scope)."""
-    return finding.probe in SECURITY_PROBES or finding.id.startswith(SECURITY_PREFIXES)
+def is_security_finding(finding: Finding, dimensions: Mapping[str, str] | None = None) -> bool:
+    """True when the finding's indicator belongs to a security dimension (SARIF's scope).
+
+    The dimension is the indicator's in the scored hierarchy (``dimensions``, from
+    :func:`indicator_dimensions`), else the indicator id's first part (``sec.audit_trail`` → ``sec``);
+    a finding without an indicator is not a security finding.
+    """
+    if not finding.indicator:
+        return False
+    dim = (dimensions or {}).get(finding.indicator) or finding.indicator.split(".", 1)[0]
+    return dim in SECURITY_DIMENSIONS
 
 
 def finding_state(finding: Finding) -> str:
@@ -122,6 +130,18 @@ def _dimension_of(node: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dic
             return current
         current = by_id.get(current.get("parent"))  # type: ignore[arg-type]
     return None
+
+
+def indicator_dimensions(result: AuditResult) -> dict[str, str]:
+    """Indicator id → id of its dimension in the scored hierarchy (empty when not scored)."""
+    nodes = scoring_nodes(result)
+    by_id = {n["id"]: n for n in nodes}
+    out = {}
+    for node in nodes:
+        dim = _dimension_of(node, by_id) if node.get("kind") == "indicator" else None
+        if dim is not None:
+            out[str(node["id"])] = str(dim["id"])
+    return out
 
 
 def _texts(node: dict[str, Any], key: str) -> tuple[str, ...]:

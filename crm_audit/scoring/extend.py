@@ -115,3 +115,14 @@ def fed_indicators(hierarchy: Hierarchy, probe_id: str, declared: Iterable[str])
     """Indicators of ``hierarchy`` a probe feeds: those it declares, and those naming it as a source."""
     wanted = set(declared)
     return [n.id for n in hierarchy.leaves() if n.id in wanted or probe_id in n.probes]
+
+
+def unscored_probe_warnings(hierarchy: Hierarchy, probes: Iterable[Any]) -> list[str]:
+    """One line per probe class that feeds no indicator of ``hierarchy`` (its results go unscored)."""
+    out = []
+    for probe in probes:
+        if not fed_indicators(hierarchy, probe.id, probe.indicators):
+            declared = ", ".join(probe.indicators) or "none"
+            out.append(f"probe {probe.id} feeds no indicator of hierarchy '{hierarchy.name}' (it declares: {declared}); "
+                       "its results are reported but not scored")
+    return out

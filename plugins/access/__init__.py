@@ -43,6 +43,8 @@ class AccessProbe(Probe):
     disruptive = True
     options_model = AccessOptions
     timeout_s = 900.0
+    #: judges answers, not their time: runs beside the other probes that time nothing
+    quiet_target = False
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         if not ctx.profile.accounts:

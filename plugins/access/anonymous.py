@@ -163,8 +163,8 @@ def _openapi(run: AccessRun, covered: set[str], records: dict[str, Any]) -> None
         hint = ("set plugins.access.read_others: true to try them with id 1" if run.ctx.allow_writes else
                 HINT_WRITES + " (ids come from the audit's own records), or set plugins.access.read_others: true")
         run.skip("access.anonymous.openapi_unfilled", f"{len(unfilled)} documented path(s) with parameters not tested "
-                 f"anonymously (no own record to fill them): {', '.join(unfilled[:5])}", NotAssessed.not_configured,
-                 hint, **kw)
+                 f"anonymously (no own record to fill them): {', '.join(unfilled[:5])}",
+                 NotAssessed.not_configured if run.ctx.allow_writes else NotAssessed.safety, hint, **kw)
     if capped:
         run.skip("access.anonymous.openapi_capped", f"{len(capped)} documented path(s) beyond "
                  f"max_openapi_paths={run.opts.max_openapi_paths} not tested anonymously", NotAssessed.audit_limit,

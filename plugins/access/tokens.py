@@ -146,7 +146,11 @@ def check_tokens(run: AccessRun) -> None:
         return
     token = run.ctx.target.token(acct)
     parts = _segments(token) if token else None
-    if token is None or parts is None:
+    if token is None:
+        run.skip(fid, f"Token checks not run ({acct.name} has no token)", NotAssessed.not_configured,
+                 f"set accounts.{acct.name}.auth.token (bearer) or its login flow", **kw)
+        return
+    if parts is None:
         run.skip(fid, f"Token checks not run ({acct.name}'s token is not a JWT: nothing to tamper with)",
                  NotAssessed.not_applicable, "nothing to run: JWT checks apply only to JWT bearer tokens", **kw)
         return

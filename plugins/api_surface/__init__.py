@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit import accounts
 from crm_audit.hookspecs import hookimpl
+from crm_audit.options import AccountName
 from crm_audit.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 
@@ -16,7 +18,7 @@ class ApiSurfaceOptions(BaseModel):
     """Options under ``plugins.api_surface``."""
 
     model_config = ConfigDict(extra="forbid")
-    account: str | None = Field(None, description="account to read as (default: the first admin-role account)")
+    account: AccountName | None = Field(None, description="account to read as (default: the admin, accounts.admin)")
     required_modules: list[str] = Field(
         default_factory=lambda: ["contacts", "accounts", "leads", "opportunities", "cases"],
         description="generic resources a CRM is expected to offer (the adapter maps them)")
@@ -31,14 +33,14 @@ class ApiSurfaceProbe(Probe):
     indicators = ("func.modules", "func.api_surface")
     options_model = ApiSurfaceOptions
     timeout_s = 120.0
+    #: reads the API's shape, times nothing: runs beside the other probes that time nothing
+    quiet_target = False
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: ApiSurfaceOptions = ctx.options
         if ctx.adapter is None:
             raise ProbeSkipped("no adapter")
-        from crm_audit_plugins.data_quality import default_account
-
-        account = opts.account or default_account(ctx)
+        account = opts.account or accounts.name_of(accounts.admin(ctx.profile))
         findings: list[Finding] = []
         present, missing, unanswered = [], [], []
         why: NotAssessed | None = None

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.hookspecs import hookimpl
 from crm_audit.model import ProbeResult
+from crm_audit.options import AccountName
 from crm_audit.probe import Probe, ProbeContext
 
 from .drill import BackupAudit
@@ -33,10 +34,10 @@ class BackupOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     operations: Operations = Field(default_factory=Operations)
-    account: str | None = Field(None, description="operator account for backup operations and canaries "
-                                                   "(default: the first account with role admin)")
-    low_privilege_account: str | None = Field(None, description="account that must NOT reach backups "
-                                                                "(default: a readonly-like account if any)")
+    account: AccountName | None = Field(None, description="operator account for backup operations and canaries "
+                                                           "(default: the admin, accounts.admin)")
+    low_privilege_account: AccountName | None = Field(
+        None, description="account that must NOT reach backups (default: accounts.least_privileged of another role)")
     rpo_target_h: float = Field(24.0, gt=0)
     rto_target_s: float = Field(900.0, gt=0)
     expected_frequency: Literal["hourly", "daily", "weekly"] = "daily"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crm_audit import accounts
 from crm_audit.adapter import IncompleteRead, dig
 from crm_audit.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 
@@ -59,7 +60,7 @@ class BackupAudit:
         self.newest_listed: dict | None = None
         self.rto_s: float | None = None
         self.rpo_s: float | None = None
-        self.operator = opts.account or _first_account(ctx.profile, prefer_role="admin")
+        self.operator = opts.account or accounts.name_of(accounts.admin(ctx.profile))
         for spec in self._specs():
             for value in spec.env.values():
                 ctx.target.redactor.add(value)
@@ -281,7 +282,8 @@ class BackupAudit:
         self.add(exposure.endpoint_exposure(self.ctx, self.ops, self.operator, bid, None,
                                             "backup.exposure.anonymous", "without credentials", self.ctx.allow_writes,
                                             exposed_backups))
-        low = self.opts.low_privilege_account or _low_privilege(self.ctx.profile, self.operator)
+        low = self.opts.low_privilege_account or accounts.name_of(
+            accounts.least_privileged(self.ctx.profile, other_role_than=self.operator))
         if low:
             self.add(exposure.endpoint_exposure(self.ctx, self.ops, self.operator, bid, low,
                                                 "backup.exposure.low_privilege", f"as low-privilege account {low!r}",
@@ -768,24 +770,6 @@ class BackupBytes:
 def _ev(res: OpResult) -> Evidence:
     """The operation's evidence (never None)."""
     return res.evidence or Evidence(request=res.name, observed=res.error)
-
-
-def _first_account(profile: Any, prefer_role: str) -> str | None:
-    accounts = [a for a in profile.accounts if a.purpose == "general"]
-    for a in accounts:
-        if a.role == prefer_role:
-            return a.name
-    return accounts[0].name if accounts else None
-
-
-def _low_privilege(profile: Any, operator: str | None) -> str | None:
-    """A readonly-like account, else any account whose role differs from the operator's."""
-    op_role = next((a.role for a in profile.accounts if a.name == operator), None)
-    others = [a for a in profile.accounts if a.purpose == "general" and a.role != op_role]
-    for a in others:
-        if "read" in a.role.lower() or "view" in a.role.lower():
-            return a.name
-    return others[0].name if others else None
 
 
 def _count(adapter: Any, resource: str, account: str | None, cap: int) -> int | None:

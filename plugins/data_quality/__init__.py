@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit import accounts
 from crm_audit.hookspecs import hookimpl
+from crm_audit.options import AccountName
 from crm_audit.model import Finding, Measurement, ProbeResult, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 
@@ -18,7 +20,7 @@ class DataQualityOptions(BaseModel):
     """Options under ``plugins.data_quality``; field names default to common CRM names."""
 
     model_config = ConfigDict(extra="forbid")
-    account: str | None = Field(None, description="account to read as (default: the first admin-role account)")
+    account: AccountName | None = Field(None, description="account to read as (default: the admin, accounts.admin)")
     resource: str = "contacts"
     max_records: int = Field(5000, ge=1, le=200_000)
     page_size: int = Field(200, ge=1, le=1000)
@@ -37,16 +39,6 @@ class DataQualityOptions(BaseModel):
         "completeness": 0.95, "validity": 0.95, "uniqueness": 0.99, "consistency": 0.95, "timeliness": 0.8})
 
 
-def default_account(ctx: ProbeContext) -> str | None:
-    """The account that reads records: the first general admin (or manager) account."""
-    for role in ("admin", "ADMIN", "manager"):
-        accts = [a for a in ctx.profile.accounts_with_role(role) if a.purpose == "general"]
-        if accts:
-            return accts[0].name
-    general = [a for a in ctx.profile.accounts if a.purpose == "general"]
-    return general[0].name if general else None
-
-
 class DataQualityProbe(Probe):
     id = "data_quality"
     title = "Data quality of sampled records"
@@ -54,12 +46,14 @@ class DataQualityProbe(Probe):
     indicators = ("dq.completeness", "dq.validity", "dq.uniqueness", "dq.consistency", "dq.timeliness")
     options_model = DataQualityOptions
     timeout_s = 600.0
+    #: counts records, times nothing: runs beside the other probes that time nothing
+    quiet_target = False
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: DataQualityOptions = ctx.options
         if ctx.adapter is None or opts.resource not in ctx.adapter.resources():
             raise ProbeSkipped(f"the adapter has no resource {opts.resource!r}")
-        account = opts.account or default_account(ctx)
+        account = opts.account or accounts.name_of(accounts.admin(ctx.profile))
         records = [r for r in ctx.adapter.iterate(opts.resource, account, opts.max_records, opts.page_size)
                    if not is_audit_record(r)]
         if not records:

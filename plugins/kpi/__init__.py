@@ -8,8 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit.accounts import admin, name_of
 from crm_audit.hookspecs import hookimpl
 from crm_audit.model import Measurement, ProbeResult
+from crm_audit.options import AccountName
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 
 from .formulas import Metric, case_metrics, account_metrics, lead_metrics
@@ -45,7 +47,7 @@ class KpiOptions(BaseModel):
     """Options under ``plugins.kpi``: where the records are and what their fields are called."""
 
     model_config = ConfigDict(extra="forbid")
-    account: str | None = None
+    account: AccountName | None = Field(None, description="account to read as (default: the admin, accounts.admin)")
     max_records: int = Field(5000, ge=1, le=200_000)
     page_size: int = Field(200, ge=1, le=1000)
     cases_resource: str = "cases"
@@ -70,14 +72,16 @@ class KpiProbe(Probe):
                   "biz.conversion_rate", "biz.complaint_rate", "biz.churn_rate")
     options_model = KpiOptions
     timeout_s = 600.0
+    #: counts records, times nothing: runs beside the other probes that time nothing
+    quiet_target = False
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: KpiOptions = ctx.options
         if ctx.adapter is None:
             raise ProbeSkipped("no adapter")
-        from crm_audit_plugins.data_quality import default_account, is_audit_record
+        from crm_audit_plugins.data_quality import is_audit_record
 
-        account = opts.account or default_account(ctx)
+        account = opts.account or name_of(admin(ctx.profile))
         available = set(ctx.adapter.resources())
 
         def records(resource: str) -> list[dict[str, Any]]:

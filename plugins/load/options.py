@@ -28,6 +28,8 @@ class LoadOptions(BaseModel):
                                   "ceiling without allow.disruptive: target.rate_limit_rps")
     slo_p95_ms: float | None = Field(None, gt=0, description="default: the largest SLO of the mix's endpoints, else 500")
     max_error_rate: float = Field(0.01, ge=0, le=1)
+    min_step_gain: float = Field(0.1, ge=0, le=10, description="the ladder also stops when a step's throughput "
+                                 "grows by less than this share over the best earlier step (the capacity knee); 0: off")
     target_users: int = Field(8, ge=1, description="concurrency the CRM is expected to sustain")
     think_time_s: float = Field(0.0, ge=0, le=60)
     timeout_s: float = Field(10.0, gt=0, le=120)

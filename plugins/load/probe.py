@@ -26,7 +26,7 @@ from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 from .cluster import Cluster, LoadRunError
 from .options import SAFE_MAX_USERS, LoadOptions
 from .prepare import prepare
-from .stats import capacity_bound, ladder, scalability, step_stats, sustained_stats, window
+from .stats import capacity_bound, ladder, plateaued, scalability, step_stats, sustained_stats, window
 
 RECOVERY_INTERVAL_S = 0.2
 
@@ -39,6 +39,8 @@ class LoadProbe(Probe):
                   "perf.recovery_time", "perf.scalability")
     options_model = LoadOptions
     timeout_s = 3700.0
+    #: measures latency and throughput: runs alone, with no other probe sending
+    quiet_target = True
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: LoadOptions = ctx.options
@@ -191,6 +193,9 @@ def _drive(ctx: ProbeContext, cluster: Cluster, opts: LoadOptions, slo: float, b
         ctx.log(f"load: {users} users: {st['rps']} req/s, p95 {st['p95_ms']} ms, errors {st['error_rate']}")
         if not st["within_slo"]:
             stop_reason = "SLO broken"
+            break
+        if plateaued(steps, opts.min_step_gain):
+            stop_reason = "throughput plateau"
             break
     ok_steps = [s for s in steps if s["within_slo"]]
     best = ok_steps[-1] if ok_steps else None

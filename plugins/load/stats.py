@@ -44,6 +44,18 @@ def ladder(start: int, growth: float, max_users: int, explicit: list[int] | None
     return out
 
 
+def plateaued(steps: list[dict[str, Any]], min_gain: float) -> bool:
+    """True when the last step's throughput grew by less than ``min_gain`` over the best earlier step.
+
+    More users then only queue: the CRM is at its capacity knee, and further steps would
+    measure the same throughput at a higher latency. ``min_gain`` 0 turns the rule off.
+    """
+    if min_gain <= 0 or len(steps) < 2:
+        return False
+    best_before = max(s["rps"] for s in steps[:-1])
+    return steps[-1]["rps"] < best_before * (1 + min_gain)
+
+
 def scalability(steps: list[dict[str, Any]]) -> float | None:
     """Throughput gained per added user between the first step and the last one within the SLO."""
     ok = [s for s in steps if s["within_slo"]]

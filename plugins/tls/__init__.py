@@ -11,7 +11,7 @@ This module stays light (options and the probe class): the scanning and grading 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -74,7 +74,7 @@ class TlsProbe(Probe):
     options_model = TlsOptions
     timeout_s = 300.0
     #: handshakes and header reads time nothing: runs beside the other probes that do not either
-    quiet_target: ClassVar[bool] = False
+    quiet_target = False
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         from .run import run_tls

@@ -1,0 +1,231 @@
+"""Where users wait: command-line start-up, `crm-audit demo` and the django-crm audit, end to end.
+
+1. start-up: ``crm-audit --version``, ``--help`` and ``validate profiles/demo.yaml`` (whole
+   processes, median of RUNS, wall and CPU seconds);
+2. ``crm-audit demo`` as a user runs it (whole process), broken down per probe and per schedule
+   phase from its result.json; start-up + demo server + reports = whole − audit;
+3. (``--django``, needs root and Debian's postgresql) django-crm 0.9.0 on PostgreSQL, audited
+   with ``profiles/django-crm.yaml --allow-disruptive --skip load`` as docs/targets.md says.
+
+``--update-doc`` writes the figures into docs/benchmarks.md (block ``audit-wall``) and, for
+the django-crm and demo results, docs/targets.md (blocks ``django-crm-result``, ``demo-result``).
+Run: python bench/audit_wall.py [--django] [--update-doc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, machine_line, update_block, utc_now
+
+RUNS = 5
+#: goals of issue 18
+GOALS = {"version": 0.3, "validate": 0.6, "demo": 20.0, "django_quiet": 20.0, "django_loaded": 60.0}
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system of the child) of one whole process, and its stdout."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} exited {out.returncode}:\n{out.stderr[-2000:]}")
+    return wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), out.stdout
+
+
+def cli() -> list[str]:
+    return [sys.executable, "-m", "crm_audit"]
+
+
+def demo_env() -> dict[str, str]:
+    """What ``validate profiles/demo.yaml`` needs (dummy secrets; nothing is contacted)."""
+    env = {**os.environ, "DEMO_BASE_URL": "https://127.0.0.1:8443", "DEMO_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}
+    for k in ("ADMIN", "MANAGER", "SALES", "SALES2", "READONLY", "GLOBEX_ADMIN", "GLOBEX_SALES", "LOCKOUT"):
+        env[f"DEMO_{k}_PASSWORD"] = "x"
+    env["DEMO_API_KEY"] = "x"
+    return env
+
+
+def startup() -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    env = demo_env()
+    for name, args in (("version", ["--version"]), ("help", ["--help"]),
+                       ("validate", ["validate", str(ROOT / "profiles" / "demo.yaml")])):
+        runs = [timed(cli() + args, env=env) for _ in range(RUNS)]
+        out[name] = {"wall_s": statistics.median(r[0] for r in runs), "cpu_s": statistics.median(r[1] for r in runs)}
+        print(f"crm-audit {' '.join(args)}: median {out[name]['wall_s']:.3f} s wall, "
+              f"{out[name]['cpu_s']:.3f} s CPU ({RUNS} runs)", flush=True)
+    return out
+
+
+def breakdown(result_path: Path, whole_s: float) -> dict[str, Any]:
+    """Per-probe and per-phase times from a result.json."""
+    r = json.loads(result_path.read_text(encoding="utf-8"))
+    probes = {p["probe"]: {"s": p["duration_s"], "requests": p["requests"], "status": p["status"]} for p in r["probes"]}
+    load = next((p for p in r["probes"] if p["probe"] == "load"), None)
+    steps = [(s["users"], s["rps"], s["p95_ms"]) for s in (load or {}).get("artifacts", {}).get("steps", [])]
+    limits = {}
+    if load:
+        m = next((m for m in load["measurements"] if m["indicator"] == "perf.max_concurrency"), None)
+        limits = (m or {}).get("details", {}).get("limits", {})
+    return {"whole_s": whole_s, "audit_s": r["duration_s"], "probes": probes, "schedule": r.get("schedule") or [],
+            "load_steps": steps, "load_stop": limits.get("stop_reason"), "result": r}
+
+
+def demo() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
+        wall, cpu, _ = timed(cli() + ["demo", "--out", tmp, "-q"], env={**os.environ, "CI": "1"})
+        [path] = Path(tmp).glob("*/result.json")
+        out = breakdown(path, wall)
+    out["cpu_s"] = cpu
+    print(f"crm-audit demo: {wall:.1f} s whole process, audit {out['audit_s']:.1f} s", flush=True)
+    return out
+
+
+def django() -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from targets.django_crm import DjangoCrmServer
+    from targets.postgres import PostgresServer
+
+    with PostgresServer() as pg, DjangoCrmServer(pg) as crm, tempfile.TemporaryDirectory(prefix="bench-dj-") as tmp:
+        db = crm.db
+        env = {**os.environ, **crm.env, "CI": "1", "DJANGO_CRM_URL": crm.base_url,
+               "DJANGO_CRM_DB_URL": f"postgresql://{db.user}@{db.host}:{db.port}/{db.name}"}
+        args = ["audit", str(ROOT / "profiles" / "django-crm.yaml"), "--allow-disruptive", "--skip", "load",
+                "--format", "json,html,markdown", "--out", tmp]
+        load_before = os.getloadavg()[0]
+        wall, cpu, _ = timed(cli() + args, env=env)
+        [path] = Path(tmp).glob("*/result.json")
+        out = breakdown(path, wall)
+    out.update(cpu_s=cpu, load_before=load_before, load_after=os.getloadavg()[0])
+    print(f"django-crm audit: {wall:.1f} s whole process, audit {out['audit_s']:.1f} s", flush=True)
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _probe_rows(b: dict[str, Any]) -> list[str]:
+    phase_of = {p: (i + 1, s["mode"]) for i, s in enumerate(b["schedule"]) for p in s["probes"]}
+    rows = ["| probe | phase | s | requests | status |", "|---|---|---:|---:|---|"]
+    for pid, p in sorted(b["probes"].items(), key=lambda kv: (phase_of.get(kv[0], (99, ""))[0], kv[0])):
+        n, mode = phase_of.get(pid, ("-", "-"))
+        rows.append(f"| {pid} | {n} ({mode}) | {p['s']:.2f} | {p['requests']} | {p['status']} |")
+    return rows
+
+
+def _phases(b: dict[str, Any]) -> str:
+    return "; ".join(f"{i + 1}. {s['mode']} {'+'.join(s['probes'])} {s['duration_s']:.1f} s"
+                     for i, s in enumerate(b["schedule"]))
+
+
+def _verdict(goal: float, value: float) -> str:
+    return "**met**" if value <= goal else "**missed**"
+
+
+def wall_section(st: dict[str, Any], dm: dict[str, Any], dj: dict[str, Any] | None, machine: str) -> str:
+    lines = [f"Measured {utc_now()} by `python bench/audit_wall.py{' --django' if dj else ''} --update-doc`; "
+             f"{machine}.", "",
+             "| what | wall (median of 5) | CPU | goal |", "|---|---:|---:|---|"]
+    for name, label, goal in (("version", "`crm-audit --version`", GOALS["version"]),
+                              ("help", "`crm-audit --help`", None),
+                              ("validate", "`crm-audit validate profiles/demo.yaml`", GOALS["validate"])):
+        v = st[name]
+        lines.append(f"| {label} | {v['wall_s']:.3f} s | {v['cpu_s']:.3f} s | "
+                     + (f"≤ {goal} s — {_verdict(goal, v['wall_s'])}" if goal else "—") + " |")
+    lines += ["", f"`crm-audit demo` (whole process, one run): **{dm['whole_s']:.1f} s** "
+              f"(goal ≤ {GOALS['demo']:g} s — {_verdict(GOALS['demo'], dm['whole_s'])}); the audit itself "
+              f"{dm['audit_s']:.1f} s, start-up + demo server + reports {dm['whole_s'] - dm['audit_s']:.1f} s, "
+              f"{dm['cpu_s']:.1f} CPU-seconds in the CLI process and its children. Schedule: {_phases(dm)}. "
+              "Load ladder (users, req/s, p95 ms): "
+              + ", ".join(f"({u}, {r:.0f}, {p})" for u, r, p in dm["load_steps"]) + f"; stopped: {dm['load_stop']}.",
+              "", *_probe_rows(dm)]
+    if dj:
+        goal = GOALS["django_quiet"] if dj["load_before"] < 2.0 else GOALS["django_loaded"]
+        lines += ["", f"django-crm 0.9.0 audit (`--allow-disruptive --skip load`, whole process, one run, load "
+                  f"average {dj['load_before']:.2f} → {dj['load_after']:.2f}): **{dj['whole_s']:.1f} s** "
+                  f"(goal ≤ {goal:g} s at this load — {_verdict(goal, dj['whole_s'])}); audit {dj['audit_s']:.1f} s. "
+                  f"Schedule: {_phases(dj)}.", "", *_probe_rows(dj)]
+    return "\n".join(lines)
+
+
+def _dims(result: dict[str, Any]) -> list[str]:
+    nodes = (result.get("scoring") or {}).get("nodes") or []
+    rows = ["| dimension | score | grade |", "|---|---|---|"]
+    for n in nodes:
+        if n.get("depth") == 1:
+            score = "not assessed" if n.get("score") is None else f"{n['score']:g}"
+            rows.append(f"| {n['title']} | {score} | {n.get('grade') or '—'} |")
+    return rows
+
+
+def result_section(b: dict[str, Any], title: str, machine: str) -> str:
+    r = b["result"]
+    sc = (r.get("scoring") or {}).get("overall") or {}
+    cov = (r.get("scoring") or {}).get("coverage")
+    findings = [f for p in r["probes"] for f in p["findings"]] + list(r.get("indicator_findings") or [])
+    open_failed = [f for f in findings if f["status"] in ("fail", "failed") and not f.get("waiver")]
+    by_sev: dict[str, int] = {}
+    for f in open_failed:
+        by_sev[f["severity"]] = by_sev.get(f["severity"], 0) + 1
+    lat = [m for p in r["probes"] if p["probe"] == "latency" for m in p["measurements"]
+           if m["indicator"] == "perf.response_time_p95"]
+    verdict = (r.get("verdict") or {}).get("verdict")
+    lines = [f"Run `{r['run_id']}`, measured {utc_now()} by `python bench/audit_wall.py --update-doc` ({title}); "
+             f"{machine}: {b['whole_s']:.1f} s whole process, {sum(p['requests'] for p in b['probes'].values())} "
+             "requests.", "",
+             f"**Overall score {sc.get('score')} / 100 — grade {sc.get('grade')}** (fuzzy grade {sc.get('fuzzy_grade')}), "
+             f"**coverage {cov * 100 if cov is not None else 0:.1f} %**, verdict **{verdict}**; "
+             f"{len(open_failed)} failed finding(s) open ("
+             + ", ".join(f"{n} {s}" for s, n in sorted(by_sev.items(), key=lambda kv: kv[0])) + ").", "",
+             *_dims(r), "", "Open failed findings:", "", "| severity | id | finding |", "|---|---|---|"]
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+    for f in sorted(open_failed, key=lambda f: (order.get(f["severity"], 9), f["id"]))[:15]:
+        lines.append(f"| {f['severity']} | `{f['id']}` | {f['title'].replace('|', '/')[:140]} |")
+    if lat:
+        lines += ["", "Latency (the latency probe's samples, one client, same box):", "",
+                  "| endpoint | p50 ms | p95 ms | SLO p95 ms |", "|---|---|---|---|"]
+        for m in lat:
+            s = m.get("summary") or {}
+            lines.append(f"| {m.get('label')} | {s.get('p50', '—')} | {m['value']} | {m.get('expected')} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--django", action="store_true", help="also audit django-crm 0.9.0 (root, postgresql)")
+    ap.add_argument("--update-doc", action="store_true")
+    args = ap.parse_args(argv)
+    load_before = os.getloadavg()[0]
+    st = startup()
+    dm = demo()
+    dj = django() if args.django else None
+    machine = machine_line(load_before, os.getloadavg()[0])
+    section = wall_section(st, dm, dj, machine)
+    print(section)
+    if args.update_doc:
+        update_block(ROOT / "docs" / "benchmarks.md", "audit-wall", section)
+        update_block(ROOT / "docs" / "targets.md", "demo-result", result_section(dm, "`crm-audit demo`", machine))
+        if dj:
+            update_block(ROOT / "docs" / "targets.md", "django-crm-result",
+                         result_section(dj, "`crm-audit audit profiles/django-crm.yaml --allow-disruptive --skip load`",
+                                        machine_line(dj["load_before"], dj["load_after"])))
+    missed = [k for k, v in (("version", st["version"]["wall_s"]), ("validate", st["validate"]["wall_s"]),
+                             ("demo", dm["whole_s"])) if v > GOALS[k]]
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
