@@ -285,7 +285,7 @@ def _comments(obj: Any) -> dict[str, str]:
             while i >= 0 and lines[i].strip().startswith("#:"):
                 above.insert(0, lines[i].strip()[2:].strip())
                 i -= 1
-            trailing = re.search(r"#:\s*(.+)$", lines[node.lineno - 1])
+            trailing = re.search(r"^[^#]*#:\s*(.+)$", lines[node.lineno - 1])  # the line's first comment is #:
             text = " ".join(above) or (trailing.group(1).strip() if trailing else "")
             if text:
                 out.setdefault(name, text)

@@ -110,4 +110,5 @@ def test_third_party_plugin_is_found_and_run(tmp_path: Path) -> None:
     result = json.loads(next((tmp_path / "out").glob("*/result.json")).read_text())
     assert result["probes"][0]["probe"] == "thirdparty_ping"
     assert result["probes"][0]["findings"][0]["title"] == "ping answered 200"
+    assert result["probes"][0]["findings"][0]["probe"] == "thirdparty_ping"  # filled by the runner, not the plugin
     assert result["plugins"]["crm-audit-ping"] == "9.9.9"

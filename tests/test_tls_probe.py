@@ -17,6 +17,7 @@ from crm_audit.plugins import make_plugin_manager
 from crm_audit.probe import ProbeContext
 from crm_audit.runner import run_one
 from crm_audit_plugins.tls import TlsOptions, TlsProbe, parse_host_port
+from crm_audit_plugins.tls import run as tls_run
 from crm_audit_plugins.tls import scan as scanmod
 from crm_audit_plugins.tls.cert import chain_anchor, hostname_matches
 from crm_audit_plugins.tls.ciphers import forward_secret, key_exchange, weaknesses
@@ -218,7 +219,14 @@ def scanned(servers: dict[str, tuple[str, int | None]], pki: dict[str, Any], tmp
 
 
 def failing(res: ProbeResult) -> dict[str, Finding]:
-    return {f.id: f for f in res.findings if f.status in FAILING}
+    """Checks that failed or warned (a check that could not be made is not assessed, not failing)."""
+    return {f.id: f for f in res.findings if f.status in FAILING and f.not_assessed is None}
+
+
+def cookies_not_assessed(res: ProbeResult) -> bool:
+    """The Target refused the certificate, so cookies could not be judged: not assessed, with the reason."""
+    f = next(f for f in res.findings if f.id == "tls.cookie.not_secure")
+    return f.status == Status.error and f.not_assessed is not None and f.not_assessed.value == "request_failed"
 
 
 def passed(res: ProbeResult) -> set[str]:
@@ -285,6 +293,7 @@ def test_weak_key_server(scanned) -> None:
     res = scanned("weakkey")
     bad = failing(res)
     assert set(bad) == {"tls.cert.weak_key", "tls.mozilla.intermediate"}
+    assert cookies_not_assessed(res)  # OpenSSL at security level 2 refuses RSA 1024 in the Target
     assert bad["tls.cert.weak_key"].severity.value == "high"
     assert server(res)["certificate"]["key"] == "RSA 1024"
     assert server(res)["certificate"]["trusted"] is True  # weak, but the chain itself is fine
@@ -297,6 +306,7 @@ def test_expired_server(scanned) -> None:
     bad = failing(res)
     assert "tls.cert.expired" in bad and "tls.cert.untrusted" not in bad and "tls.cert.hostname_mismatch" not in bad
     assert set(bad) <= {"tls.cert.expired", "tls.mozilla.intermediate"}
+    assert cookies_not_assessed(res)
     s = server(res)
     assert s["grade"] == "F" and s["certificate"]["days_left"] < 0
     # the Target refused the expired certificate; HSTS came from sslyze's own connection
@@ -328,6 +338,7 @@ def test_wrong_hostname_is_its_own_finding(scanned) -> None:
     assert "tls.cert.hostname_mismatch" in bad
     assert "tls.cert.untrusted" not in bad  # sslyze's path-validation error is mapped, not echoed
     assert set(bad) <= {"tls.cert.hostname_mismatch", "tls.mozilla.intermediate"}
+    assert cookies_not_assessed(res)
     s = server(res)
     assert s["certificate"]["trusted"] and not s["certificate"]["hostname_match"] and s["grade"] == "F"
 
@@ -419,3 +430,33 @@ def test_unreachable_extra_host_is_not_assessed_and_lowers_the_grade(servers, pk
     [m] = res.measurements
     assert m.details["grade"] == "B" and m.value <= 79 and not m.meets_expected
     assert m.details["not_scanned"] == [f"localhost:{closed}"] and "could not be scanned" in m.label
+
+
+@pytest.mark.integration
+def test_all_endpoints_in_one_scan_give_the_same_findings(servers, scanned, pki, tmp_path: Path) -> None:
+    """Every endpoint goes to sslyze's concurrent scanner in one call; each keeps the findings of a scan of its own."""
+    names = ["good", "tls10", "nohsts", "noredirect", "shorthsts", "weakciphers"]
+    ports = {n: int(servers[n][0].rstrip("/").rsplit(":", 1)[1]) for n in names}
+    url, http_port = servers["good"]
+    calls: list[int] = []
+    real = tls_run.scan_in_worker
+
+    def counting(targets, **kw):
+        calls.append(len(targets))
+        return real(targets, **kw)
+
+    ctx = make_ctx(url, tmp_path, ca_bundle=str(pki["ca"].cert_path), http_port=http_port,
+                   hosts=[f"localhost:{ports[n]}" for n in names[1:]])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tls_run, "scan_in_worker", counting)
+        res = TlsProbe().run(ctx)
+    assert calls == [len(names)]  # one sslyze call for all of them
+    by_port = {s["port"]: s for s in res.artifacts["servers"]}
+    for n in names:
+        alone = scanned(n)
+        assert by_port[ports[n]]["grade"] == server(alone)["grade"], n
+        assert by_port[ports[n]]["weak_ciphers"] == server(alone)["weak_ciphers"], n
+        here = {f.id for f in res.findings if f":{ports[n]}" in f.title or f":{ports[n]})" in f.title}
+        assert set(failing(alone)) - {"tls.mozilla.intermediate"} <= here | {"tls.http.no_redirect"}, n
+    # concurrent: the whole probe took less than the sum of the single scans
+    assert res.artifacts["probe_s"] < sum(scanned(n).artifacts["probe_s"] for n in names)
