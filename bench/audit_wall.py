@@ -196,10 +196,21 @@ def result_section(b: dict[str, Any], title: str, machine: str) -> str:
         lines.append(f"| {f['severity']} | `{f['id']}` | {f['title'].replace('|', '/')[:140]} |")
     if lat:
         lines += ["", "Latency (the latency probe's samples, one client, same box):", "",
-                  "| endpoint | p50 ms | p95 ms | SLO p95 ms |", "|---|---|---|---|"]
+                  "| endpoint | samples | p50 ms | p95 ms | SLO p95 ms |", "|---|---|---|---|---|"]
         for m in lat:
-            s = m.get("summary") or {}
-            lines.append(f"| {m.get('label')} | {s.get('p50', '—')} | {m['value']} | {m.get('expected')} |")
+            s = m.get("samples") or {}
+            lines.append(f"| {m.get('label')} | {s.get('count', '—')} | {s.get('p50', '—')} | {m['value']} | "
+                         f"{m.get('expected')} |")
+    other = [(p["probe"], m) for p in r["probes"] for m in p["measurements"] if m["indicator"] != "perf.response_time_p95"]
+    if other:
+        lines += ["", "Every other measured value:", "", "| probe | indicator | what | value | expected |",
+                  "|---|---|---|---|---|"]
+        for probe, m in other:
+            value = "—" if m["value"] is None else f"{m['value']:g} {m.get('unit') or ''}".strip()
+            expected = "—" if m.get("expected") is None else f"{m['expected']:g}"
+            bound = f" (set by the audit's {m['bounded_by'].replace('_', ' ')})" if m.get("bounded_by") else ""
+            lines.append(f"| {probe} | `{m['indicator']}` | {(m.get('label') or '').replace('|', '/')[:90]} | "
+                         f"{value}{bound} | {expected} |")
     return "\n".join(lines)
 
 

@@ -86,12 +86,19 @@ def admin(profile: Profile, *, tenant: str | None = None, exclude: Iterable[str]
     return min(found, key=lambda a: (_admin_rank(a), -privilege(profile, a)))
 
 
+def by_privilege(profile: Profile, *, tenant: str | None = None, exclude: Iterable[str] = (),
+                 most_first: bool = True) -> list[Account]:
+    """The general accounts ordered by their allow cells in the access matrix (ties: profile order)."""
+    found = accounts(profile, tenant=tenant, exclude=exclude)
+    return sorted(found, key=lambda a: -privilege(profile, a) if most_first else privilege(profile, a))
+
+
 def most_privileged(profile: Profile, *, tenant: str | None = None, exclude: Iterable[str] = (),
                     resource: str | None = None, action: str | None = None) -> Account | None:
     """The general account with the most allow cells; with ``resource`` and ``action``, one that may do it."""
-    found = [a for a in accounts(profile, tenant=tenant, exclude=exclude)
+    found = [a for a in by_privilege(profile, tenant=tenant, exclude=exclude)
              if resource is None or action is None or may(profile, a, resource, action)]
-    return min(found, key=lambda a: -privilege(profile, a)) if found else None
+    return found[0] if found else None
 
 
 def least_privileged(profile: Profile, *, tenant: str | None = None, exclude: Iterable[str] = (),

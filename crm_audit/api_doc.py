@@ -23,8 +23,6 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from . import profile_doc
-
 
 @dataclass(frozen=True)
 class Section:
@@ -48,10 +46,10 @@ SECTIONS: tuple[Section, ...] = (
             "A probe may let a `TargetError` propagate: the runner records an `error` result with its message. "
             "`Exchange.evidence(excerpt_chars=300, expected=…, observed=…, details=…)` turns an exchange into "
             "redacted `Evidence` for a finding; its keyword arguments become the `Evidence` fields of those names.\n\n"
-            "**Authentication** is configured per account in the profile (`accounts[].auth`, below): "
-            "`request(account=name)` adds that account's credentials (bearer token, API key, basic, or a "
-            "token from a login flow, fetched once and cached); `token`, `forget_token` and `auth_headers` "
-            "give them to a probe that needs them. Secrets are redacted from everything kept."),
+            "**Authentication**: `request(account=name)` authenticates as that account with the auth method "
+            "its profile entry names (`accounts[].auth.method`; section \"Authentication\" below); the "
+            "credentials are obtained once, renewed before they expire and redacted from everything kept. "
+            "An adapter or probe never handles secrets itself."),
     Section("Results", "crm_audit.model",
             ("Finding", "Evidence", "Measurement", "SampleSummary", "ProbeResult", "Severity", "Status", "NotAssessed",
              "ASSESSED_STATUSES", "SEVERITY_ORDER", "AuditResult", "Verdict", "GateOutcome", "SchedulePhase",
@@ -62,6 +60,11 @@ SECTIONS: tuple[Section, ...] = (
             "Every profile key is in docs/profile.md; these are the parts probes read."),
     Section("Picking accounts", "crm_audit.accounts", ()),
     Section("Options checked against the profile", "crm_audit.options", ()),
+    Section("Authentication", "crm_audit.auth",
+            ("AuthMethod", "Credentials", "LoginAttempt", "AuthFailed", "json_path", "fill", "compose"),
+            "Authentication is a plugin point: an auth method is a class registered with "
+            "`crm_audit_register_auth`, picked by `accounts[].auth.method` (docs/plugins.md, \"Authentication\"; "
+            "the built-ins in `crm_audit.auth_methods` are examples)."),
     Section("Adapters", "crm_audit.adapter", ("Adapter", "IncompleteRead"),
             "An adapter maps generic resources onto one CRM's API; probes call only these methods. "
             "Every method that talks to the CRM returns the `Exchange` it made, so a probe can judge it."),
@@ -74,7 +77,8 @@ SECTIONS: tuple[Section, ...] = (
             ("load_yaml", "Loaded", "YamlError", "MAX_CHARS", "MAX_NODES", "MAX_DEPTH"),
             "Every YAML file crm-audit reads goes through `load_yaml`; a plugin reading YAML should too."),
     Section("Hooks", "crm_audit.hookspecs", ("hookimpl", "crm_audit_register_probes", "crm_audit_register_reporters",
-                                             "crm_audit_register_adapters", "crm_audit_register_indicators",
+                                             "crm_audit_register_adapters", "crm_audit_register_auth",
+                                             "crm_audit_register_indicators",
                                              "crm_audit_audit_started", "crm_audit_probe_finished",
                                              "crm_audit_audit_finished"),
             "Decorate a module-level function of the hook's name with `hookimpl` (docs/plugins.md, \"Hooks\")."),
@@ -223,6 +227,20 @@ NOTES: dict[str, str] = {
     "Adapter.update": "change a record (default body: update_body) as an account: (record or None, exchange)",
     "Adapter.delete": "delete a record as an account: the exchange",
     "Adapter.record_id": "the id of a record as the adapter returned it",
+    "AuthMethod.name": "what `accounts[].auth.method` names to pick this method",
+    "AuthMethod.description": "one line shown by `crm-audit plugins`",
+    "AuthMethod.version": "the method's version",
+    "AuthMethod.options_model": "pydantic model validating `accounts[].auth.options` (None: takes none)",
+    "AuthMethod.password_login": "True when `attempt` works: the lockout and user-enumeration checks use it",
+    "AuthMethod.account": "the account this instance logs in",
+    "AuthMethod.auth": "the account's `auth` section",
+    "AuthMethod.options": "the validated `auth.options` (None without an options_model)",
+    "Credentials.headers": "headers added to every request as the account",
+    "Credentials.cookies": "cookies sent with every request as the account",
+    "Credentials.signer": "called per prepared request to add signature headers (request signing), or None",
+    "LoginAttempt.exchange": "the login request's exchange (None: nothing was sent)",
+    "LoginAttempt.credentials": "the credentials when the login was accepted, else None",
+    "LoginAttempt.accepted": "True when the login was accepted",
     "IncompleteRead.exchange": "the exchange of the page that got no usable answer",
     "hookspecs.hookimpl": "decorator marking a function as a crm-audit hook implementation",
     "model.TargetSummary": "The audited target as the result names it.",

@@ -242,7 +242,7 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
     """Run an audit, write its files and print the summary; returns the exit code."""
     from .output import parse_formats, run_folder, write_reports
     from .postprocess import PostOptions, postprocess, prepare
-    from .runner import RunOptions, run_audit, select_probes
+    from .runner import RunOptions, plugin_indicators, run_audit, select_probes
 
     from .output import check_output_base
 
@@ -259,6 +259,7 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
             ci[pct] = ci[pct] / 100.0
     prepared = prepare(profile, PostOptions(fail_under=tuple(fail_under or ()), fail_on=fail_on,
                                             hierarchy=hierarchy, **{k: v for k, v in ci.items() if v is not None}))
+    prepared.indicators = plugin_indicators(registry)
     opts = RunOptions(only=_split(only), skip=_split(skip), hierarchy=hierarchy,
                       allow_disruptive=allow_disruptive, allow_writes=allow_writes)
     progress = Progress(len(select_probes(registry, profile, opts.only, opts.skip)), quiet)
@@ -453,9 +454,11 @@ def plugins_cmd(as_json: bool) -> None:
 @click.option("--delay-ms", type=click.IntRange(0, 60_000), default=0, help="Extra latency per API request.")
 @click.option("--serve", is_flag=True, help="Only run the demo CRM until Ctrl-C, printing its URL and credentials file.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port for --serve (default: a free one).")
+@click.option("--protocol", type=click.Choice(["rest", "jsonrpc"]), default="rest", show_default=True,
+              help="The face to audit: REST, or JSON-RPC (POST /api/jsonrpc, audited with profiles/demo-jsonrpc.yaml).")
 @audit_options
 @handle_errors
-def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, out: Path, formats: str | None,
+def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, protocol: str, out: Path, formats: str | None,
          only: tuple[str, ...], skip: tuple[str, ...], hierarchy: str | None, fail_under: tuple[str, ...],
          fail_on: str | None, allow_disruptive: bool | None, quiet: bool, ci: dict[str, Any]) -> None:
     """Start the embedded demo CRM on loopback, audit it with profiles/demo.yaml, write a report.
@@ -465,6 +468,7 @@ def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, out: Pat
       crm-audit demo                          audit a well-configured demo CRM
       crm-audit demo --flaw bola --flaw cors  audit one with those flaws switched on
       crm-audit demo --serve                  just run it, to point other tools at it
+      crm-audit demo --protocol jsonrpc       audit its JSON-RPC face instead of its REST API
     """
     from .demo import FLAWS, DemoServer
     from .runner import UsageError
@@ -476,7 +480,7 @@ def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, out: Pat
     unknown = [f for f in flaws if f not in FLAWS]
     if unknown:
         raise UsageError(f"unknown flaw(s) {', '.join(unknown)}; known: {', '.join(sorted(FLAWS))}")
-    with DemoServer(flaws=flaws, delay_ms=delay_ms, port=port if serve else 0) as server:
+    with DemoServer(flaws=flaws, delay_ms=delay_ms, port=port if serve else 0, protocol=protocol) as server:
         if serve:
             _serve_forever(server)
             return
@@ -499,6 +503,8 @@ def _serve_forever(server: Any) -> None:
         for k, v in sorted(server.env.items()):
             fh.write(f"export {k}='{v}'\n")
     click.echo(f"demo CRM at {server.base_url} (pid {server.pid}); flaws: {', '.join(server.flaws) or 'none'}")
+    if server.protocol == "jsonrpc":
+        click.echo(f"JSON-RPC endpoint: {server.base_url}/api/jsonrpc (profile: profiles/{server.profile_name})")
     if server.ca_path:
         click.echo(f"test CA certificate: {server.ca_path}")
     click.echo(f"credentials (mode 0600): source {env_file}")

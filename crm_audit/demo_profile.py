@@ -9,8 +9,12 @@ from typing import Any
 from .profile import Profile, parse_profile
 
 
-def demo_profile(server: Any, name: str = "demo.yaml") -> Profile:
-    """Load ``crm_audit_profiles/<name>`` with the server's URL, CA and credentials as ${ENV}."""
+def demo_profile(server: Any, name: str | None = None) -> Profile:
+    """Load ``crm_audit_profiles/<name>`` with the server's URL, CA and credentials as ${ENV}.
+
+    ``name`` defaults to the profile of the server's protocol (``server.profile_name``).
+    """
+    name = name or getattr(server, "profile_name", "demo.yaml")
     env = dict(os.environ)
     env.update(server.env)
     env["DEMO_BASE_URL"] = server.base_url

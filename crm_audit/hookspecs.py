@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import AuditResult, ProbeResult
     from .probe import Probe, Reporter
     from .adapter import Adapter
+    from .auth import AuthMethod
     from .scoring.extend import IndicatorSpec
 
 PROJECT = "crm_audit"
@@ -53,6 +54,19 @@ def crm_audit_register_adapters() -> "list[type[Adapter]]":
     (contacts, leads, cases …) and their CRUD actions onto one CRM's API; the profile picks
     one by its ``type``. The built-in ``rest`` adapter is configured entirely in the
     profile.
+    """
+
+
+@hookspec
+def crm_audit_register_auth() -> "list[type[AuthMethod]]":
+    """Return the authentication-method classes this plugin provides.
+
+    Called when a Target first needs to log an account in. Each class subclasses
+    :class:`crm_audit.auth.AuthMethod` and declares ``name`` (what ``accounts[].auth.method``
+    names); ``login(target)`` returns :class:`crm_audit.auth.Credentials` (headers, cookies, a
+    signer, ``expires_at``), ``refresh`` renews them, ``logout`` ends the session and
+    ``attempt(target, username, password)`` tries one login for the lockout and enumeration
+    checks. Names must be unique across all plugins.
     """
 
 

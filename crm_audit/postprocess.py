@@ -53,6 +53,8 @@ class Prepared:
     profile: Profile | None = None
     hierarchy: str | None = None
     today: dt.date | None = None
+    #: the plugins' indicators (IndicatorSpec), merged into the hierarchy when re-scoring as in the audit
+    indicators: list[Any] = field(default_factory=list)
 
 
 def prepare(profile: Profile, opts: PostOptions) -> Prepared:
@@ -82,7 +84,7 @@ def postprocess(result: AuditResult, prepared: Prepared,
     """Apply waivers (and re-score), compare with the baseline, judge the gates, sign."""
     if prepared.waivers:
         result = apply_waivers(result, prepared.waivers, prepared.today, warn)
-        result = rescore(result, prepared.profile, prepared.hierarchy)
+        result = rescore(result, prepared.profile, prepared.hierarchy, prepared.indicators)
     if prepared.baseline is not None:
         result = result.model_copy(update={"baseline": compare(result, prepared.baseline, prepared.policy)})
     result = result.model_copy(update={"gates": evaluate_gates(result, prepared.gates)})
@@ -91,7 +93,8 @@ def postprocess(result: AuditResult, prepared: Prepared,
     return result
 
 
-def rescore(result: AuditResult, profile: Profile | None, hierarchy: str | None = None) -> AuditResult:
+def rescore(result: AuditResult, profile: Profile | None, hierarchy: str | None = None,
+            indicators: list[Any] | None = None) -> AuditResult:
     """Score and judge again after waivers changed what is open (scored again only if it was scored)."""
     rules = profile.verdict if profile is not None else None
     if not result.scoring:
@@ -100,6 +103,6 @@ def rescore(result: AuditResult, profile: Profile | None, hierarchy: str | None 
 
     name = hierarchy or (profile.hierarchy if profile is not None else None) or result.scoring.get("hierarchy")
     known = set(KNOWN_PROBES) | {p.probe for p in result.probes}
-    tree = load_hierarchy(name, known_probes=known)
+    tree = load_hierarchy(name, known_probes=known, indicators=indicators or ())
     evidence = load_evidence(profile.evidence) if profile is not None and profile.evidence else None
     return finalize(result, tree, evidence, rules)

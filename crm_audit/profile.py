@@ -20,7 +20,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, V
 from .safeyaml import YamlError, clip, load_yaml
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TEMPLATE_RE = re.compile(r"\{(username|password)\}")
+_TEMPLATE_RE = re.compile(r"\{(username|password|code|token)\}")
 _SECRET_KEYS = {"password", "token", "api_key", "secret", "client_secret"}
 
 
@@ -168,24 +168,63 @@ def _host_matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
-class AuthConfig(_Strict):
-    """How one account authenticates: bearer token, API key, basic, or a login flow."""
+#: the authentication methods crm-audit ships (plugins add more through crm_audit_register_auth)
+BUILTIN_AUTH = ("none", "bearer", "api_key", "basic", "login", "cookie", "csrf_form",
+                "oauth2_client_credentials", "oauth2_password", "command")
 
-    method: Literal["none", "bearer", "api_key", "basic", "login"] = Field("none", description="how it authenticates")
+
+class AuthStep(_Strict):
+    """One HTTP request of a login flow (a logout, a 'send me a code' request)."""
+
+    url: UrlPath = Field(description="path or in-scope URL")
+    method: Method = Field("POST", description="HTTP method")
+    body: dict[str, Any] = Field(default_factory=dict,
+                                 description="body template (nested); {username}, {token} are filled in")
+    body_format: Literal["json", "form"] = Field("json", description="json or form-encoded")
+
+
+class AuthConfig(_Strict):
+    """How one account authenticates: a built-in method or one a plugin registers (docs/plugins.md#authentication)."""
+
+    method: Annotated[str, Field(max_length=80), AfterValidator(_token)] = Field(
+        "none", description="none, bearer, api_key, basic, login, cookie, csrf_form, oauth2_client_credentials, "
+                            "oauth2_password, command, or a plugin's method")
     token: SecretStr | None = Field(None, description="bearer: the token")
     api_key: SecretStr | None = Field(None, description="api_key: the key")
-    username: Annotated[str, _text(256)] | None = Field(None, description="basic and login: the user name")
-    password: SecretStr | None = Field(None, description="basic and login: the password")
+    username: Annotated[str, _text(256)] | None = Field(None, description="the user name (basic, login flows, command)")
+    password: SecretStr | None = Field(None, description="basic and login flows: the password")
     header: HeaderName | None = Field(None, description="header carrying the credential (default Authorization, X-API-Key)")
     scheme: Annotated[str, Field(max_length=40), AfterValidator(_token)] = Field(
-        "Bearer", description="prefix of the token in the header (e.g. Bearer, JWT, Token)")
-    url: UrlPath | None = Field(None, description="login path or URL (method: login)")
-    body: dict[str, str] = Field(
+        "Bearer", description="prefix of the token in the header (e.g. Bearer, JWT, Token; '' for none)")
+    url: UrlPath | None = Field(None, description="login (or OAuth2 token, or code exchange) path or URL")
+    body: dict[str, Any] = Field(
         default_factory=lambda: {"username": "{username}", "password": "{password}"},
-        description="login body template; {username} and {password} are filled in",
+        description="login body template, nested as deep as the API wants; {username}, {password} "
+                    "(and {code} for command) are filled in",
     )
-    body_format: Literal["json", "form"] = "json"
-    token_path: str = Field("access_token", description="login: dotted path of the token in the JSON answer")
+    body_format: Literal["json", "form"] = Field("json", description="login body: json or form-encoded")
+    token_path: str = Field("access_token", description="dotted path of the token in the JSON answer")
+    token_template: str | None = Field(
+        None, description="the credential built from several answer fields, e.g. '{result.uid}:{result.session_id}' "
+                          "(dotted paths in braces); wins over token_path")
+    error_path: str | None = Field(
+        None, description="dotted path that, when present in a 200 answer, means the login was refused (JSON-RPC: error)")
+    expires_in_path: str | None = Field(
+        None, description="dotted path of the lifetime in seconds; the credential is renewed shortly before")
+    form_url: UrlPath | None = Field(None, description="csrf_form: the page holding the form (default: url)")
+    csrf_field: Annotated[str, Field(max_length=200)] = Field(
+        "csrfmiddlewaretoken", description="csrf_form: the hidden input carrying the CSRF token")
+    csrf_header: HeaderName | None = Field(None, description="csrf_form: also send the CSRF token in this header")
+    client_id: Annotated[str, _text(256)] | None = Field(None, description="oauth2: the client id")
+    client_secret: SecretStr | None = Field(None, description="oauth2: the client secret")
+    scope: Annotated[str, Field(max_length=1000)] | None = Field(None, description="oauth2: the scope asked for")
+    command: list[Annotated[str, _text(4096)]] | None = Field(
+        None, description="command: argv of a local program printing the one-time token or code "
+                          "(no shell; {username} is filled in)")
+    command_timeout_s: float = Field(30.0, gt=0, le=600, description="command: longest run of the program")
+    start: AuthStep | None = Field(None, description="command: request sent first (e.g. 'e-mail me a code')")
+    logout: AuthStep | None = Field(None, description="how the session is ended (default: no logout request)")
+    options: dict[str, Any] = Field(default_factory=dict, description="settings of a plugin's auth method")
 
     @model_validator(mode="after")
     def _complete(self) -> "AuthConfig":
@@ -194,6 +233,11 @@ class AuthConfig(_Strict):
             "api_key": ["api_key"],
             "basic": ["username", "password"],
             "login": ["url", "username", "password"],
+            "cookie": ["url", "username", "password"],
+            "csrf_form": ["url", "username", "password"],
+            "oauth2_client_credentials": ["url", "client_id", "client_secret"],
+            "oauth2_password": ["url", "client_id", "username", "password"],
+            "command": ["command"],
         }.get(self.method, [])
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
@@ -218,6 +262,16 @@ class Account(_Strict):
     purpose: Literal["general", "lockout"] = Field(
         "general", description="'lockout': a dedicated account the login-limit test may lock"
     )
+    headers: dict[str, str] = Field(default_factory=dict,
+                                    description="extra headers on every request as this account (not secrets)")
+    context: dict[str, Any] = Field(
+        default_factory=dict, description="per-request context for CRMs that select company or tenant per request; "
+                                          "the adapter sends it (jsonrpc: in params.context)")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_values(cls, v: dict[str, str]) -> dict[str, str]:
+        return TargetConfig._header_values(v)
 
 
 class Endpoint(_Strict):
@@ -300,7 +354,23 @@ class VerdictRules(_Strict):
 
 
 Action = Literal["list", "read", "create", "update", "delete"]
-Decision = Literal["allow", "deny"]
+#: allow / deny; own: only the caller's own records (list shows none of a colleague's, read refuses them)
+Decision = Literal["allow", "deny", "own"]
+
+
+class Actors(_Strict):
+    """Which accounts the object-level checks (BOLA, tenant isolation, mass assignment) act as.
+
+    Unset keys follow the rules in docs/access-control.md ("Choosing actors"); a check that
+    cannot find the account it needs is skipped with a hint naming it.
+    """
+
+    actor: Name | None = Field(None, description="account that tries to reach others' records (default: the least "
+                                                 "privileged account that may create and has a same-role colleague)")
+    peer: Name | None = Field(None, description="colleague of actor (same role and tenant) whose records it must not "
+                                                "change where plugins.access.owner_only_actions says so")
+    other_tenant: Name | None = Field(None, description="account of another tenant whose records actor must never "
+                                                        "reach (default: the most privileged writer of another tenant)")
 
 
 class Profile(_Strict):
@@ -314,7 +384,9 @@ class Profile(_Strict):
     endpoints: list[Endpoint] = Field(default_factory=list, description="endpoints to time")
     flows: list[Flow] = Field(default_factory=list, description="business flows to time")
     access_matrix: dict[str, dict[str, dict[Action, Decision]]] = Field(
-        default_factory=dict, description="role → resource → action → allow/deny, as intended (docs/access-control.md)")
+        default_factory=dict, description="role → resource → action → allow / deny / own (list and read: only "
+                                          "the role's own records), as intended (docs/access-control.md)")
+    actors: Actors = Field(default_factory=Actors, description="accounts the object-level access checks act as")
     allow: Allow = Field(default_factory=Allow, description="writes and disruptive checks")
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-probe options (below)")
     probes: list[Name] | None = Field(None, description="probe ids to run, in this order (default: all)")
@@ -346,6 +418,15 @@ class Profile(_Strict):
         for role in self.access_matrix:
             if role not in roles:
                 raise ValueError(f"access_matrix role {role!r} has no account (roles: {sorted(roles)})")
+            for res, cells in self.access_matrix[role].items():
+                for action, decision in cells.items():
+                    if decision == "own" and action not in ("list", "read"):
+                        raise ValueError(f"access_matrix.{role}.{res}.{action}: 'own' applies to list and read only "
+                                         "(owner-only update/delete: plugins.access.owner_only_actions)")
+        for key in ("actor", "peer", "other_tenant"):
+            name = getattr(self.actors, key)
+            if name is not None and name not in names:
+                raise ValueError(f"actors.{key} names unknown account {name!r}")
         return self
 
     def account(self, name: str) -> Account:
@@ -361,7 +442,7 @@ class Profile(_Strict):
         """Every resolved secret, so the redactor can mask it wherever it shows up."""
         out: list[str] = []
         for a in self.accounts:
-            for s in (a.auth.token, a.auth.api_key, a.auth.password):
+            for s in (a.auth.token, a.auth.api_key, a.auth.password, a.auth.client_secret):
                 if s is not None:
                     out.append(s.get_secret_value())
         return out

@@ -349,12 +349,25 @@ def run_side_by_side(jobs: list[tuple[type[Probe], ProbeContext]], started: Call
 
 class ProbeTarget(Target):
     """One probe's view of the audit's Target: the same sessions, tokens, scope, rate limiter and
-    request budget (shared, so they hold for all probes together), but its own request count."""
+    request budget (shared, so they hold for all probes together), but its own request count.
 
-    def __init__(self, shared: Target) -> None:  # shares the client's state; builds no second client
-        self.__dict__.update(shared.__dict__)
-        self._shared = shared
-        self._own = 0
+    Every attribute but the two below is read from and written to the shared Target.
+    """
+
+    _OWN = frozenset({"_shared", "_own"})
+
+    def __init__(self, shared: Target) -> None:  # builds no second client: all state is the shared one's
+        object.__setattr__(self, "_shared", shared)
+        object.__setattr__(self, "_own", 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._shared, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._shared, name, value)
 
     @property
     def requests_made(self) -> int:
@@ -400,10 +413,19 @@ def _load_hierarchy(profile: Profile, registry: Registry, override: str | None) 
     except ImportError:  # scoring not installed in this build
         return None
     try:
-        from .scoring.extend import collect_indicators  # plugins' indicators, merged into the chosen hierarchy
-
         return load_hierarchy(override or profile.hierarchy, known_probes=set(registry.probes) | _KNOWN_PROBES,
-                              indicators=collect_indicators(registry.hook.crm_audit_register_indicators))
+                              indicators=plugin_indicators(registry))
+    except HierarchyError as exc:
+        raise ProfileError(f"hierarchy: {exc}") from None
+
+
+def plugin_indicators(registry: Registry) -> list[Any]:
+    """The indicators plugins declare (IndicatorSpec), merged into whichever hierarchy is scored."""
+    from .scoring import HierarchyError
+    from .scoring.extend import collect_indicators
+
+    try:
+        return collect_indicators(registry.hook.crm_audit_register_indicators)
     except HierarchyError as exc:
         raise ProfileError(f"hierarchy: {exc}") from None
 

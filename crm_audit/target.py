@@ -10,14 +10,13 @@ evidence. docs/reliability.md says what happens with each hostile answer.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import random
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -25,6 +24,9 @@ import urllib3
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .auth import AuthMethod, Credentials, LoginAttempt, Signer
 
 from .bounded import CapHit, DeadlineHit, TooDeep, parse_json, read_body, retry_after_s
 from .model import Evidence, NotAssessed
@@ -176,7 +178,9 @@ class _RateLimiter:
 class Target:
     """HTTP client bound to one profile's target, accounts, scope, rate and budget."""
 
-    def __init__(self, profile: Profile, redactor: Redactor | None = None) -> None:
+    def __init__(self, profile: Profile, redactor: Redactor | None = None,
+                 auth_methods: "Mapping[str, type[AuthMethod]] | None" = None) -> None:
+        """``auth_methods`` (name → class) defaults to what the installed plugins register."""
         self.profile = profile
         self.config = profile.target
         self.redactor = redactor or Redactor()
@@ -186,8 +190,11 @@ class Target:
         self._count = 0
         self._count_lock = threading.Lock()
         self._sessions: dict[str, requests.Session] = {}
-        self._tokens: dict[str, str] = {}
-        self._auth_lock = threading.Lock()
+        self._creds: dict[str, Credentials] = {}
+        self._methods: dict[str, AuthMethod] = {}
+        self._auth_classes: dict[str, type[AuthMethod]] | None = dict(auth_methods) if auth_methods else None
+        self._login_locks: dict[str, threading.Lock] = {}
+        self._auth_lock = threading.RLock()
         self._local = threading.local()
         #: transport problems that did not stop the audit (a certificate problem at the reachability check)
         self.warnings: list[str] = []
@@ -292,71 +299,137 @@ class Target:
                 self._sessions[key] = s
             return s
 
-    def token(self, account: str | Account, refresh: bool = False) -> str | None:
-        """The account's bearer token (logging in first for the login method)."""
-        acct = account if isinstance(account, Account) else self.profile.account(account)
-        auth = acct.auth
-        if auth.method == "bearer":
-            return auth.token.get_secret_value() if auth.token else None
-        if auth.method != "login":
+    def _account(self, account: str | Account) -> Account:
+        return account if isinstance(account, Account) else self.profile.account(account)
+
+    def auth_method(self, account: str | Account) -> "AuthMethod":
+        """The account's auth method (``auth.method``), from the plugins' ``crm_audit_register_auth``."""
+        from .auth import AuthFailed, discover
+
+        acct = self._account(account)
+        with self._auth_lock:
+            method = self._methods.get(acct.name)
+            if method is not None:
+                return method
+            if self._auth_classes is None:
+                self._auth_classes = discover()
+            cls = self._auth_classes.get(acct.auth.method)
+        if cls is None:
+            known = ", ".join(sorted(self._auth_classes or {}))
+            raise TargetError(f"accounts.{acct.name}.auth.method: no auth method {acct.auth.method!r} (known: {known})")
+        try:
+            method = cls(acct)
+        except AuthFailed as exc:
+            raise TargetError(self.redactor.redact(str(exc)) or "") from None
+        with self._auth_lock:
+            return self._methods.setdefault(acct.name, method)
+
+    def credentials(self, account: str | Account, refresh: bool = False) -> "Credentials | None":
+        """The account's credentials: logged in on first use, renewed shortly before they expire.
+
+        None for ``method: none``. Raises TargetError (one line, no secret) when the login fails.
+        """
+        from .auth import AuthFailed
+
+        acct = self._account(account)
+        if acct.auth.method == "none":
             return None
         with self._auth_lock:
-            cached = self._tokens.get(acct.name)
-        if cached and not refresh:
-            return cached
-        tok = self._login(acct)
-        with self._auth_lock:
-            self._tokens[acct.name] = tok
-        return tok
+            lock = self._login_locks.setdefault(acct.name, threading.Lock())
+        with lock:
+            with self._auth_lock:
+                cached = self._creds.get(acct.name)
+            if cached is not None and not refresh and not cached.expiring():
+                return cached
+            method = self.auth_method(acct)
+            try:
+                creds = method.refresh(self, cached) if cached is not None and not refresh else method.login(self)
+            except AuthFailed as exc:
+                raise TargetError(self.redactor.redact(str(exc)) or "") from None
+            for value in creds.secret_values():
+                self.redactor.add(value)
+            with self._auth_lock:
+                self._creds[acct.name] = creds
+            return creds
+
+    def token(self, account: str | Account, refresh: bool = False) -> str | None:
+        """The account's bearer token, when its credentials hold one (logging in first)."""
+        creds = self.credentials(account, refresh=refresh)
+        return creds.token if creds is not None else None
 
     def forget_token(self, account: str) -> None:
+        """Drop the account's credentials: the next request logs in again."""
         with self._auth_lock:
-            self._tokens.pop(account, None)
+            self._creds.pop(account, None)
 
-    def _login(self, acct: Account) -> str:
-        auth = acct.auth
-        user = auth.username or ""
-        pw = auth.password.get_secret_value() if auth.password else ""
-        body = {k: v.replace("{username}", user).replace("{password}", pw) for k, v in auth.body.items()}
-        kw: dict[str, Any] = {"json": body} if auth.body_format == "json" else {"data": body}
-        ex = self.request("POST", auth.url or "", auth=False, retry=True, **kw)
-        if ex.error:
-            raise TargetError(f"login for account {acct.name!r} failed: {ex.error}")
-        if ex.status != 200:
-            raise TargetError(f"login for account {acct.name!r} failed: HTTP {ex.status}")
+    def logout(self, account: str) -> Exchange | None:
+        """End the account's session (its method's ``logout``) and drop its credentials.
+
+        None when the account is not logged in or its method has no way to log out.
+        """
+        with self._auth_lock:
+            creds = self._creds.get(account)
+        if creds is None:
+            return None
         try:
-            data = ex.json()
-        except TargetError as exc:
-            raise TargetError(f"login for account {acct.name!r} failed: {exc}") from None
-        tok: Any = data
-        for part in auth.token_path.split("."):
-            tok = tok.get(part) if isinstance(tok, dict) else None
-        if not isinstance(tok, str) or not tok:
-            raise TargetError(
-                f"login for account {acct.name!r}: no token at {auth.token_path!r} in the response"
-            )
-        self.redactor.add(tok)
-        return tok
+            return self.auth_method(account).logout(self, creds)
+        finally:
+            self.forget_token(account)
+
+    def try_login(self, account: str | Account, username: str | None = None,
+                  password: str | None = None) -> "LoginAttempt":
+        """One login try through the account's method, with other credentials if given.
+
+        Never raises for a refusal; raises NotImplementedError when the method logs in without a
+        password (bearer, api_key …). Lockout and user-enumeration checks use it.
+        """
+        acct = self._account(account)
+        method = self.auth_method(acct)
+        pw = password if password is not None else (acct.auth.password.get_secret_value() if acct.auth.password else "")
+        return method.attempt(self, username if username is not None else (acct.auth.username or ""), pw)
+
+    def present_token(self, account: str | Account, token: str) -> dict[str, str]:
+        """Headers presenting ``token`` the way the account's method presents its own (token checks)."""
+        acct = self._account(account)
+        creds = self.credentials(acct) or _empty_credentials()
+        return self.auth_method(acct).present(creds, token)
 
     def auth_headers(self, account: str | None) -> dict[str, str]:
-        """Headers that authenticate as the account (empty for anonymous)."""
+        """Headers that authenticate as the account (empty for anonymous), with its own ``headers``."""
         if account is None:
             return {}
         acct = self.profile.account(account)
-        auth = acct.auth
-        if auth.method == "api_key" and auth.api_key:
-            return {auth.header or "X-API-Key": auth.api_key.get_secret_value()}
-        if auth.method == "basic" and auth.password is not None:
-            raw = f"{auth.username}:{auth.password.get_secret_value()}".encode()
-            enc = base64.b64encode(raw).decode()
-            self.redactor.add(enc)
-            return {auth.header or "Authorization": f"Basic {enc}"}
-        if auth.method in ("bearer", "login"):
-            tok = self.token(acct)
-            if tok:
-                prefix = f"{auth.scheme} " if auth.scheme else ""
-                return {auth.header or "Authorization": prefix + tok}
-        return {}
+        creds = self.credentials(acct)
+        out: dict[str, str] = dict(acct.headers)
+        if creds is not None:
+            out.update(creds.headers)
+            if creds.cookies:
+                out["Cookie"] = "; ".join(f"{k}={v}" for k, v in creds.cookies.items())
+        return out
+
+    def context(self, account: str | None) -> dict[str, Any]:
+        """The account's per-request context (company, tenant …) for the adapter to send; {} for anonymous."""
+        return dict(self.profile.account(account).context) if account is not None else {}
+
+    def auth_request(self, account: str, method: str, path_or_url: str, **kw: Any) -> Exchange:
+        """A request of a login flow: no credentials, retried, in the account's own login cookie jar."""
+        kw.setdefault("retry", True)
+        return self.request(method, path_or_url, auth=False, jar=f"\x00login:{account}", **kw)
+
+    def auth_cookies(self, account: str) -> dict[str, str]:
+        """The cookies the account's login cookie jar holds now (added to the redactor)."""
+        jar = self._session(f"\x00login:{account}").cookies
+        cookies = {c.name: c.value or "" for c in jar}
+        for value in cookies.values():
+            self.redactor.add(value)
+        return cookies
+
+    def _signer(self, account: str | None) -> "Signer | None":
+        if account is None:
+            return None
+        with self._auth_lock:
+            creds = self._creds.get(account)
+        return creds.signer if creds is not None else None
 
     # ------------------------------------------------------------ requests
     def request(
@@ -373,6 +446,7 @@ class Target:
         timeout: float | None = None,
         allow_redirects: bool = False,
         retry: bool | None = None,
+        jar: str | None = None,
     ) -> Exchange:
         """Send one request as ``account`` (None: anonymous) and return the Exchange.
 
@@ -380,18 +454,20 @@ class Target:
         at least that long. ``retry`` (default: only GET/HEAD/OPTIONS) retries connection errors,
         429 and 502/503/504 up to ``target.retries`` times within the deadline.
         Network, TLS, deadline and byte-cap problems come back as ``Exchange.error`` with
-        ``Exchange.failure``; only scope, budget and cancellation raise.
+        ``Exchange.failure``; only scope, budget and cancellation raise. ``jar`` names another
+        cookie jar than the account's (login flows use their own).
         """
         url = self.url(path_or_url)
         self._check_scope(url)
         hdrs: dict[str, str] = dict(self.auth_headers(account) if auth else {})
         if headers:
             hdrs.update(headers)
-        session = self._session(account or "")
+        session = self._session(jar if jar is not None else (account or ""))
+        signer = self._signer(account) if auth else None
         clock = _Clock(max(self.config.deadline_s, timeout or 0.0), timeout or self.config.timeout_s)
         retrying = (method.upper() in IDEMPOTENT) if retry is None else retry
         redirects: list[str] = []
-        ex = self._send(session, method, url, hdrs, params, json, data, clock, account, retrying)
+        ex = self._send(session, method, url, hdrs, params, json, data, clock, account, retrying, signer)
         while allow_redirects and ex.status in (301, 302, 303, 307, 308) and "location" in ex.headers:
             nxt = urljoin(ex.url, ex.headers["location"])
             if len(redirects) >= self.config.max_redirects:
@@ -405,21 +481,21 @@ class Target:
             if ex.status == 303 or (ex.status in (301, 302) and method.upper() == "POST"):
                 method, json, data = "GET", None, None
             retrying = (method.upper() in IDEMPOTENT) if retry is None else retry
-            ex = self._send(session, method, nxt, hdrs, None, json, data, clock, account, retrying)
+            ex = self._send(session, method, nxt, hdrs, None, json, data, clock, account, retrying, signer)
         ex.redirects = redirects
         return ex
 
     def _send(
         self, session: requests.Session, method: str, url: str, headers: dict[str, str],
         params: Mapping[str, Any] | None, json: Any, data: Any, clock: "_Clock", account: str | None,
-        retrying: bool,
+        retrying: bool, signer: "Signer | None" = None,
     ) -> Exchange:
         """One request with its retries; every attempt is charged to the budget and the rate limit."""
         waits: list[float] = []
         attempt = 0
         while True:
             attempt += 1
-            ex = self._attempt(session, method, url, headers, params, json, data, clock, account)
+            ex = self._attempt(session, method, url, headers, params, json, data, clock, account, signer)
             ex.attempts, ex.retry_waits_s = attempt, list(waits)
             wait = self._retry_wait(ex, attempt, clock) if retrying else None
             if wait is None:
@@ -456,6 +532,7 @@ class Target:
     def _attempt(
         self, session: requests.Session, method: str, url: str, headers: dict[str, str],
         params: Mapping[str, Any] | None, json: Any, data: Any, clock: "_Clock", account: str | None,
+        signer: "Signer | None" = None,
     ) -> Exchange:
         self._check_cancelled()
         ex = Exchange(method=method.upper(), url=url, account=account, _redactor=self.redactor)
@@ -464,6 +541,12 @@ class Target:
         try:
             req = requests.Request(method.upper(), url, headers=headers, params=params, json=json, data=data)
             prep = session.prepare_request(req)
+            if signer is not None:
+                raw = prep.body.encode() if isinstance(prep.body, str) else prep.body
+                signed = dict(signer(prep.method or method.upper(), prep.url or url, raw))
+                for value in signed.values():
+                    self.redactor.add(value)
+                prep.headers.update(signed)
         except (ValueError, requests.exceptions.RequestException) as exc:
             ex.error = self.redactor.redact(f"request not sent: {type(exc).__name__}")
             ex.failure = NotAssessed.request_failed
@@ -550,6 +633,12 @@ class Target:
     def close(self) -> None:
         for s in self._sessions.values():
             s.close()
+
+
+def _empty_credentials() -> "Credentials":
+    from .auth import Credentials
+
+    return Credentials()
 
 
 class _Clock:

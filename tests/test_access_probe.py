@@ -282,7 +282,7 @@ def test_parts_that_cannot_run_are_reported_with_what_would_run_them() -> None:
     assert "tenant other than acme" in (tenant.hint or "") and tenant.indicator == "sec.access_control"
     no_field = ids["access.mass_assignment.leads.tenant"]
     assert no_field.status == Status.skipped and no_field.not_assessed is NotAssessed.not_configured
-    assert no_field.hint == "set adapter.resources.leads.tenant_field"
+    assert "adapter.resources.leads.tenant_field" in (no_field.hint or "")
     assert ids["access.tenant_leak.leads"].status == Status.skipped  # no tenant field, no second tenant
     assert ids["access.tenant_leak.contacts"].status == Status.passed  # own tenant_field: rows of others would show
     assert "access.mass_assignment.me.tenant" in ids and ids["access.mass_assignment.me"].status == Status.passed

@@ -73,3 +73,8 @@ def test_matrix_helpers() -> None:
     assert accounts.may(profile([{"name": "a", "role": "r"}]), profile([{"name": "a", "role": "r"}]).accounts[0],
                         "contacts", "delete")                           # no matrix: assumed allowed
     assert accounts.name_of(None) is None and accounts.name_of(sales) == "sales"
+
+
+def test_by_privilege_orders_most_first_and_keeps_ties_in_profile_order() -> None:
+    assert names(accounts.by_privilege(DEMO)) == ["sales", "boss", "mgr", "g_admin", "viewer"]
+    assert names(accounts.by_privilege(DEMO, most_first=False, tenant="acme")) == ["viewer", "sales", "boss", "mgr"]

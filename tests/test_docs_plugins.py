@@ -71,9 +71,10 @@ def test_jsonrpc_profile_section_fits_the_example_adapter() -> None:
     mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules["jsonrpc_adapter_doc"] = mod  # pydantic resolves the module's annotations through it
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    (adapter,) = mod.crm_audit_register_adapters()
     section = yaml.safe_load(package_files()["jsonrpc-profile.yaml"])["adapter"]
-    config = mod.JsonRpcConfig.model_validate(section)
-    assert section["type"] == mod.JsonRpcAdapter.type and config.models["contacts"] == "res.partner"
+    config = adapter.config_model.model_validate(section)
+    assert section["type"] == adapter.type == config.type and section["models"]["contacts"] == "res.partner"
 
 
 # ------------------------------------------------------------ the page's package, installed and run

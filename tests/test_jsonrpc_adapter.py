@@ -1,4 +1,4 @@
-"""The documented JSON-RPC adapter example, registered as a third-party plugin, against a real JSON-RPC server."""
+"""The documented JSON-RPC adapter example (a third-party extension of the built-in jsonrpc adapter) on a real server."""
 
 from __future__ import annotations
 
@@ -59,13 +59,19 @@ def test_jsonrpc_adapter_feeds_a_probe() -> None:
         profile = parse_profile(f"""
 target: {{base_url: '{srv.base_url}'}}
 accounts: [{{name: admin, role: admin, auth: {{method: bearer, token: "${{RPC_TOKEN}}"}}}}]
-adapter: {{type: jsonrpc, endpoint: /rpc, models: {{contacts: res.partner}}}}
+adapter: {{type: jsonrpc_coded, endpoint: /rpc, models: {{contacts: res.partner}}, records_path: ''}}
 plugins: {{data_quality: {{references: [], page_size: 15}}}}
 hierarchy: none
 """, env={"RPC_TOKEN": "rpc-token-123456"})
         reg = make_plugin_manager([mod])
-        assert reg.adapters["jsonrpc"] is mod.JsonRpcAdapter
+        assert reg.adapters["jsonrpc_coded"] is mod.CodedJsonRpcAdapter
         res = run_audit(profile, reg, RunOptions(only=["data_quality"]))
+        from crm_audit.runner import make_adapter
+        from crm_audit.target import Target
+
+        adapter = make_adapter(reg, profile, Target(profile))
+        items, ex = adapter.list("contacts", None)  # no token: error -32001 in a 200 body
+        assert ex.status == 200 and items == [] and adapter.classify(ex) == "denied"
     dq = res.probe("data_quality")
     assert dq.status == "ok", dq.reason
     assert dq.artifacts["records"] == 40

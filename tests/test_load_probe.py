@@ -63,7 +63,7 @@ def test_max_sustainable_concurrency_drops_when_the_demo_is_slower():
     found = {}
     for delay in (40, 150):
         with DemoServer(delay_ms=delay, capacity=1) as server:
-            probe = _load(demo_profile(server))
+            probe = _load(demo_profile(server), min_step_gain=0)  # the SLO alone ends the ladder
         art = probe.artifacts
         assert set(art) == ARTIFACT_KEYS and all(set(s) == STEP_KEYS for s in art["steps"])
         assert [s["users"] for s in art["steps"]] == ladder(1, 2, 8)[: len(art["steps"])]
@@ -74,6 +74,20 @@ def test_max_sustainable_concurrency_drops_when_the_demo_is_slower():
         rps = next(m for m in probe.measurements if m.indicator == "perf.throughput_at_slo").value
         assert rps <= 1000 / delay * 1.15  # capacity 1: at most one request per delay
     assert found[40] > found[150] >= 1, found
+
+
+def test_ladder_ends_at_the_capacity_knee():
+    """Capacity 1 at 40 ms: 25 req/s whatever the users; the second step gains nothing, so the ladder
+    ends there (the SLO of 250 ms would have allowed more users, who would only queue)."""
+    with DemoServer(delay_ms=40, capacity=1) as server:
+        probe = _load(demo_profile(server))
+    steps = probe.artifacts["steps"]
+    assert [s["users"] for s in steps] == [1, 2] and all(s["within_slo"] for s in steps), steps
+    assert steps[1]["rps"] < steps[0]["rps"] * 1.1
+    lim = _limits(probe)
+    assert lim["stop_reason"] == "throughput plateau" and lim["max_users_requested"] == 2
+    m = next(m for m in probe.measurements if m.indicator == "perf.max_concurrency")
+    assert m.value == 2 and m.bounded_by is None  # the CRM set the level, not the audit
 
 
 def test_request_budget_and_time_limit_hold():

@@ -143,3 +143,47 @@ def test_failed_indicator_findings_name_the_producing_probe() -> None:
         findings=[Finding(id="audit_trail.x", title="x", indicator="sec.audit_trail", status=Status.failed)]))
     drawn = finalize(res, h).indicator_findings
     assert [(f.id, f.probe) for f in drawn] == [("indicator.sec.audit_trail", "audit_trail")]
+
+
+def test_validate_warns_about_a_selected_probe_that_feeds_no_indicator(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "perf-only.yaml").write_text("""
+root: r
+nodes:
+  - {id: r, children: [perf]}
+  - {id: perf, children: [perf.response_time_p95], weight: 1}
+  - {id: perf.response_time_p95, weight: 1, source: "probe:latency", unit: ms,
+     function: {type: linear, good: 100, bad: 1000}}
+""")
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"target: {{base_url: 'http://127.0.0.1:9'}}\nprobes: [latency, tls]\n"
+                       f"hierarchy: {tmp_path / 'perf-only.yaml'}\n")
+    run = subprocess.run([sys.executable, "-m", "crm_audit", "validate", str(profile)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "crm-audit: warning: probe tls feeds no indicator of hierarchy 'perf-only' (it declares: sec.transport); "
+        "its results are reported but not scored"]
+    assert ": ok — target" in run.stdout
+
+
+def test_rescoring_after_waivers_keeps_the_plugin_indicators() -> None:
+    """Waivers re-score the result; the plugins' indicators must stay in the tree they were scored in."""
+    from crm_audit.postprocess import Prepared, postprocess
+    from crm_audit.profile import Gates
+    from crm_audit.waivers import Waiver
+
+    result = AuditResult(tool={"name": "crm-audit", "version": "t"}, run_id="r",
+                         target=TargetSummary(name="t", base_url="http://127.0.0.1:1", scope=["127.0.0.1"]),
+                         profile_digest="d", started="2026-01-01T00:00:00+00:00", probes=[
+                             ProbeResult(probe="audit_trail", measurements=[
+                                 Measurement(indicator="sec.audit_trail", value=0.5, unit="ratio")],
+                                 findings=[Finding(id="audit_trail.gap", title="gap", indicator="sec.audit_trail")])])
+    merged = load_hierarchy("default", known_probes=PROBES, indicators=[TRAIL])
+    result = result.model_copy(update={"scoring": score_result(result, merged)})
+    waiver = Waiver.model_validate({"id": "audit_trail.gap", "justification": "accepted for the pilot",
+                                    "by": "ciso", "expires": "2999-01-01"})
+    out = postprocess(result, Prepared(gates=Gates(), waivers=[waiver], indicators=[TRAIL]))
+    node = next(n for n in out.scoring["nodes"] if n["id"] == "sec.audit_trail")
+    assert node["assessed"] and node["actual"] == 0.5

@@ -7,6 +7,7 @@ import base64
 import html
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -65,9 +66,9 @@ def test_no_form_of_any_secret_reaches_any_output(tmp_path: Path) -> None:
                                            "token": TOKEN, "cookie": f"sid={_b64(TOKEN)}"}).encode())
     accounts = ["bearer", "key", "basic"]
     with LocalServer(routes) as srv:
-        closed = LocalServer({})  # a port that was just closed: the request fails with the URL in the error
-        closed_port = closed.port
-        closed.stop()
+        with socket.socket() as sock:  # a port nothing listens on: the request fails with the URL in the error
+            sock.bind(("127.0.0.1", 0))
+            closed_port = sock.getsockname()[1]
         endpoints = [f"  - {{name: leak{i}, path: /leak/{i}, account: {accounts[i % 3]}, slo_p95_ms: 5000}}"
                      for i in range(len(SEEDS))]
         endpoints += [

@@ -68,9 +68,14 @@ def read_result(path: str) -> AuditResult:
 
 
 def _hierarchy(name: str, result: AuditResult | None = None) -> Any:
+    """The hierarchy ``name`` with the installed plugins' indicators merged in, as the audit scored it."""
+    from ..plugins import make_plugin_manager
+    from ..scoring.extend import collect_indicators
+
     probes = set(KNOWN_PROBES) | ({p.probe for p in result.probes} if result is not None else set())
     try:
-        return load_hierarchy(name, known_probes=probes)
+        indicators = collect_indicators(make_plugin_manager().hook.crm_audit_register_indicators)
+        return load_hierarchy(name, known_probes=probes, indicators=indicators)
     except HierarchyError as exc:
         raise InputError(str(exc)) from None
 

@@ -5,7 +5,7 @@ Used by ``crm-audit demo`` and by every probe's tests. Importing this package is
 
 Starting one
 ------------
-``DemoServer(flaws=(), delay_ms=0, capacity=16, tls=True, port=0, data_dir=None, seed=7)``
+``DemoServer(flaws=(), delay_ms=0, capacity=16, tls=True, port=0, data_dir=None, seed=7, protocol="rest")``
 is a context manager (or ``start()``/``stop()``). It runs ``python -m crm_audit.demo serve``
 as a child process on 127.0.0.1 and exposes ``base_url`` (``https://127.0.0.1:PORT``),
 ``ca_path`` (test CA PEM; None without TLS), ``pid``, ``flaws`` (frozenset), ``data_dir`` and
@@ -109,6 +109,17 @@ password of 8+ characters (422 otherwise, 409 if taken). ``cors`` answers prefli
 ``backup-public``: list/create/download anonymous; restore still needs the operator admin.
 ``weak-tls``: TLS 1.0-1.3 with ``ALL:!aNULL:!eNULL:@SECLEVEL=0`` (CBC, static-RSA, CAMELLIA,
 ARIA...; this OpenSSL build has no 3DES).
+
+JSON-RPC face (``protocol="jsonrpc"``, ``--protocol jsonrpc``)
+--------------------------------------------------------------
+``POST /api/jsonrpc`` beside the REST API, serving the same data, roles, tenants and flaws through
+the same handlers: ``auth.login {login, password}`` -> ``{uid, session_id, company, expires_in}``;
+then ``X-Session: <uid>:<session_id>`` (or ``X-API-Key``) and ``params.context.company`` on every
+call; ``<model>.search_read|read|create|write|unlink``, ``users.*``, ``audit_log.search_read``,
+``auth.logout``, ``auth.register``. Always HTTP 200 with ``error: {code, message: "<Name>: …"}``
+on failure (AuthenticationError, SessionExpired, AccessError, MissingError, ValidationError,
+UserError, TooManyAttempts). ``DemoServer.profile_name`` names the bundled profile for it
+(``demo-jsonrpc.yaml``); see ``api_jsonrpc.py``.
 
 Seeded data: see ``data.py`` (``SEEDED_DEFECTS`` with exact defect definitions, ``SIZES``).
 """

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .config import PROTOCOLS
 from .flaws import FLAWS
 
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-tls", action="store_true", help="plain HTTP instead of HTTPS")
     serve.add_argument("--data-dir", type=Path, default=None, help="database, backups, certificates")
     serve.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
+    serve.add_argument("--protocol", choices=PROTOCOLS, default="rest",
+                       help="jsonrpc: serve the JSON-RPC face (POST /api/jsonrpc) beside the REST API")
     return parser
 
 
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from .serve import run
 
     run(port=args.port, flaws=args.flaw, delay_ms=args.delay_ms, capacity=args.capacity,
-        tls=not args.no_tls, data_dir=args.data_dir, seed=args.seed)
+        tls=not args.no_tls, data_dir=args.data_dir, seed=args.seed, protocol=args.protocol)
     return 0
 
 

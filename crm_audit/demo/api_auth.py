@@ -112,11 +112,17 @@ async def register(request: Request) -> Any:
             or len(password) < 8:
         return JSONResponse({"detail": "username (an e-mail) and password (8+ characters) required"},
                             status_code=422)
+    return await run_in_threadpool(register_user, request, username, password)
+
+
+def register_user(request: Request, username: str, password: str) -> dict[str, Any]:
+    """Create the self-registered (operator admin) user; 409 when the username is taken."""
+    state = get_state(request)
     username = username.strip().lower()
     try:
-        user = await run_in_threadpool(state.users.create, username, password, "admin", OPERATOR_TENANT)
+        user = state.users.create(username, password, "admin", OPERATOR_TENANT)
     except ValueError:
-        return JSONResponse({"detail": "username already exists"}, status_code=409)
+        raise HTTPException(status_code=409, detail="username already exists") from None
     state.audit.add(username, "register", f"user/{user['id']}", client_ip(request), OPERATOR_TENANT)
     return public_user(user, include_hash=state.config.has("leak-hashes"))
 

@@ -6,6 +6,7 @@ owns the record it updates or deletes (403). Flaw switches bend exactly one step
 """
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -168,8 +169,7 @@ class _Handlers:
 
 
 def _register(router: APIRouter, resource: str) -> None:
-    h = _Handlers(resource)
-    full_model, patch_model = _models(resource)
+    h, full_model, patch_model = resource_api(resource)
     base, one = f"/{resource}", f"/{resource}/{{item_id}}"
     tags = [resource]
 
@@ -206,6 +206,13 @@ def _register(router: APIRouter, resource: str) -> None:
     router.add_api_route(one, update_record, methods=["PATCH"], tags=tags, name=f"update_{resource}")
     router.add_api_route(one, delete_record, methods=["DELETE"], status_code=204, tags=tags,
                          name=f"delete_{resource}", response_class=Response)
+
+
+@lru_cache(maxsize=None)
+def resource_api(resource: str) -> tuple[_Handlers, type[BaseModel], type[BaseModel]]:
+    """(the handlers of ``resource``, its full model, its partial model): shared by REST and JSON-RPC."""
+    full_model, patch_model = _models(resource)
+    return _Handlers(resource), full_model, patch_model
 
 
 def build_router() -> APIRouter:

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio.to_thread
 from fastapi import FastAPI
 
-from . import api_admin, api_auth, api_records
+from . import api_admin, api_auth, api_jsonrpc, api_records
 from .audit_log import AuditLog
 from .auth import LoginGuard, TokenService
 from .backup import BackupStore
@@ -68,6 +68,8 @@ def create_app(config: DemoConfig) -> FastAPI:
     app.include_router(api_auth.router)
     app.include_router(api_records.build_router())
     app.include_router(api_admin.router)
+    if config.protocol == "jsonrpc":
+        app.include_router(api_jsonrpc.router)
     # add_middleware prepends: the last added runs outermost.
     app.add_middleware(Capacity, capacity=config.capacity, delay_s=config.delay_ms / 1000)
     app.add_middleware(Errors, traces=config.has("stack-traces"))

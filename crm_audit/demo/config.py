@@ -24,6 +24,8 @@ class DemoUser(NamedTuple):
     password_env: str
 
 
+#: the faces the demo serves: REST always; "jsonrpc" adds POST /api/jsonrpc beside it
+PROTOCOLS: tuple[str, ...] = ("rest", "jsonrpc")
 TENANTS: tuple[str, ...] = ("acme", "globex")
 OPERATOR_TENANT = "acme"
 ROLES: tuple[str, ...] = ("admin", "manager", "sales", "readonly")
@@ -90,6 +92,7 @@ class DemoConfig:
     capacity: int = 16
     tls: bool = True
     seed: int = 7
+    protocol: str = "rest"  # "jsonrpc" adds the JSON-RPC face (POST /api/jsonrpc) beside the REST API
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flaws", validate_flaws(self.flaws))
@@ -99,6 +102,8 @@ class DemoConfig:
             raise ValueError("capacity must be >= 1")
         if self.delay_ms < 0:
             raise ValueError("delay_ms must be >= 0")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
 
     def has(self, flaw: str) -> bool:
         """True when the flaw switch ``flaw`` is on."""

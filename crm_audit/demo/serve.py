@@ -47,7 +47,8 @@ def _write_generated(data_dir: Path, values: Mapping[str, str], names: Iterable[
 
 
 def run(port: int, flaws: Iterable[str] = (), delay_ms: int = 0, capacity: int = 16, tls: bool = True,
-        data_dir: Path | None = None, seed: int = 7, env: Mapping[str, str] | None = None) -> None:
+        data_dir: Path | None = None, seed: int = 7, env: Mapping[str, str] | None = None,
+        protocol: str = "rest") -> None:
     """Serve the demo CRM until SIGTERM/SIGINT."""
     import jwt.warnings
     import uvicorn
@@ -68,7 +69,7 @@ def run(port: int, flaws: Iterable[str] = (), delay_ms: int = 0, capacity: int =
         path = _write_generated(directory, values, generated)
         print(f"crm-audit demo: generated {len(generated)} secret(s) into {path}", file=sys.stderr)
     config = DemoConfig(secrets=values, data_dir=directory, flaws=frozenset(flaws), delay_ms=delay_ms,
-                        capacity=capacity, tls=tls, seed=seed)
+                        capacity=capacity, tls=tls, seed=seed, protocol=protocol)
     factory: Callable[..., ssl.SSLContext] | None = None
     if tls:
         context = server_ssl_context(generate_certs(directory), weak=config.has("weak-tls"))

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from .config import SECRET_ENV_NAMES, generate_secret
+from .config import PROTOCOLS, SECRET_ENV_NAMES, generate_secret
 from .flaws import validate_flaws
 from .serve import CLEANUP_ENV, HOST, PARENT_PID_ENV
 
@@ -48,8 +48,11 @@ class DemoServer:
     """
 
     def __init__(self, flaws: Iterable[str] = (), delay_ms: int = 0, capacity: int = 16, tls: bool = True,
-                 port: int = 0, data_dir: Path | None = None, seed: int = 7) -> None:
+                 port: int = 0, data_dir: Path | None = None, seed: int = 7, protocol: str = "rest") -> None:
         self.flaws: frozenset[str] = validate_flaws(flaws)
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown demo protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+        self.protocol = protocol
         if capacity < 1 or delay_ms < 0:
             raise ValueError("capacity must be >= 1 and delay_ms >= 0")
         self.delay_ms, self.capacity, self.tls, self.seed = delay_ms, capacity, tls, seed
@@ -70,6 +73,11 @@ class DemoServer:
     def ca_path(self) -> Path | None:
         """The test CA certificate (PEM) to verify the server with, or None without TLS."""
         return self.data_dir / "ca.pem" if self.tls and self.data_dir is not None else None
+
+    @property
+    def profile_name(self) -> str:
+        """The bundled profile that audits this server: demo.yaml (REST) or demo-jsonrpc.yaml."""
+        return "demo.yaml" if self.protocol == "rest" else f"demo-{self.protocol}.yaml"
 
     @property
     def pid(self) -> int | None:
@@ -134,6 +142,8 @@ class DemoServer:
             cmd += ["--flaw", flaw]
         if not self.tls:
             cmd.append("--no-tls")
+        if self.protocol != "rest":
+            cmd += ["--protocol", self.protocol]
         return cmd
 
     def _launch(self) -> None:

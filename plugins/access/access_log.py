@@ -10,13 +10,18 @@ import json
 import re
 from typing import Any
 
+from crm_audit.adapter import dig
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 
-from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_LOGGING, AccessRun, json_body, refs, verdict
+from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_LOGGING, AccessRun, json_body, refs
 
 
-def _entries(data: Any) -> list[str]:
-    items = data.get("items", data.get("results", data.get("entries"))) if isinstance(data, dict) else data
+def _entries(data: Any, path: str | None = None) -> list[str]:
+    """The log's entries as JSON text: at ``path`` (dotted; '' = the answer), else items / results / entries."""
+    if path is not None:
+        items = dig(data, path)
+    else:
+        items = data.get("items", data.get("results", data.get("entries"))) if isinstance(data, dict) else data
     if not isinstance(items, list):
         return []
     return [json.dumps(i, default=str) if not isinstance(i, str) else i for i in items]
@@ -48,7 +53,7 @@ def check_access_log(run: AccessRun) -> None:
         return
     ex = run.ctx.target.request("GET", path, account=reader, params=run.opts.audit_log_params)
     data = json_body(ex)
-    if data is None and verdict(ex) != "deny":  # no answer, 5xx, or an answer that is not a log
+    if data is None and run.verdict(ex) != "deny":  # no answer, 5xx, or an answer that is not a log
         for fid, title in (("access.logging.readable", "The access log is readable"),
                            ("access.logging.failed_login", "Failed logins are logged"),
                            ("access.logging.create", "Record creation is logged")):
@@ -58,7 +63,7 @@ def check_access_log(run: AccessRun) -> None:
         run.add("access.logging.readable", f"The access log cannot be read ({path} answered {ex.status})",
                 status=Status.failed, evidence=[ex.evidence(200)], **kw)
         return
-    entries = _entries(data)
+    entries = _entries(data, run.opts.audit_log_items_path)
     run.add("access.logging.readable", f"The access log is readable by {reader} ({len(entries)} entries)",
             status=Status.passed, **kw)
     if user:
@@ -79,7 +84,8 @@ def check_access_log(run: AccessRun) -> None:
     if created:
         res, rid = created[-1]
         word = re.compile(rf"(?<![\w.-]){re.escape(str(rid))}(?![\w.-])")
-        hit = any(f"{res}/{rid}" in e or (res in e and word.search(e)) for e in entries)
+        name = run.opts.audit_log_entity_names.get(res, res)
+        hit = any(f"{name}/{rid}" in e or (name in e and word.search(e)) for e in entries)
         ev = [Evidence(request=f"GET {path} (as {reader})", status=ex.status,
                        expected=f"an entry for creating {res}/{rid}", observed="found" if hit else "not found")]
         run.add("access.logging.create", "Record creation is " + ("logged" if hit else "not logged"),

@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from crm_audit.adapter import Operation
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.target import Exchange
 
@@ -31,12 +32,12 @@ def _public(run: AccessRun, path: str) -> bool:
 
 
 def _judge(run: AccessRun, seen: Tally, ex: Exchange, context: str, leaked: Callable[[Exchange], bool | None]) -> None:
-    """A hit when a 2xx leaked (``leaked`` True), nothing on a real denial or a harmless 2xx;
+    """A hit when an allowed answer leaked (``leaked`` True), nothing on a real denial or a harmless one;
     otherwise (no answer, 5xx, an unexpected or unreadable answer) the request is not judged."""
     v = run.expect_deny(ex, context)
     outcome = leaked(ex) if v == "allow" else False if v == "deny" else None
     label = f"{ex.method} {_path(ex)}: {ex.status if ex.answered else ex.error}"
-    hit = ex.evidence(200, expected="401/403", observed=f"{ex.status} without credentials") if outcome else None
+    hit = ex.evidence(200, expected="denied", observed=f"{ex.status} without credentials") if outcome else None
     seen.record(label, ex if outcome is None else hit)
 
 
@@ -51,29 +52,25 @@ def _listed(ex: Exchange) -> bool | None:
 
 
 def check_anonymous(run: AccessRun) -> None:
-    """No resource or API path may answer 2xx without credentials."""
+    """No resource or discovered read operation may be allowed without credentials."""
     adapter = run.ctx.adapter
     if adapter is None:
         run.skip("access.anonymous", "Anonymous access not tested (no adapter)", NotAssessed.not_configured,
                  "describe the CRM's resources under adapter: in the profile", indicator=INDICATOR_ACCESS,
                  references=refs("API2", "API5", "CWE-306"))
         return
-    covered: set[str] = set()
     records: dict[str, Any] = {}
     for res in run.resources():
         run.ctx.check_cancelled()
-        _resource(run, res, covered, records)
-    _openapi(run, covered, records)
+        _resource(run, res, records)
+    _discovered(run, records)
 
 
-def _resource(run: AccessRun, res: str, covered: set[str], records: dict[str, Any]) -> None:
+def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> None:
     """List, and (with writes) read/update/delete of an own record and create, all without credentials."""
     adapter = run.ctx.adapter
-    t = run.ctx.target
-    rc = adapter.resource(res)
-    covered.add(rc.path.rstrip("/"))
     seen = Tally()
-    _judge(run, seen, t.request("GET", rc.path, auth=False), f"anonymous list {res}", _listed)
+    _judge(run, seen, adapter.list(res, None, limit=50)[1], f"anonymous list {res}", _listed)
     owner = run.writer(res, None) if run.ctx.allow_writes else None
     if not run.ctx.allow_writes:
         seen.untested.append(("records", NotAssessed.safety, HINT_WRITES))
@@ -87,21 +84,16 @@ def _resource(run: AccessRun, res: str, covered: set[str], records: dict[str, An
             seen.silent.append(cex)
         else:
             records[res] = rid
-            item = adapter.item_path(res, rid)
-            covered.add(_PARAM.sub("{}", (rc.item_path or rc.path.rstrip("/") + "/{id}")).rstrip("/"))
-            _judge(run, seen, t.request("GET", item, auth=False), f"anonymous read {res}",
-                       lambda ex: run.ctx.tag in ex.text)
-            _judge(run, seen, t.request(rc.update_method, item, auth=False, json=adapter.update_body(res, rid)),
-                       f"anonymous update {res}", lambda ex: True)
+            got, rex = adapter.read(res, rid, None)
+            _judge(run, seen, rex, f"anonymous read {res}", lambda ex: adapter.has_tag(res, got, run.ctx.tag)
+                   or run.ctx.tag in ex.text)
+            _judge(run, seen, adapter.update(res, rid, None)[1], f"anonymous update {res}", lambda ex: True)
             _judge(run, seen, run.delete(res, rid, None), f"anonymous delete {res}", lambda ex: True)
-        ex = t.request("POST", rc.path, auth=False, json={**_filled(run, rc.create), **(
-            {adapter.config.tag_field: [run.ctx.tag]} if adapter.config.tag_field else {})})
+        made, ex = adapter.create(res, None, run.ctx.tag)
         _judge(run, seen, ex, f"anonymous create {res}", lambda ex: True)
-        if ex.ok:
-            made = ex.json_or_none()
-            mid = adapter.record_id(made) if isinstance(made, dict) else None
-            if mid is not None:
-                run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
+        mid = adapter.record_id(made) if made is not None else None
+        if mid is not None:
+            run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
     _report(run, f"access.anonymous.{res}", res, seen)
 
 
@@ -115,11 +107,6 @@ def has_data(data: Any) -> bool:
     return False
 
 
-def _filled(run: AccessRun, body: dict) -> dict:
-    from crm_audit.adapter import fill
-    return fill(body, tag=run.ctx.tag, n=0)
-
-
 def _report(run: AccessRun, fid: str, what: str, seen: Tally) -> None:
     seen.report(run, fid, what=f"{what}: anonymous access", bad=f"{what}: answers without credentials",
                 good=f"{what}: requires authentication", severity=Severity.critical,
@@ -127,60 +114,62 @@ def _report(run: AccessRun, fid: str, what: str, seen: Tally) -> None:
                 indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "CWE-306", "CWE-862"), remediation=ANON_FIX)
 
 
-def _openapi(run: AccessRun, covered: set[str], records: dict[str, Any]) -> None:
-    """Anonymous GET of every documented path not already covered by the resources."""
+def _discovered(run: AccessRun, records: dict[str, Any]) -> None:
+    """Anonymous call of every safe operation the CRM describes that the resource checks did not cover."""
     adapter = run.ctx.adapter
-    if adapter is None or not hasattr(adapter, "openapi_paths"):
-        return
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "API9", "CWE-306"),
                               remediation=ANON_FIX, severity=Severity.critical)
-    doc = getattr(getattr(adapter, "config", None), "openapi", None)
-    paths = sorted({p for m, p in adapter.openapi_paths() if m == "GET"})
-    if doc and not paths:
-        run.add("access.anonymous.openapi", f"Documented paths not tested anonymously (not assessed: {doc} could not "
-                "be read or lists no GET path)", status=Status.error, not_assessed=NotAssessed.request_failed,
-                hint=f"check adapter.openapi ({doc}) — it must answer the OpenAPI/Swagger JSON anonymously", **kw)
+    found = adapter.discover()
+    if found.source is not None and not found.described:
+        ex = found.exchange
+        run.add("access.anonymous.openapi", f"Described operations not tested anonymously (not assessed: "
+                f"{found.source} could not be read: {ex.error or ex.status if ex is not None else 'not fetched'})",
+                status=Status.error, not_assessed=(ex.not_assessed if ex is not None else None)
+                or NotAssessed.request_failed,
+                hint=f"check the adapter's API description ({found.source}); the REST adapter fetches it as "
+                     "adapter.openapi_account (default: anonymously)", **kw)
         return
     n = 0
     capped: list[str] = []
     unfilled: list[str] = []
-    for path in paths:
-        norm = _PARAM.sub("{}", path).rstrip("/")
-        if norm in covered or _public(run, path):
-            continue
-        concrete = _concrete(run, path, records)
-        if concrete is None:
-            unfilled.append(path)
+    reads = {o.resource: o for o in found.operations if o.resource and o.action == "read"}
+    for op in found.operations:
+        if not op.safe or op.resource is not None or _public(run, op.path or op.name):
+            continue  # writes are tried only on the adapter's resources; those are covered above
+        args = _args(run, op, records, reads)
+        if args is None:
+            unfilled.append(op.name)
             continue
         if n >= run.opts.max_openapi_paths:
-            capped.append(path)
+            capped.append(op.name)
             continue
         n += 1
         seen = Tally()
-        _judge(run, seen, run.ctx.target.request("GET", concrete, auth=False), "anonymous GET", _listed)
-        _report(run, f"access.anonymous.{slug(norm.replace('{}', 'id'))}", f"GET {path}", seen)
+        _judge(run, seen, adapter.call(op, args, None)[1], f"anonymous {op.name}", _listed)
+        norm = _PARAM.sub("{}", op.path).rstrip("/") if op.path else op.name
+        _report(run, f"access.anonymous.{slug(norm.replace('{}', 'id'))}", op.name, seen)
     if unfilled:
         hint = ("set plugins.access.read_others: true to try them with id 1" if run.ctx.allow_writes else
                 HINT_WRITES + " (ids come from the audit's own records), or set plugins.access.read_others: true")
-        run.skip("access.anonymous.openapi_unfilled", f"{len(unfilled)} documented path(s) with parameters not tested "
-                 f"anonymously (no own record to fill them): {', '.join(unfilled[:5])}",
+        run.skip("access.anonymous.openapi_unfilled", f"{len(unfilled)} described operation(s) with parameters not "
+                 f"tested anonymously (no own record to fill them): {', '.join(unfilled[:5])}",
                  NotAssessed.not_configured if run.ctx.allow_writes else NotAssessed.safety, hint, **kw)
     if capped:
-        run.skip("access.anonymous.openapi_capped", f"{len(capped)} documented path(s) beyond "
+        run.skip("access.anonymous.openapi_capped", f"{len(capped)} described operation(s) beyond "
                  f"max_openapi_paths={run.opts.max_openapi_paths} not tested anonymously", NotAssessed.audit_limit,
                  f"raise plugins.access.max_openapi_paths to at least {n + len(capped)}", **kw)
 
 
-def _concrete(run: AccessRun, path: str, records: dict[str, Any]) -> str | None:
-    """The path with its parameters filled from the audit's own records, or None."""
-    params = _PARAM.findall(path)
-    if not params:
-        return path
-    adapter = run.ctx.adapter
-    norm = _PARAM.sub("{}", path).rstrip("/")
+def _args(run: AccessRun, op: Operation, records: dict[str, Any], reads: dict[str, Operation]) -> dict[str, Any] | None:
+    """Arguments for an operation's parameters from the audit's own records (the operation reads one of
+    them by id), or None."""
+    if not op.params:
+        return {}
+    norm = _PARAM.sub("{}", op.path or op.name).rstrip("/")
     for res, rid in records.items():
-        if norm == adapter.resource(res).path.rstrip("/") + "/{}":  # exactly the item path of an own record
-            return _PARAM.sub(str(rid), path)
+        read = reads.get(res)
+        if read is not None and len(op.params) == 1 and norm == _PARAM.sub("{}", read.path or read.name).rstrip("/"):
+            return {op.params[0]: rid}
     if run.opts.read_others:
-        return _PARAM.sub("1", path)
+        return {p: 1 for p in op.params}
     return None

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
+from crm_audit.adapter import Adapter, classify_http, dig
 from crm_audit.model import Evidence, Finding, NotAssessed, Severity, Status
 from crm_audit.probe import ProbeContext
 from crm_audit.profile import Account
@@ -54,31 +55,32 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "root"
 
 
-def verdict(ex: Exchange) -> Verdict:
-    """How an answer reads as an access decision (2xx allow; 401/403/404/405 deny; 5xx error)."""
-    if ex.error or ex.status is None:
-        return "error"
-    if 200 <= ex.status < 300:
-        return "allow"
-    if ex.status in (401, 403, 404, 405, 410):
-        return "deny"
-    if ex.status >= 500:
-        return "error"
-    return "unknown"
+#: the adapter's outcome read as an access decision: a not-found hides the record, a way to deny
+_DECISION: dict[str, Verdict] = {"allowed": "allow", "denied": "deny", "not_found": "deny", "error": "error",
+                                 "unknown": "unknown"}
 
 
-def unjudged(ex: Exchange | None) -> NotAssessed | None:
+def verdict(ex: Exchange, adapter: Adapter | None = None) -> Verdict:
+    """How an answer reads as an access decision, through ``adapter.classify`` (HTTP rules without one).
+
+    allowed → allow; denied or not found → deny; error → error; anything else → unknown.
+    """
+    return _DECISION[adapter.classify(ex) if adapter is not None else classify_http(ex)]
+
+
+def unjudged(ex: Exchange | None, adapter: Adapter | None = None) -> NotAssessed | None:
     """Why an access decision cannot rest on ``ex``; None when it is a real answer to judge.
 
     No answer (network error, reset, timeout, deadline, byte cap) and 5xx are the
     exchange's own reasons; an answer that is neither allow nor deny (3xx, 400, 409, 422,
-    429 …) is an unexpected answer (``request_failed``). ``None`` (no exchange) too.
+    429, an error reported in a 200 body …) is an unexpected answer (``request_failed``).
+    ``None`` (no exchange) too.
     """
     if ex is None:
         return NotAssessed.request_failed
     if ex.not_assessed is not None:
         return ex.not_assessed
-    return NotAssessed.request_failed if verdict(ex) == "unknown" else None
+    return NotAssessed.request_failed if verdict(ex, adapter) in ("unknown", "error") else None
 
 
 def app_silent(ex: Exchange) -> NotAssessed | None:
@@ -134,7 +136,7 @@ class AccessRun:
         The reason is ``reason`` or the exchange's own (no answer, timeout, 5xx, an unexpected
         answer); the exchange is kept as evidence.
         """
-        why = reason or unjudged(ex) or NotAssessed.request_failed
+        why = reason or unjudged(ex, self.ctx.adapter) or NotAssessed.request_failed
         ev = [ex.evidence(200, expected=expected, observed=f"{ex.error or ex.status} ({why.value})")] if ex is not None else []
         self.add(fid, f"{title} (not assessed: {_why_text(why, ex)})", status=Status.error, severity=severity,
                  indicator=indicator, evidence=ev, references=references, remediation=remediation,
@@ -146,7 +148,7 @@ class AccessRun:
         Also counts what the deny paths showed, so the 5xx-on-deny check knows whether it saw
         any real denial at all (``denials``) or only answers it cannot judge (``silent``).
         """
-        v = verdict(ex)
+        v = self.verdict(ex)
         if v == "error" and ex.status is not None and ex.status >= 500 and len(self.deny_errors) < 20:
             self.deny_errors.append(ex.evidence(excerpt_chars=200, expected="401/403/404", observed=f"{ex.status} ({context})"))
         if v == "deny":
@@ -154,6 +156,15 @@ class AccessRun:
         elif v != "allow" and "silent" not in self.notes:
             self.notes["silent"] = ex  # no answer, or neither allowed nor denied
         return v
+
+    def verdict(self, ex: Exchange) -> Verdict:
+        """The access decision an answer shows, as the adapter classifies it."""
+        return verdict(ex, self.ctx.adapter)
+
+    def outcome(self, ex: Exchange) -> str:
+        """The adapter's classification of an answer (allowed, denied, not_found, error, unknown)."""
+        adapter = self.ctx.adapter
+        return adapter.classify(ex) if adapter is not None else classify_http(ex)
 
     @property
     def checks(self) -> set[str]:
@@ -176,18 +187,23 @@ class AccessRun:
         return None
 
     def rule(self, role: str, resource: str, action: str) -> str | None:
-        """'allow' / 'deny' from the access matrix, or None when the profile does not say."""
+        """'allow' / 'deny' / 'own' from the access matrix, or None when the profile does not say."""
         return self.profile.access_matrix.get(role, {}).get(resource, {}).get(action)
 
     def may(self, account: Account, resource: str, action: str) -> bool:
-        """True unless the access matrix denies it (no matrix: assume allowed, verified by doing)."""
+        """True unless the access matrix denies it (no matrix: assume allowed, verified by doing); 'own' is a may."""
         if not self.profile.access_matrix:
             return True
-        return self.rule(account.role, resource, action) == "allow"
+        return self.rule(account.role, resource, action) in ("allow", "own")
 
     def privilege(self, role: str) -> int:
         """How many allow cells a role has in the matrix (to pick the most privileged role)."""
         return sum(1 for res in self.profile.access_matrix.get(role, {}).values() for d in res.values() if d == "allow")
+
+    def named(self, key: str) -> Account | None:
+        """The account the profile's ``actors.<key>`` names, if any."""
+        name = getattr(self.profile.actors, key, None)
+        return self.profile.account(name) if name else None
 
     def writer(self, resource: str, tenant: str | None, exclude: Iterable[str] = ()) -> Account | None:
         """A general account of ``tenant`` whose role may create ``resource``, most privileged first."""
@@ -325,11 +341,12 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def update_took_effect(body: dict[str, Any], before: dict | None, after: dict | None) -> bool | None:
-    """True when every field of ``body`` now holds its value and one changed; None: cannot tell."""
+    """True when every field of ``body`` (field paths may be dotted) now holds its value and one changed;
+    None: cannot tell."""
     if after is None or not body:
         return None
-    if not all(same_value(after.get(k), v) for k, v in body.items()):
+    if not all(same_value(dig(after, k), v) for k, v in body.items()):
         return False
-    if before is not None and all(same_value(before.get(k), v) for k, v in body.items()):
+    if before is not None and all(same_value(dig(before, k), v) for k, v in body.items()):
         return None  # the record already held these values
     return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.target import Exchange
@@ -52,17 +53,19 @@ def check_hardening(run: AccessRun) -> None:
 
 
 def _sample(run: AccessRun) -> tuple[str | None, str | None, Exchange | None]:
-    """(account, a path it reads with 2xx, None), or (None, None, an exchange that got no usable answer)."""
+    """(account, a path it reads allowed, None), or (None, None, an exchange that got no usable answer).
+
+    The path is the one the adapter's list request went to (for an RPC CRM, its endpoint).
+    """
     accts = sorted(run.general_accounts(), key=lambda a: -run.privilege(a.role))
     if run.ctx.adapter is None:
         return (accts[0].name if accts else None), run.opts.me_path, None
     silent: Exchange | None = None
     for res in run.resources():
-        path = run.ctx.adapter.resource(res).path
         for a in accts[:3]:
-            ex = run.ctx.target.request("GET", path, account=a.name, params={"limit": 1})
-            if ex.ok:
-                return a.name, path, None
+            _, ex = run.ctx.adapter.list(res, a.name, limit=1)
+            if run.outcome(ex) == "allowed" and ex.ok:
+                return a.name, urlsplit(ex.url).path, None
             silent = silent or (ex if ex.not_assessed is not None else None)
     return None, None, silent
 
@@ -167,10 +170,10 @@ def _errors(run: AccessRun, acct: str | None) -> None:
                  NotAssessed.not_configured, "describe the CRM's resources under adapter: in the profile", **kw)
         return
     for res in run.resources()[:2]:
-        item = adapter.item_path(res, "not-an-id")
-        tries.append(t.request("GET", item, account=acct))
-    rc = adapter.resource(run.resources()[0])
-    tries.append(t.request("POST", rc.path, account=acct, data=b'{"crm-audit": ',
+        tries.append(adapter.read(res, "not-an-id", acct)[1])
+    # where the adapter lists records (a collection, or the RPC endpoint): a malformed body goes there
+    path = urlsplit(adapter.list(run.resources()[0], acct, limit=1)[1].url).path
+    tries.append(t.request("POST", path, account=acct, data=b'{"crm-audit": ',
                            headers={"Content-Type": "application/json"}))
     leaks: list[Evidence] = []
     for ex in tries:

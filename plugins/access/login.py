@@ -11,12 +11,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from crm_audit.adapter import dig, fill
+from crm_audit.adapter import Credentials, dig, fill
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
-from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_AUTHN, INDICATOR_LOGIN, AccessRun, refs, verdict
+from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_AUTHN, INDICATOR_LOGIN, AccessRun, refs
 
 _LOCK_WORDS = re.compile(r"(?i)lock|too many|attempts|throttl|rate.?limit|try again|slow down|captcha")
 
@@ -260,7 +260,7 @@ def check_registration(run: AccessRun) -> None:
     body = fill(run.opts.register_body, username=email, email=email, local=local, password=password, tag=run.ctx.tag)
     ex = run.ctx.target.request("POST", path, auth=False, json=body)
     if not ex.ok:
-        if verdict(ex) == "deny":
+        if run.verdict(ex) == "deny":
             run.add(fid, f"Anonymous self-registration is refused ({ex.status})", status=Status.passed,
                     evidence=[ex.evidence(200, expected="401/403/404", observed=str(ex.status))], **crit)
         else:  # no answer, 5xx, or e.g. 400: the body may simply not fit — registration was not shown closed
@@ -324,10 +324,9 @@ def _registered_powers(run: AccessRun, tok: str, ev: list[Evidence]) -> tuple[li
     adapter = run.ctx.adapter
     if adapter is not None:
         for res in run.resources():
-            rc = adapter.resource(res)
-            params = {adapter.config.tag_filter_param: run.ctx.tag} if adapter.config.tag_filter_param else {}
-            r = run.ctx.target.request("GET", rc.path, auth=False, headers=hdrs, params=params)
-            if r.ok and run.ctx.tag in r.text:
+            items, r = adapter.list(res, Credentials(headers=hdrs, label="the self-registered user"), limit=200,
+                                    tag=run.ctx.tag)
+            if run.outcome(r) == "allowed" and any(adapter.has_tag(res, i, run.ctx.tag) for i in items):
                 powers.append(f"reads existing {res}")
                 ev.append(r.evidence(200, expected="no existing records", observed="the audit's records"))
                 break

@@ -15,7 +15,7 @@ from crm_audit.model import NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
-from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, json_body, refs, update_took_effect, verdict
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, refs, same_value, update_took_effect
 
 ACTIONS = ("list", "read", "create", "update", "delete")
 
@@ -53,7 +53,7 @@ class Skip:
 
 
 #: what a cell observed: allow / deny; an exchange it cannot be judged by; or a skip
-Observed = Literal["allow", "deny"] | Exchange | Skip
+Observed = Literal["allow", "deny", "own"] | Exchange | Skip
 
 
 def _cell(run: AccessRun, role: str, res: str, action: str, expected: str | None, observed: Observed,
@@ -74,7 +74,8 @@ def _cell(run: AccessRun, role: str, res: str, action: str, expected: str | None
         return _artifact(role, res, action, expected, "error", "error")
     ev = [ex.evidence(200, expected=expected or "?", observed=observed + suffix)] if ex is not None else []
     if expected == observed:
-        run.add(fid, f"{role} may {'' if expected == 'allow' else 'not '}{action} {res}, as expected",
+        may = {"allow": "may ", "deny": "may not ", "own": "may only its own records: "}[expected]
+        run.add(fid, f"{role} {may}{action} {res}, as expected",
                 status=Status.passed, severity=Severity.high if expected == "deny" else Severity.low, evidence=ev, **base)
         return _artifact(role, res, action, expected, observed, "pass")
     if expected == "deny":
@@ -82,6 +83,10 @@ def _cell(run: AccessRun, role: str, res: str, action: str, expected: str | None
         run.add(fid, f"{role} can {action} {res} although the access matrix denies it", status=Status.failed,
                 severity=sev, evidence=ev, **base,
                 remediation=f"Enforce the role check for {action} on {res} on the server, for every role.")
+    elif expected == "own" and observed == "allow":
+        run.add(fid, f"{role} can {action} other users' {res} although the access matrix allows only its own",
+                status=Status.failed, severity=Severity.high, evidence=ev, **base,
+                remediation=f"Filter {action} of {res} to the caller's own records on the server.")
     else:
         run.add(fid, f"{role} cannot {action} {res} although the access matrix allows it", status=Status.failed,
                 severity=Severity.low, evidence=ev, **base,
@@ -96,7 +101,7 @@ def _artifact(role: str, res: str, action: str, expected: str | None, observed: 
 
 def _decide(run: AccessRun, ex: Exchange, rule: str | None, context: str) -> Observed:
     """allow / deny of a real answer; the exchange itself when it cannot be judged (no answer, 5xx, 3xx, 400 …)."""
-    v = verdict(ex) if rule == "allow" else run.expect_deny(ex, context)
+    v = run.verdict(ex) if rule == "allow" else run.expect_deny(ex, context)
     return v if v in ("allow", "deny") else ex
 
 
@@ -106,8 +111,11 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
     rule = lambda a: run.rule(role, res, a)  # noqa: E731
     out: list[dict[str, Any]] = []
     if not run.ctx.allow_writes:
-        items, ex = adapter.list(res, acct.name, limit=1)
-        out.append(_list_cell(run, role, res, rule("list"), items, ex))
+        if rule("list") == "own":  # telling own from others' records needs records the audit created
+            out.append(_cell(run, role, res, "list", "own", Skip(NotAssessed.safety, HINT_WRITES), note="writes not allowed"))
+        else:
+            items, ex = adapter.list(res, acct.name, limit=1)
+            out.append(_list_cell(run, role, res, rule("list"), items, ex))
         for a in ("read", "create", "update", "delete"):
             out.append(_cell(run, role, res, a, rule(a), Skip(NotAssessed.safety, HINT_WRITES), note="writes not allowed"))
         return out
@@ -136,24 +144,30 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
         oex = cex
     rid = adapter.record_id(rec) if rec else None
     # list
-    items, lex = adapter.list(res, acct.name, limit=1)
-    out.append(_list_cell(run, role, res, rule("list"), items, lex))
+    if rule("list") == "own":
+        out.append(_own_cell(run, role, acct, res, "list", rec if owner is acct else None))
+    else:
+        items, lex = adapter.list(res, acct.name, limit=1)
+        out.append(_list_cell(run, role, res, rule("list"), items, lex))
     if rid is None:
         for a in ("read", "update", "delete"):
             out.append(_cell(run, role, res, a, rule(a), oex, oex, note=f"no record to act on: {owner.name}'s create failed"))
         return out
     # read
-    got, rex = adapter.read(res, rid, acct.name)
-    rv = _decide(run, rex, rule("read"), f"{role} read {res}")
-    note = ""
-    if rv == "allow" and (got is None or str(adapter.record_id(got)) != str(rid)):
-        if rule("read") == "allow" or json_body(rex) is None:
-            rv, note = rex, "2xx without the record"
-        else:
-            rv, note = "deny", "2xx without the record"
-    out.append(_cell(run, role, res, "read", rule("read"), rv, rex, note))
+    if rule("read") == "own":
+        out.append(_own_cell(run, role, acct, res, "read", rec if owner is acct else None))
+    else:
+        got, rex = adapter.read(res, rid, acct.name)
+        rv = _decide(run, rex, rule("read"), f"{role} read {res}")
+        note = ""
+        if rv == "allow" and (got is None or str(adapter.record_id(got)) != str(rid)):
+            if rule("read") == "allow" or rex.json_or_none() is None:
+                rv, note = rex, "allowed without the record"
+            else:
+                rv, note = "deny", "allowed without the record"
+        out.append(_cell(run, role, res, "read", rule("read"), rv, rex, note))
     # update
-    body = adapter.update_body(res, rid)
+    body = adapter.update_changes(res, rid)
     before, _ = adapter.read(res, rid, owner.name)
     _, uex = adapter.update(res, rid, acct.name, body)
     uv = _decide(run, uex, rule("update"), f"{role} update {res}")
@@ -174,7 +188,7 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
         still, sex = adapter.read(res, rid, owner.name)
         if still is not None:
             dv, note = "deny", "answered 2xx but the record still exists"
-        elif sex.status not in (404, 410):
+        elif run.outcome(sex) != "not_found":
             dv, note = sex, "answered 2xx; the owner's re-read cannot tell whether the record is gone"
     out.append(_cell(run, role, res, "delete", rule("delete"), dv, dex, note))
     return out
@@ -184,8 +198,54 @@ def _list_cell(run: AccessRun, role: str, res: str, expected: str | None, items:
     """The list cell: a 2xx with an empty (readable) list is a way to deny; an unreadable 2xx is not judged."""
     lv = _decide(run, ex, expected, f"{role} list {res}")
     note = ""
-    if lv == "allow" and json_body(ex) is None:
+    if lv == "allow" and ex.json_or_none() is None:
         lv, note = ex, "2xx that is not a readable list"
     elif lv == "allow" and expected == "deny" and not items:
         lv, note = "deny", "answered 2xx with an empty list"  # filtering everything out is a way to deny
     return _cell(run, role, res, "list", expected, lv, ex, note)
+
+
+def _own_cell(run: AccessRun, role: str, acct: Account, res: str, action: str, mine: dict | None) -> dict[str, Any]:
+    """A list or read cell the matrix marks ``own``: the role's own record yes, a colleague's no.
+
+    Observed ``own`` when the own record is listed/read and a colleague's (same tenant) is
+    not; ``allow`` when the colleague's shows too; ``deny`` when not even the own one does.
+    """
+    adapter = run.ctx.adapter
+    assert adapter is not None
+    what = f"{role} {action} {res}"
+    if mine is None:
+        return _cell(run, role, res, action, "own", Skip(NotAssessed.needs_account, f"'own' needs {acct.name} to create "
+                     f"{res}: set access_matrix.{role}.{res}.create to allow (or the cell to allow/deny)"))
+    colleague = next((x for x in run.general_accounts() if x is not acct and x.tenant == acct.tenant
+                      and run.may(x, res, "create")), None)
+    if colleague is None:
+        return _cell(run, role, res, action, "own", Skip(NotAssessed.needs_account, f"add a second general account "
+                     f"in tenant {acct.tenant or '(none)'} whose role may create {res} (its record must stay hidden)"))
+    theirs, tex = run.own_record(res, colleague)
+    if theirs is None:
+        return _cell(run, role, res, action, "own", tex, tex, note=f"{colleague.name}'s record could not be created")
+    mid, tid = adapter.record_id(mine), adapter.record_id(theirs)
+    if action == "read":
+        got, ex = adapter.read(res, mid, acct.name)
+        if run.verdict(ex) != "allow" or got is None:
+            v = run.verdict(ex)
+            return _cell(run, role, res, action, "own", "deny" if v == "deny" else ex, ex, "own record not readable")
+        other, oex = adapter.read(res, tid, acct.name)
+        ov = run.expect_deny(oex, f"{what} of {colleague.name}")
+        if ov == "allow" and other is not None and same_value(adapter.record_id(other), tid):
+            return _cell(run, role, res, action, "own", "allow", oex, f"{colleague.name}'s record readable")
+        if ov not in ("allow", "deny"):
+            return _cell(run, role, res, action, "own", oex, oex)
+        return _cell(run, role, res, action, "own", "own", oex, f"{colleague.name}'s record refused")
+    tag = run.ctx.tag if adapter.supports_tag_filter(res) else None
+    items, ex = adapter.list(res, acct.name, limit=200, tag=tag)
+    v = run.expect_deny(ex, what)
+    if v != "allow" or ex.json_or_none() is None:
+        return _cell(run, role, res, action, "own", "deny" if v == "deny" else ex, ex)
+    ids = {str(adapter.record_id(i)) for i in items}
+    if str(tid) in ids:
+        return _cell(run, role, res, action, "own", "allow", ex, f"{colleague.name}'s record listed")
+    if str(mid) not in ids:
+        return _cell(run, role, res, action, "own", "deny", ex, "own record not listed")
+    return _cell(run, role, res, action, "own", "own", ex, f"own record listed, {colleague.name}'s not")

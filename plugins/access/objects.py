@@ -14,32 +14,60 @@ from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
-from .common import (HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, same_value,
-                     update_took_effect, verdict)
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, refs, same_value, update_took_effect
 
 BOLA_FIX = ("Check on every by-id request that the record belongs to the caller's tenant and, where the role "
             "is limited to its own records, to the caller; answer 404/403 otherwise.")
 
 
+def _peer(run: AccessRun, a: Account) -> Account | None:
+    """A colleague of ``a``: another general account of the same role and tenant."""
+    return next((b for b in run.general_accounts() if b is not a and b.role == a.role and b.tenant == a.tenant), None)
+
+
 def actors(run: AccessRun) -> tuple[Account | None, Account | None]:
-    """(A, B): two general accounts of the same non-privileged role and tenant (B may be None)."""
-    owner_only = run.opts.owner_only_actions
-    roles = list(owner_only) + sorted({a.role for a in run.general_accounts()}, key=run.privilege)
-    for role in roles:
-        accts = [a for a in run.general_accounts() if a.role == role]
-        for a in accts:
-            peer = next((b for b in accts if b is not a and b.tenant == a.tenant), None)
-            if peer is not None and any(run.may(a, r, "create") for r in run.resources()):
-                return a, peer
-    writers = sorted((a for a in run.general_accounts() if any(run.may(a, r, "create") for r in run.resources())),
-                     key=lambda a: run.privilege(a.role))
-    return (writers[0] if writers else None), None
+    """(A, B): the actor and its same-role, same-tenant colleague (B may be None).
+
+    ``actors.actor`` / ``actors.peer`` in the profile win. Otherwise A is, among the general
+    accounts that may create some resource: one with a colleague first; then one of a role
+    in ``owner_only_actions``; then one with a tenant when another tenant exists (so the
+    cross-tenant checks can run); then the least privileged; then profile order.
+    """
+    a = run.named("actor")
+    if a is None:
+        writers = [x for x in run.general_accounts() if any(run.may(x, r, "create") for r in run.resources())]
+        tenants = {x.tenant for x in run.general_accounts() if x.tenant}
+        owner_roles = set(run.opts.owner_only_actions)
+        order = {x.name: i for i, x in enumerate(writers)}
+        a = min(writers, default=None, key=lambda x: (
+            _peer(run, x) is None, x.role not in owner_roles, not (x.tenant and len(tenants) > 1),
+            run.privilege(x.role), order[x.name]))
+    b = run.named("peer")
+    if a is not None and b is None and run.profile.actors.peer is None:
+        b = _peer(run, a)
+    return a, b
 
 
 def other_tenant_writer(run: AccessRun, a: Account, res: str) -> Account | None:
-    """The most privileged general account of a tenant other than ``a``'s that may create ``res``."""
+    """``actors.other_tenant`` when it may create ``res``; else the most privileged general account of a
+    tenant other than ``a``'s that may."""
+    named = run.named("other_tenant")
+    if named is not None:
+        return named if run.may(named, res, "create") and named.tenant != a.tenant else None
     others = [c for c in run.general_accounts() if c.tenant and a.tenant and c.tenant != a.tenant]
     return next((x for x in sorted(others, key=lambda x: -run.privilege(x.role)) if run.may(x, res, "create")), None)
+
+
+def other_tenant_hint(run: AccessRun, a: Account, res: str) -> str:
+    """Exactly what would let a cross-tenant check on ``res`` run."""
+    named = run.profile.actors.other_tenant
+    if named:
+        return (f"actors.other_tenant ({named}) must be of a tenant other than {a.name}'s "
+                f"({a.tenant or 'none'}) and its role must be allowed to create {res} (access_matrix create: allow)")
+    if not a.tenant:
+        return (f"give {a.name} a tenant (accounts[].tenant), or set actors.actor to an account with one; "
+                f"then add a general account of another tenant whose role may create {res}")
+    return f"add a general account of a tenant other than {a.tenant} whose role may create {res} (or set actors.other_tenant)"
 
 
 def check_objects(run: AccessRun) -> None:
@@ -80,13 +108,16 @@ def _bola(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
     tried = Tally()
     untested = tried.untested
     own_actions = [x for x in run.opts.owner_only_actions.get(a.role, []) if x in ("read", "update", "delete")]
+    if run.rule(a.role, res, "read") == "own" and "read" not in own_actions:
+        own_actions.insert(0, "read")  # access_matrix read: own
     if not own_actions:
         untested.append(("same_tenant", NotAssessed.not_configured,
                          f"if {a.role} may act only on its own records, list those actions in "
                          f"plugins.access.owner_only_actions.{a.role}"))
     elif b is None:
         untested.append(("same_tenant", NotAssessed.needs_account,
-                         f"add a second general account of role {a.role} in tenant {a.tenant or '(none)'}"))
+                         f"add a second general account of role {a.role} in tenant {a.tenant or '(none)'} "
+                         "(or set actors.peer)"))
     elif not run.may(b, res, "create"):
         untested.append(("same_tenant", NotAssessed.needs_account, f"{b.name} may not create {res}: add a second "
                          f"account of role {a.role} in tenant {a.tenant or '(none)'} that may"))
@@ -96,9 +127,7 @@ def _bola(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
             tried.record(f"same-tenant {action}", _attempt(run, res, rec, a, b, action) if rec else cex)
     c = other_tenant_writer(run, a, res)
     if c is None:
-        untested.append(("cross_tenant", NotAssessed.needs_account,
-                         f"add a general account of a tenant other than {a.tenant or '(none)'} whose role may "
-                         f"create {res}" + ("" if a.tenant else f", and give {a.name} a tenant")))
+        untested.append(("cross_tenant", NotAssessed.needs_account, other_tenant_hint(run, a, res)))
     else:
         for action in ("read", "update", "delete"):
             rec, cex = run.create(res, c)
@@ -127,13 +156,14 @@ def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account
     if action == "read":
         got, ex = adapter.read(res, rid, actor.name)
         v = run.expect_deny(ex, context)
-        if v == "allow" and got is not None and same_value(adapter.record_id(got), rid) and run.ctx.tag in str(got):
-            return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}")
-        if v == "allow" and json_body(ex) is not None:
-            return None  # 2xx without the record: filtered out, a way to deny
+        if v == "allow" and got is not None and same_value(adapter.record_id(got), rid) \
+                and adapter.has_tag(res, got, run.ctx.tag):
+            return ex.evidence(200, expected="denied", observed=f"{ex.status}: {context}")
+        if v == "allow" and ex.json_or_none() is not None:
+            return None  # allowed without the record: filtered out, a way to deny
         return None if v == "deny" else ex
     if action == "update":
-        body = adapter.update_body(res, rid)
+        body = adapter.update_changes(res, rid)
         before, _ = adapter.read(res, rid, owner.name)
         _, ex = adapter.update(res, rid, actor.name, body)
         v = run.expect_deny(ex, context)
@@ -143,15 +173,15 @@ def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account
         if after is None:
             return aex  # the effect cannot be seen
         if update_took_effect(body, before, after) is not False:
-            return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}, record changed")
+            return ex.evidence(200, expected="denied", observed=f"{ex.status}: {context}, record changed")
         return None
     ex = run.delete(res, rid, actor.name)
     v = run.expect_deny(ex, context)
     if v != "allow":
         return None if v == "deny" else ex
     still, sex = adapter.read(res, rid, owner.name)
-    if still is None and sex.status in (404, 410):
-        return ex.evidence(200, expected="403/404", observed=f"{ex.status}: {context}, record deleted")
+    if still is None and run.outcome(sex) == "not_found":
+        return ex.evidence(200, expected="denied", observed=f"{ex.status}: {context}, record deleted")
     return None if still is not None else sex
 
 
@@ -159,7 +189,7 @@ def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
     """A's lists must hold neither the other tenant's tagged record nor rows of another tenant."""
     adapter = run.ctx.adapter
     assert adapter is not None
-    rc = adapter.resource(res)
+    tenant_path = adapter.field_path(res, "tenant")
     fid = f"access.tenant_leak.{res}"
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API1", "CWE-639", "CWE-200"),
                               remediation="Scope every list query to the caller's tenant on the server.",
@@ -167,28 +197,28 @@ def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
     title = f"{res}: lists show only the caller's tenant"
     foreign = run.notes.get("foreign", {}).get(res)
     own, oex = run.own_record(res, a)
-    if own is None and rc.tenant_field:
+    if own is None and tenant_path:
         run.unassessed(fid, title, oex, **kw)
         return
-    own_tenant = own.get(rc.tenant_field) if (own and rc.tenant_field) else None
+    own_tenant = adapter.field_value(res, own, "tenant") if own else None
     if foreign is None and own_tenant is None and res in run.notes.get("foreign_failed", {}):
         run.unassessed(fid, title, run.notes["foreign_failed"][res], **kw)
         return
     if foreign is None and own_tenant is None:
-        hint = (f"add a general account of a tenant other than {a.tenant or '(none)'} whose role may create {res}"
-                + ("" if rc.tenant_field else f", or set adapter.resources.{res}.tenant_field"))
+        hint = other_tenant_hint(run, a, res) + ("" if tenant_path else f"; or map the tenant field of {res} in the "
+                                                 f"adapter (rest: adapter.resources.{res}.tenant_field)")
         run.skip(fid, f"{res}: tenant isolation of lists not tested (one tenant only)", NotAssessed.needs_account,
                  hint, **kw)
         return
     found: list[Evidence] = []
     pages = []
-    if adapter.config.tag_filter_param:
-        pages.append(adapter.list(res, a.name, limit=200, params={adapter.config.tag_filter_param: run.ctx.tag}))
+    if adapter.supports_tag_filter(res):
+        pages.append(adapter.list(res, a.name, limit=200, tag=run.ctx.tag))
     pages.append(adapter.list(res, a.name, limit=200))
     for items, ex in pages:
-        if verdict(ex) == "deny":
+        if run.verdict(ex) == "deny":
             continue  # a list A may not read leaks nothing
-        if json_body(ex) is None:
+        if run.verdict(ex) != "allow" or ex.json_or_none() is None:
             run.unassessed(fid, title, ex, expected="the caller's list", **kw)
             return
         if foreign is not None:
@@ -200,11 +230,11 @@ def _tenant_leak(run: AccessRun, res: str, a: Account) -> None:
                     found.append(ex.evidence(200, expected="only the caller's tenant",
                                              observed=f"{res}/{fid_val} of another tenant listed"))
                     break
-        if own_tenant is not None and rc.tenant_field:
-            alien = {str(it.get(rc.tenant_field)) for it in items
-                     if it.get(rc.tenant_field) is not None and not same_value(it.get(rc.tenant_field), own_tenant)}
+        if own_tenant is not None:
+            theirs = [adapter.field_value(res, it, "tenant") for it in items]
+            alien = {str(t) for t in theirs if t is not None and not same_value(t, own_tenant)}
             if alien:
-                found.append(ex.evidence(200, expected=f"{rc.tenant_field} = {own_tenant}",
+                found.append(ex.evidence(200, expected=f"{tenant_path} = {own_tenant}",
                                          observed=f"rows of {len(alien)} other tenant(s) listed"))
         if found:
             break

@@ -41,11 +41,16 @@ class AccessOptions(BaseModel):
     user_delete_path: str | None = Field(None, description="admin path to remove a registered user, with {id}")
     logout_path: str | None = Field(None, description="e.g. /api/auth/logout (POST with the token)")
     me_path: str | None = Field("/api/me", description="the caller's own user record (GET, PATCH)")
-    me_role_field: str = "role"
-    me_tenant_field: str = "tenant_id"
+    me_role_field: str = Field("role", description="dotted path of the role in the own user record (e.g. user_obj.role)")
+    me_tenant_field: str = Field("tenant_id", description="dotted path of the tenant in the own user record")
     users_path: str | None = Field("/api/users", description="admin-only user list (exposure and registration checks)")
     audit_log_path: str | None = Field(None, description="admin path of the access log, e.g. /api/admin/audit-log")
     audit_log_account: str | None = Field(None, description="account that reads the access log (default: an admin)")
     audit_log_params: dict[str, str | int] = Field(default_factory=lambda: {"limit": 1000})
+    audit_log_items_path: str | None = Field(
+        None, description="dotted path of the entries in the log answer; '' = the answer is the list "
+                          "(default: items, results or entries)")
+    audit_log_entity_names: dict[str, str] = Field(
+        default_factory=dict, description="resource -> how the log names its entity type, e.g. {contacts: Contact}")
     cors_origin: str = "https://evil.example"
     check_hsts: bool = True

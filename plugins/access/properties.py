@@ -13,8 +13,10 @@ from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
 
-from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, same_value, verdict
-from .objects import actors, other_tenant_writer
+from crm_audit.adapter import dig, nest
+
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, same_value
+from .objects import actors, other_tenant_hint, other_tenant_writer
 
 MASS_FIX = ("Accept only an explicit allow-list of writable fields; set owner and tenant on the server "
             "from the authenticated caller, never from the request body.")
@@ -53,18 +55,17 @@ def check_mass_assignment(run: AccessRun) -> None:
 def _mass_assignment(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
     adapter = run.ctx.adapter
     assert adapter is not None
-    rc = adapter.resource(res)
     fid = f"access.mass_assignment.{res}"
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API3", "CWE-915"), remediation=MASS_FIX)
     what = f"{res}: mass assignment of owner/tenant fields"
     if not run.may(a, res, "create"):
         run.skip(fid, f"{what} not tested ({a.name} may not create {res})", NotAssessed.needs_account,
-                 f"add a general account whose role may create {res} (access_matrix create: allow)",
+                 f"add a general account whose role may create {res} (access_matrix create: allow), or set actors.actor",
                  severity=Severity.high, **kw)
         return
-    if not (rc.owner_field or rc.tenant_field):
+    if not (adapter.field_path(res, "owner") or adapter.field_path(res, "tenant")):
         run.skip(fid, f"{what} not tested (no owner or tenant field)", NotAssessed.not_configured,
-                 f"set adapter.resources.{res}.owner_field and/or tenant_field", severity=Severity.high, **kw)
+                 _map_hint(res, "owner") + " and/or " + _map_hint(res, "tenant"), severity=Severity.high, **kw)
         return
     own, oex = run.own_record(res, a)
     if own is None:
@@ -72,41 +73,49 @@ def _mass_assignment(run: AccessRun, res: str, a: Account, b: Account | None) ->
         return
     parts = Tally()
     injections = _owner_injection(run, res, a, b, own, parts) + _tenant_injection(run, res, a, own, parts)
-    for fld, value, kind in injections:
-        rec, ex = run.create(res, a, overrides={fld: value})
+    for kind, value in injections:
+        change = adapter.field_change(res, kind, value) or {}
+        rec, ex = run.create(res, a, overrides=change)
         if rec is not None:
-            _judge_stored(run, res, rec, fld, value, a, ex, f"create: {kind} field {fld} taken from the request body", parts)
-        elif ex.ok or not _refused(ex):
+            _judge_stored(run, res, rec, kind, value, a, ex, f"create: {kind} field taken from the request body", parts)
+        elif not _refused(run, ex):
             parts.silent.append(ex)
-        upd, uex0 = run.own_record(res, a, key=f"mass-{fld}")
+        upd, uex0 = run.own_record(res, a, key=f"mass-{kind}")
         if upd is None:
             parts.silent.append(uex0)
             continue
-        _, uex = adapter.update(res, adapter.record_id(upd), a.name, {fld: value})
-        if uex.ok:
-            _judge_stored(run, res, upd, fld, value, a, uex, f"update: {kind} field {fld} taken from the request body",
+        _, uex = adapter.update(res, adapter.record_id(upd), a.name, change)
+        if run.outcome(uex) == "allowed":
+            _judge_stored(run, res, upd, kind, value, a, uex, f"update: {kind} field taken from the request body",
                           parts)
-        elif not _refused(uex):
+        elif not _refused(run, uex):
             parts.silent.append(uex)
-    fields = ", ".join(sorted({f for f, _, _ in injections}))
-    parts.judged += [f for f, _, _ in injections]
+    fields = ", ".join(sorted({str(adapter.field_path(res, k)) for k, _ in injections}))
+    parts.judged += [k for k, _ in injections]
     parts.report(run, fid, what=what, bad=f"{res}: {a.name} can set {fields} through the request body",
                  good=f"{res}: {fields} cannot be set through the request body", severity=Severity.high,
                  bad_severity=Severity.critical if any("tenant" in (h.observed or "") for h in parts.hits) else None,
                  **kw)
 
 
-def _refused(ex: Exchange) -> bool:
-    """A real refusal of a write: any 4xx (validation errors included: the field was not taken)."""
-    return ex.answered and ex.status is not None and 400 <= ex.status < 500
+def _map_hint(res: str, kind: str) -> str:
+    return f"map the {kind} field of {res} in the adapter (rest: adapter.resources.{res}.{kind}_field, a dotted path)"
+
+
+def _refused(run: AccessRun, ex: Exchange) -> bool:
+    """A real refusal of a write: denied, not found, or another 4xx (a validation error: the field was not taken)."""
+    outcome = run.outcome(ex)
+    return outcome in ("denied", "not_found") or (
+        outcome == "unknown" and ex.status is not None and 400 <= ex.status < 500)
 
 
 def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, own: dict,
-                     parts: Tally) -> list[tuple[str, Any, str]]:
-    """(owner field, a colleague's owner value, "owner"), or why that part cannot be tried."""
-    rc = run.ctx.adapter.resource(res)
-    if not rc.owner_field:
-        parts.untested.append(("owner", NotAssessed.not_configured, f"set adapter.resources.{res}.owner_field"))
+                     parts: Tally) -> list[tuple[str, Any]]:
+    """("owner", a colleague's owner value), or why that part cannot be tried."""
+    adapter = run.ctx.adapter
+    path = adapter.field_path(res, "owner")
+    if not path:
+        parts.untested.append(("owner", NotAssessed.not_configured, _map_hint(res, "owner")))
         return []
     if a.role in run.opts.owner_assignment_roles:
         parts.untested.append(("owner", NotAssessed.not_applicable, f"{a.role} may hand records to others "
@@ -116,58 +125,59 @@ def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, ow
                       and run.may(x, res, "create")), None)
     if peer is None:
         parts.untested.append(("owner", NotAssessed.needs_account, f"add a second general account in tenant "
-                               f"{a.tenant or '(none)'} whose role may create {res}"))
+                               f"{a.tenant or '(none)'} whose role may create {res} (or set actors.peer)"))
         return []
     peer_rec, pex = run.own_record(res, peer)
     if peer_rec is None:
         parts.silent.append(pex)
         return []
-    val = peer_rec.get(rc.owner_field)
-    if not isinstance(val, (int, str)) or same_value(val, own.get(rc.owner_field)):
+    val = adapter.field_value(res, peer_rec, "owner")
+    if not isinstance(val, (int, str)) or same_value(val, adapter.field_value(res, own, "owner")):
         parts.untested.append(("owner", NotAssessed.not_configured, f"{res} records of {a.name} and {peer.name} carry "
-                               f"no distinct {rc.owner_field}: check adapter.resources.{res}.owner_field"))
+                               f"no distinct owner at {path}: check the adapter's owner field of {res}"))
         return []
-    return [(rc.owner_field, val, "owner")]
+    return [("owner", val)]
 
 
-def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Tally) -> list[tuple[str, Any, str]]:
-    """(tenant field, another tenant's value, "tenant"), or why that part cannot be tried."""
-    rc = run.ctx.adapter.resource(res)
-    if not rc.tenant_field:
-        parts.untested.append(("tenant", NotAssessed.not_configured, f"set adapter.resources.{res}.tenant_field"))
+def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Tally) -> list[tuple[str, Any]]:
+    """("tenant", another tenant's value), or why that part cannot be tried."""
+    adapter = run.ctx.adapter
+    path = adapter.field_path(res, "tenant")
+    if not path:
+        parts.untested.append(("tenant", NotAssessed.not_configured, _map_hint(res, "tenant")))
         return []
     foreign = run.notes.get("foreign", {}).get(res)
     frec = foreign[0] if foreign else None
     if frec is None:
         c = other_tenant_writer(run, a, res)
         if c is None:
-            parts.untested.append(("tenant", NotAssessed.needs_account, f"add a general account of a tenant other "
-                                   f"than {a.tenant or '(none)'} whose role may create {res}"))
+            parts.untested.append(("tenant", NotAssessed.needs_account, other_tenant_hint(run, a, res)))
             return []
         frec, fex = run.own_record(res, c)
         if frec is None:
             parts.silent.append(fex)
             return []
-    tval = frec.get(rc.tenant_field)
-    if not isinstance(tval, (int, str)) or same_value(tval, own.get(rc.tenant_field)):
+    tval = adapter.field_value(res, frec, "tenant")
+    if not isinstance(tval, (int, str)) or same_value(tval, adapter.field_value(res, own, "tenant")):
         parts.untested.append(("tenant", NotAssessed.not_configured, f"{res} records of two tenants carry no distinct "
-                               f"{rc.tenant_field}: check adapter.resources.{res}.tenant_field"))
+                               f"tenant at {path}: check the adapter's tenant field of {res}"))
         return []
-    return [(rc.tenant_field, tval, "tenant")]
+    return [("tenant", tval)]
 
 
-def _judge_stored(run: AccessRun, res: str, rec: dict, fld: str, value: Any, a: Account, ex: Exchange,
+def _judge_stored(run: AccessRun, res: str, rec: dict, kind: str, value: Any, a: Account, ex: Exchange,
                   observed: str, parts: Tally) -> None:
     """A hit when the stored record holds ``value``; the re-read's exchange when no account could read it back."""
-    stored = _stored(run, res, rec, fld, value, a)
+    stored = _stored(run, res, rec, kind, value, a)
     if isinstance(stored, Exchange):
         parts.silent.append(stored)
     elif stored:
-        parts.hits.append(ex.evidence(200, expected=f"{fld} set by the server", observed=observed))
+        path = run.ctx.adapter.field_path(res, kind)
+        parts.hits.append(ex.evidence(200, expected=f"{path} set by the server", observed=observed))
 
 
-def _stored(run: AccessRun, res: str, rec: dict, fld: str, value: Any, a: Account) -> bool | Exchange:
-    """Whether the stored record (re-read as its creator, else as any account) holds ``value``;
+def _stored(run: AccessRun, res: str, rec: dict, kind: str, value: Any, a: Account) -> bool | Exchange:
+    """Whether the stored record (re-read as its creator, else as any account) holds ``value`` as its ``kind``;
     the last re-read's exchange when none of them returned the record."""
     adapter = run.ctx.adapter
     assert adapter is not None
@@ -177,7 +187,7 @@ def _stored(run: AccessRun, res: str, rec: dict, fld: str, value: Any, a: Accoun
     for name in dict.fromkeys(names):
         got, last = adapter.read(res, rid, name)
         if got is not None:
-            return same_value(got.get(fld), value)
+            return same_value(adapter.field_value(res, got, kind), value)
     assert last is not None
     return last
 
@@ -205,7 +215,7 @@ def check_me_mass_assignment(run: AccessRun) -> None:
     me = t.request("GET", path, account=a.name)
     mine = json_body(me)
     if not isinstance(mine, dict):
-        if verdict(me) == "deny":
+        if run.verdict(me) == "deny":
             run.skip(fid, f"{what} not tested ({path} answered {me.status})", NotAssessed.not_configured,
                      "set plugins.access.me_path to the caller's own user record (GET and PATCH)", **kw)
         else:
@@ -213,18 +223,18 @@ def check_me_mass_assignment(run: AccessRun) -> None:
         return
     parts = Tally()
     wanted = _me_targets(run, a, path, mine, parts)
-    original = {k: mine.get(k) for k in wanted}
+    original = {k: dig(mine, k) for k in wanted}
     if wanted:
         # registered before the first change, so an error or Ctrl-C between PATCH and re-read still restores it
         run.ctx.defer(f"restore {a.name}'s own user record", lambda: _restore_me(run, a, path, original))
     for fld, value in wanted.items():
-        ex = t.request("PATCH", path, account=a.name, json={fld: value})
+        ex = t.request("PATCH", path, account=a.name, json=nest({fld: value}))
         run.expect_deny(ex, f"{a.name} PATCH own {fld}")
         again = t.request("GET", path, account=a.name)
         now = json_body(again)
         if not isinstance(now, dict):
             parts.silent.append(again)
-        elif same_value(now.get(fld), value):
+        elif same_value(dig(now, fld), value):
             parts.hits.append(ex.evidence(200, expected=f"{fld} unchanged", observed=f"{fld} changed by PATCH {path}"))
             _restore_me(run, a, path, original)
         elif ex.not_assessed is not None:
@@ -248,16 +258,16 @@ def _me_targets(run: AccessRun, a: Account, path: str, mine: dict, parts: Tally)
         if other is None:
             parts.untested.append((part, NotAssessed.needs_account, missing))
             continue
-        if fld not in mine:
+        if dig(mine, fld) is None:
             parts.untested.append((part, NotAssessed.not_configured, f"set plugins.access.me_{part}_field to the "
-                                   f"field of {path} that holds the {part}"))
+                                   f"field of {path} that holds the {part} (a dotted path, e.g. user_obj.{part})"))
             continue
         oex = t.request("GET", path, account=other.name)
         theirs = json_body(oex)
         if not isinstance(theirs, dict):
             parts.silent.append(oex)
-        elif theirs.get(fld) is not None and not same_value(theirs.get(fld), mine.get(fld)):
-            wanted[fld] = theirs[fld]
+        elif dig(theirs, fld) is not None and not same_value(dig(theirs, fld), dig(mine, fld)):
+            wanted[fld] = dig(theirs, fld)
         else:
             parts.untested.append((part, NotAssessed.not_configured, f"{a.name} and {other.name} show no distinct "
                                    f"{fld} at {path}: check plugins.access.me_{part}_field"))
@@ -268,11 +278,11 @@ def _restore_me(run: AccessRun, a: Account, path: str, original: dict[str, Any])
     """Put the user's own fields back and check they are back; raises (a failed cleanup) when not."""
     t = run.ctx.target
     now = t.request("GET", path, account=a.name).json_or_none()
-    if isinstance(now, dict) and all(same_value(now.get(k), v) for k, v in original.items()):
+    if isinstance(now, dict) and all(same_value(dig(now, k), v) for k, v in original.items()):
         return
-    t.request("PATCH", path, account=a.name, json=original)
+    t.request("PATCH", path, account=a.name, json=nest(original))
     now = t.request("GET", path, account=a.name).json_or_none()
-    if not (isinstance(now, dict) and all(same_value(now.get(k), v) for k, v in original.items())):
+    if not (isinstance(now, dict) and all(same_value(dig(now, k), v) for k, v in original.items())):
         raise RuntimeError(f"{a.name}'s own {', '.join(original)} could not be restored: fix it by hand")
 
 
@@ -316,7 +326,7 @@ def check_exposure(run: AccessRun) -> None:
         a = sorted(by_role.values(), key=lambda x: -run.privilege(x.role))
         for res in run.resources():
             if a:
-                sources.append((res, run.ctx.adapter.resource(res).path, a[0].name))
+                sources.append((res, None, a[0].name))  # through the adapter's list
     seen: dict[str, list[Evidence]] = {}
     tested: set[str] = set()
     silent: dict[str, Exchange] = {}
@@ -324,10 +334,13 @@ def check_exposure(run: AccessRun) -> None:
     for where, path, acct in sources:
         if where == "users" and "users" in tested:
             continue
-        ex = t.request("GET", path, account=acct, params={"limit": 50} if where != "me" else None)
-        data = json_body(ex)
+        if path is None:
+            ex = run.ctx.adapter.list(where, acct, limit=50)[1]
+        else:
+            ex = t.request("GET", path, account=acct, params={"limit": 50} if where != "me" else None)
+        data = ex.json_or_none() if run.verdict(ex) == "allow" else None
         if data is None:
-            if verdict(ex) == "deny":
+            if run.verdict(ex) == "deny":
                 refused.setdefault(where, ex)  # this account may not read it: another may
             else:
                 silent.setdefault(where, ex)
@@ -347,7 +360,7 @@ def check_exposure(run: AccessRun) -> None:
         elif where in tested:
             run.add(fid, f"{where} responses expose no password hashes, tokens or secrets", status=Status.passed, **kw)
         else:
-            key = {"me": "me_path", "users": "users_path"}.get(where, f"adapter.resources.{where}.path")
+            key = {"me": "me_path", "users": "users_path"}.get(where, f"the adapter's mapping of {where}")
             run.skip(fid, f"{where} responses not checked for secrets (no account may read them: "
                      f"{refused[where].status})", NotAssessed.not_configured,
                      f"check {'plugins.access.' if where in ('me', 'users') else ''}{key}, or add an account that may read it",

@@ -13,10 +13,11 @@ import hmac
 import json
 import secrets
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jwt
 
+from crm_audit.adapter import Caller, Credentials
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
 from crm_audit.target import Exchange
@@ -103,32 +104,42 @@ def _find_secret(token: str, alg: str, extra: list[str]) -> tuple[str, str] | No
 
 
 class _Prober:
-    """Sends one token to a protected endpoint and reads the verdict."""
+    """Sends one token (as raw credentials) to a protected operation and returns the answer."""
 
-    def __init__(self, run: AccessRun, account: Account, path: str) -> None:
-        self.run, self.path = run, path
+    def __init__(self, account: Account, send: Callable[[Caller], Exchange]) -> None:
+        self._send = send
         self.header = account.auth.header or "Authorization"
         self.scheme = account.auth.scheme
 
     def send(self, token: str) -> Exchange:
         value = (f"{self.scheme} " if self.scheme else "") + token
-        return self.run.ctx.target.request("GET", self.path, auth=False, headers={self.header: value})
+        return self._send(Credentials(headers={self.header: value}, label="a crafted token"))
 
 
-def _protected_path(run: AccessRun, account: Account) -> tuple[str | None, Exchange | None]:
-    """(a GET path that answers 2xx with the account's token and 401/403 without, None);
+def _me_sender(run: AccessRun, path: str) -> Callable[[Caller], Exchange]:
+    """GET of the own-user path as an account, raw credentials, or anonymously."""
+    def send(who: Caller) -> Exchange:
+        if isinstance(who, Credentials):
+            return run.ctx.target.request("GET", path, auth=False, headers=dict(who.headers))
+        return run.ctx.target.request("GET", path, account=who, auth=who is not None)
+    return send
+
+
+def _protected_path(run: AccessRun, account: Account) -> tuple[Callable[[Caller], Exchange] | None, Exchange | None]:
+    """(a request that is allowed with the account's token and denied without, None);
     (None, an exchange that got no usable answer) when none was found and one could not be judged."""
-    paths = []
+    senders: list[Callable[[Caller], Exchange]] = []
     if run.opts.me_path:
-        paths.append(run.opts.me_path)
+        senders.append(_me_sender(run, run.opts.me_path))
     if run.ctx.adapter is not None:
-        paths += [run.ctx.adapter.resource(r).path for r in run.resources()]
+        adapter = run.ctx.adapter
+        senders += [lambda who, r=r: adapter.list(r, who, limit=1)[1] for r in run.resources()]
     silent: Exchange | None = None
-    for p in paths[:4]:
-        ok = run.ctx.target.request("GET", p, account=account.name)
-        anon = run.ctx.target.request("GET", p, auth=False)
-        if ok.ok and anon.status in (401, 403):
-            return p, None
+    for send in senders[:4]:
+        ok = send(account.name)
+        anon = send(None)
+        if run.outcome(ok) == "allowed" and run.outcome(anon) == "denied":
+            return send, None
         silent = silent or next((x for x in (ok, anon) if x.not_assessed is not None), None)
     return None, silent
 
@@ -167,17 +178,17 @@ def check_tokens(run: AccessRun) -> None:
             run.skip(fid, title, NotAssessed.not_configured, "set plugins.access.me_path to a GET endpoint that "
                      "answers 2xx with the token and 401/403 without", severity=Severity.critical, **kw)
         return
-    probe = _Prober(run, acct, path)
+    probe = _Prober(acct, path)
     head_b64, body_b64, _sig = token.split(".")
 
     def judge(fid: str, title_ok: str, title_bad: str, forged: str, sev: Severity, cwe: str, fix: str) -> Exchange:
         ex = probe.send(forged)
         run.ctx.target.redactor.add(forged)
         ev = ex.evidence(200, expected="401", observed=str(ex.status))
-        if ex.ok:
+        if run.outcome(ex) == "allowed":
             run.add(fid, title_bad, status=Status.failed, severity=sev, evidence=[ev], remediation=fix,
                     references=refs("API2", cwe), indicator=INDICATOR_AUTHN)
-        elif ex.status in (401, 403):
+        elif run.outcome(ex) == "denied":
             run.add(fid, title_ok, status=Status.passed, severity=sev, evidence=[ev], remediation=fix,
                     references=refs("API2", cwe), indicator=INDICATOR_AUTHN)
         else:
@@ -197,10 +208,10 @@ def check_tokens(run: AccessRun) -> None:
     unclear: Exchange | None = None
     for variant in ("none", "None", "NONE", "nOnE"):
         ex = probe.send(_unsigned(header, claims, variant))
-        if ex.ok:
+        if run.outcome(ex) == "allowed":
             accepted = (variant, ex)
             break
-        if ex.status not in (401, 403):
+        if run.outcome(ex) != "denied":
             unclear = unclear or ex
     none_kw: dict[str, Any] = dict(severity=Severity.critical, remediation=verify_fix, indicator=INDICATOR_AUTHN,
                                    references=refs("API2", "CWE-345", "CWE-347"))
@@ -291,15 +302,15 @@ def _check_logout(run: AccessRun, acct: Account, probe: _Prober) -> None:
     out = run.ctx.target.request("POST", run.opts.logout_path, auth=False,
                                  headers={probe.header: (f"{probe.scheme} " if probe.scheme else "") + tok})
     run.ctx.target.forget_token(acct.name)  # a CRM may revoke every token of the user on logout
-    if not before.ok or not out.ok:
+    if run.outcome(before) != "allowed" or not out.ok:
         run.unassessed(fid, title + f" (token use {before.status}, logout {out.status})",
-                       before if not before.ok else out, expected="2xx", **kw)
+                       before if run.outcome(before) != "allowed" else out, expected="2xx", **kw)
         return
     after = probe.send(tok)
     ev = after.evidence(200, expected="401 after logout", observed=str(after.status))
-    if after.ok:
+    if run.outcome(after) == "allowed":
         run.add(fid, "Tokens stay valid after logout", status=Status.failed, evidence=[ev], **kw)
-    elif after.status in (401, 403):
+    elif run.outcome(after) == "denied":
         run.add(fid, title, status=Status.passed, evidence=[ev], **kw)
     else:
         run.unassessed(fid, title, after, expected="401 after logout", **kw)

@@ -93,9 +93,13 @@ class ApiSurfaceProbe(Probe):
                         opts: ApiSurfaceOptions) -> list[tuple[str, bool, str, list[Evidence], NotAssessed | None]]:
         """(check id, passed, title, evidence, why not assessed) per API check."""
         out: list[tuple[str, bool, str, list[Evidence], NotAssessed | None]] = []
-        paths = ctx.adapter.openapi_paths() if hasattr(ctx.adapter, "openapi_paths") else []
-        out.append(("openapi", bool(paths), f"OpenAPI/Swagger document {'published' if paths else 'not found'}"
-                    + (f" ({len(paths)} operations)" if paths else ""), [], None))
+        found = ctx.adapter.discover()
+        described = [op for op in found.operations if op.described]
+        doc_na = found.exchange.not_assessed if (found.exchange is not None and not found.described) else None
+        out.append(("openapi", found.described, f"API description ({found.source or 'none configured'}) "
+                    + (f"published ({len(described)} operations)"
+                       if found.described else "not found"),
+                    [found.exchange.evidence(120)] if found.exchange is not None else [], doc_na))
         if present:
             module = present[0]
             one, ex1 = ctx.adapter.list(module, account, limit=1, offset=0)
@@ -111,8 +115,10 @@ class ApiSurfaceProbe(Probe):
                         ex1.not_assessed or ex2.not_assessed))
         missing = opts.missing_path
         if missing is None:  # under the API, not the site root (which may be an HTML app)
-            base = ctx.adapter.resource(present[0]).path if present and hasattr(ctx.adapter, "resource") else ""
-            missing = base.rstrip("/") + "/crm-audit-no-such-path"
+            listing = next((op for op in found.operations if present and op.resource == present[0]
+                            and op.action == "list" and op.path), None)
+            base = listing.path if listing is not None else ""
+            missing = (base or "").rstrip("/") + "/crm-audit-no-such-path"
         ex = ctx.target.request("GET", missing, account=account)
         json_error = ex.status == 404 and ex.json_or_none() is not None
         out.append(("json_errors", json_error, f"an unknown path answers {ex.status}"

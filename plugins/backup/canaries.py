@@ -131,9 +131,8 @@ class CanarySet:
 
     def _find_new(self, known: set[Any], cap: int = 1000) -> Any:
         """Id of the tagged record that is not yet a known canary (list filtered by tag when possible)."""
-        param = getattr(getattr(self.adapter, "config", None), "tag_filter_param", None)
-        if param:
-            items, _ = self.adapter.list(self.resource, self.account, limit=200, params={param: self.ctx.tag})
+        if self.adapter.supports_tag_filter(self.resource):
+            items, _ = self.adapter.list(self.resource, self.account, limit=200, tag=self.ctx.tag)
         else:
             try:
                 items = list(self.adapter.iterate(self.resource, self.account, max_records=cap, page_size=100))
@@ -164,7 +163,7 @@ class CanarySet:
         if self.update_body is not None:
             values = {**flatten(canary.at_backup or canary.created), "id": canary.id, "tag": self.ctx.tag}
             body = fill_from(self.update_body, values)
-        rec, ex = self.adapter.update(self.resource, canary.id, self.account, body=body)
+        rec, ex = self.adapter.update(self.resource, canary.id, self.account, body)
         if not ex.ok:
             return f"update {canary.id}: HTTP {ex.status or ex.error}"
         after, _ = self.read(canary.id)
@@ -236,15 +235,14 @@ class CanarySet:
 
     def _sweep(self) -> tuple[list[Any], list[Any]]:
         """Delete tagged records the CRM can list by tag; return (deleted, still present)."""
-        param = getattr(getattr(self.adapter, "config", None), "tag_filter_param", None)
-        if not param:
+        if not self.adapter.supports_tag_filter(self.resource):
             return [], []
         deleted: list[Any] = []
-        items, ex = self.adapter.list(self.resource, self.account, limit=200, params={param: self.ctx.tag})
+        items, ex = self.adapter.list(self.resource, self.account, limit=200, tag=self.ctx.tag)
         for item in items if ex.ok else []:
             rid = self.adapter.record_id(item)
             if self.ctx.tag in json.dumps(item, default=str) and self.adapter.delete(self.resource, rid, self.account).ok:
                 deleted.append(rid)
-        items, ex = self.adapter.list(self.resource, self.account, limit=200, params={param: self.ctx.tag})
+        items, ex = self.adapter.list(self.resource, self.account, limit=200, tag=self.ctx.tag)
         left = [self.adapter.record_id(i) for i in items if self.ctx.tag in json.dumps(i, default=str)] if ex.ok else []
         return deleted, left

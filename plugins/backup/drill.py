@@ -782,9 +782,8 @@ def _count(adapter: Any, resource: str, account: str | None, cap: int) -> int | 
         return None
     if not ex.ok:
         return None
-    total_path = getattr(getattr(adapter, "config", None), "total_path", None)
-    total = dig(ex.json_or_none(), total_path) if total_path else None
-    if isinstance(total, int) and not isinstance(total, bool):
+    total = adapter.total(resource, ex)
+    if total is not None:
         return total
     try:
         return sum(1 for _ in adapter.iterate(resource, account, max_records=cap, page_size=100))

@@ -170,20 +170,21 @@ _SIDE_EFFECT = re.compile(r"(?i)(^|/)(logout|signout|login|signin|signup|registe
 
 
 def discover(ctx: ProbeContext, known: list[Endpoint], limit: int) -> list[Endpoint]:
-    """Parameter-free GET operations of the OpenAPI document not yet in the profile.
+    """Parameter-free GET operations the CRM describes (the adapter's discovery) not yet in the profile.
 
     Each candidate is requested once (as the first account the profile's endpoints use);
     only those answering 2xx are kept, since an endpoint the audit may not read cannot be timed.
     """
-    if ctx.adapter is None or not hasattr(ctx.adapter, "openapi_paths") or limit <= 0:
+    if ctx.adapter is None or limit <= 0:
         return []
     paths = {e.path for e in known}
     account = next((e.account for e in known if e.account), None)
     found: list[Endpoint] = []
-    for method, path in ctx.adapter.openapi_paths():
+    for op in (o for o in ctx.adapter.discover().operations if o.described):
         if len(found) >= limit:
             break
-        if method != "GET" or "{" in path or path in paths or _SIDE_EFFECT.search(path):
+        path = op.path or ""
+        if op.method != "GET" or not path or op.params or path in paths or _SIDE_EFFECT.search(path):
             continue
         paths.add(path)
         ctx.check_cancelled()

@@ -153,22 +153,37 @@ class Cluster:
         self.rows.extend(new)
         return new
 
+    def wait_rows_final(self, timeout_s: float) -> bool:
+        """After ``request_stop``: wait until the master has the workers' last rows (or has exited)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.status().get("rows_final") or not self.alive():
+                return True
+            time.sleep(0.02)
+        return False
+
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask the shape to stop, then make sure every process we started is gone (idempotent)."""
+        """Ask the shape to stop, then make sure every process we started is gone (idempotent).
+
+        Once the master has the workers' last rows (``rows_final``) the processes have nothing
+        left to do but print and exit, so they are killed at once instead of waited for.
+        """
         if all(p.poll() is not None for p in self.procs):
             return
         if self.workdir.is_dir():
             self.request_stop()
+        if self.status().get("rows_final"):
+            timeout_s = 0.0
         deadline = time.monotonic() + timeout_s
         for p in self.procs:
             try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+                p.wait(timeout=max(0.0 if timeout_s == 0 else 0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
         for p in self.procs:
             if p.poll() is None:
                 try:
-                    os.kill(p.pid, signal.SIGTERM)
+                    os.kill(p.pid, signal.SIGKILL if timeout_s == 0 else signal.SIGTERM)
                     p.wait(timeout=3)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     try:

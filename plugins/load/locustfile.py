@@ -11,7 +11,8 @@ monkey-patching); it only renders the file. The generated file:
 * obeys a request quota the master hands each worker (the budget split evenly), so the total
   never exceeds the budget however many workers there are;
 * runs a ``LoadTestShape`` that follows a control file the core process writes
-  (``{"users", "spawn_rate"}`` or ``{"stop": true}``) and reports spawned users to a status file.
+  (``{"users", "spawn_rate"}`` or ``{"stop": true}``) within about 20 ms, and reports spawned
+  users, and when stopping that the last rows are in (``rows_final``), to a status file.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def _on_request(name, response_time, exception, **_kw):
 @events.report_to_master.add_listener
 def _on_report(client_id, data):
     data["crm_audit_rows"], _state["rows"] = _state["rows"], []
+    if _state.get("stopped"):
+        data["crm_audit_final"] = True  # the users are stopped: no row comes after this report
 
 
 @events.worker_report.add_listener
@@ -112,6 +115,19 @@ def _on_worker_report(client_id, data):
     if rows and path:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rows) + "\n")
+    if data.get("crm_audit_final"):
+        _final.add(client_id)
+        if len(_final) >= _state.get("workers", 1):
+            _write_status({"rows_final": True})
+
+
+_final = set()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **_kw):
+    if isinstance(environment.runner, locust.runners.WorkerRunner):
+        _state["stopped"] = True
 
 
 def _set_quota(environment, msg, **_kw):
@@ -134,10 +150,18 @@ def _on_test_start(environment, **_kw):
         rps = float(_env("CRM_AUDIT_LOAD_MAX_RPS", "0")) / max(1, len(clients))
         for client in clients:
             runner.send_message("crm_audit_quota", {"quota": share, "rps": rps}, client.id)
+        _state["workers"] = len(clients)
         _write_status({"workers": len(clients), "quota_per_worker": share, "rps_per_worker": rps})
     elif isinstance(runner, locust.runners.LocalRunner):
         _state["quota"] = int(_env("CRM_AUDIT_LOAD_BUDGET", "0"))
         _state["rps"] = float(_env("CRM_AUDIT_LOAD_MAX_RPS", "0"))
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kw):
+    # the master has had the workers' final reports (their last rows are in the samples file)
+    if isinstance(environment.runner, locust.runners.MasterRunner):
+        _write_status({"rows_final": True})
 
 
 @events.spawning_complete.add_listener
@@ -160,23 +184,44 @@ def _write_status(update):
     os.replace(path + ".tmp", path)
 
 
+def _control():
+    """The control file: (users, spawn_rate), "stop", or None when it cannot be read right now."""
+    try:
+        with open(_env("CRM_AUDIT_LOAD_CONTROL", ""), encoding="utf-8") as fh:
+            ctl = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if ctl.get("stop"):
+        return "stop"
+    return (int(ctl["users"]), float(ctl["spawn_rate"]))
+
+
 class ControlledShape(LoadTestShape):
-    """Users as the control file says; stops on {"stop": true} or after HARD_STOP_S."""
+    """Users as the control file says; stops on {"stop": true} or after HARD_STOP_S.
+
+    Locust calls tick() about once a second; tick() watches the control file for up to
+    WATCH_S of that second and answers as soon as it changes, so a new step (or the stop)
+    starts within POLL_S of the core's request, not at the next tick.
+    """
 
     last = None
+    WATCH_S = 0.9
+    POLL_S = 0.02
 
     def tick(self):
-        if self.get_run_time() > HARD_STOP_S:
-            return None
-        try:
-            with open(_env("CRM_AUDIT_LOAD_CONTROL", ""), encoding="utf-8") as fh:
-                ctl = json.load(fh)
-        except (OSError, ValueError):
-            return self.last
-        if ctl.get("stop"):
-            return None
-        self.last = (int(ctl["users"]), float(ctl["spawn_rate"]))
-        return self.last
+        until = time.monotonic() + self.WATCH_S
+        while True:
+            if self.get_run_time() > HARD_STOP_S:
+                return None
+            ctl = _control()
+            if ctl == "stop":
+                return None
+            if ctl is not None and ctl != self.last:
+                self.last = ctl
+                return ctl
+            if self.last is not None and time.monotonic() >= until:
+                return self.last
+            gevent.sleep(self.POLL_S)
 '''
 
 

@@ -82,11 +82,12 @@ class LoadProbe(Probe):
                 f"budget {budget} requests, SLO p95 {slo:g} ms")
         try:
             run = _drive(ctx, cluster, opts, slo, budget)
+            ctx.target.charge(run["limits"]["requests"])
+            # the users have stopped and every row is in; the Locust processes exit while recovery is sampled
+            recovery = _recovery(ctx, tasks[0], baseline, run["t_stop"], opts) if run["steps"] else None
         finally:
             cluster.stop()
             prep.remove()
-        ctx.target.charge(run["limits"]["requests"])
-        recovery = _recovery(ctx, tasks[0], baseline, run["t_stop"], opts) if run["steps"] else None
         return _result(self.id, opts, slo, run, baseline, recovery)
 
 
@@ -208,7 +209,9 @@ def _drive(ctx: ProbeContext, cluster: Cluster, opts: LoadOptions, slo: float, b
                 time.sleep(min(1.0, length / 4))  # let the queue of the overloaded step drain
                 t0, t1 = measure(best["users"], length)
                 sustained = sustained_stats(window(cluster.rows, t0, t1), best["users"], t0, t1)
-    cluster.stop()
+    cluster.request_stop()
+    if not cluster.wait_rows_final(15.0):  # the users have stopped and the last rows are in
+        cluster.stop()
     t_stop = time.time()
     load_s = time.monotonic() - t_load0
     cluster.read_rows()

@@ -19,26 +19,22 @@ Env knobs: ``CRM_AUDIT_DJANGO_CRM_VENV`` (venv dir to use/create),
 from __future__ import annotations
 
 import atexit
-import fcntl
-import hashlib
 import json
 import os
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
+from .common import build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
 from .postgres import PostgresServer, free_port
 
 __all__ = [
@@ -56,7 +52,6 @@ REQUIREMENTS_FILE = Path(__file__).with_name("django_crm_requirements.txt")
 DEFAULT_SECRET_KEY = "&q1&ftrxho9lrzm$$%6!cplb5ac957-9y@t@17u(3yqqb#9xl%"
 VENV_ENV = "CRM_AUDIT_DJANGO_CRM_VENV"
 SCHEMA_CACHE_ENV = "CRM_AUDIT_DJANGO_CRM_SCHEMA_CACHE"
-_MARKER = ".crm-audit-complete"
 
 # email -> (role, env var holding its password)
 USERS: dict[str, tuple[str, str]] = {
@@ -75,24 +70,12 @@ _STRIP_ENV = {
 }
 
 
-def _verbose() -> bool:
-    return os.environ.get("CRM_AUDIT_VERBOSE", "") not in ("", "0")
+_log = verbose_log("django-crm target")
 
 
-def _log(msg: str) -> None:
-    if _verbose():
-        print(f"[django-crm target] {msg}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+def _timed(timings: dict[str, float], step: str) -> "AbstractContextManager[None]":
     """Record a step's wall time in ``timings`` (and log it when verbose)."""
-    t0 = time.monotonic()
-    try:
-        yield
-    finally:
-        timings[step] = round(time.monotonic() - t0, 3)
-        _log(f"{step}: {timings[step]:.2f}s")
+    return timed(timings, step, _log)
 
 
 # ---------------------------------------------------------------------------
@@ -100,9 +83,7 @@ def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
 # ---------------------------------------------------------------------------
 def _requirements_hash(requirements: Path = REQUIREMENTS_FILE) -> str:
     """Hash of the requirements file plus the interpreter version: the venv cache key."""
-    h = hashlib.sha256(requirements.read_bytes())
-    h.update(f"{sys.version_info.major}.{sys.version_info.minor}".encode())
-    return h.hexdigest()[:16]
+    return requirements_key(requirements, f"{sys.version_info.major}.{sys.version_info.minor}")
 
 
 def venv_dir_for(requirements: Path = REQUIREMENTS_FILE) -> Path:
@@ -120,18 +101,8 @@ def ensure_venv(venv_dir: Path | None = None, requirements: Path = REQUIREMENTS_
     half-built venv (killed build) is detected and rebuilt.
     """
     venv = Path(venv_dir) if venv_dir else venv_dir_for(requirements)
-    key = _requirements_hash(requirements)
-    marker = venv / _MARKER
-    if marker.exists() and marker.read_text().strip() == key:
-        return venv
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = venv.parent / (venv.name + ".lock")
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and marker.read_text().strip() == key:
-            return venv
-        if venv.exists():
-            shutil.rmtree(venv)
+
+    def create(venv: Path) -> None:
         t0 = time.monotonic()
         # No pip inside the venv: the host pip installs into it (--python), ~3 s faster.
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -149,9 +120,9 @@ def ensure_venv(venv_dir: Path | None = None, requirements: Path = REQUIREMENTS_
         )
         if proc.returncode != 0:
             raise RuntimeError(f"pip install for django-crm failed:\n{proc.stdout}\n{proc.stderr}")
-        marker.write_text(key + "\n")
         _log(f"venv build ({venv}): {time.monotonic() - t0:.2f}s")
-    return venv
+
+    return build_venv(venv, _requirements_hash(requirements), create)
 
 
 def _pip_supports_python_option() -> bool:
@@ -592,38 +563,10 @@ class DjangoCrmServer:
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         """Poll until gunicorn answers HTTP (any status below 500) or fail with its log."""
-        deadline = time.monotonic() + timeout
-        url = self.base_url + "/api/auth/login/"
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    return
-            except urllib.error.HTTPError as e:
-                if e.code < 500:
-                    return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        tail = ""
-        if self.run_dir and (self.run_dir / "gunicorn.log").exists():
-            tail = (self.run_dir / "gunicorn.log").read_text(errors="replace")[-4000:]
-        raise RuntimeError(f"django-crm did not become ready at {url}:\n{tail}")
+        log = self.run_dir / "gunicorn.log" if self.run_dir else None
+        wait_http(self.base_url + "/api/auth/login/", self._proc, log, timeout)
 
     def _stop_gunicorn(self, timeout: float = 15.0) -> None:
         """SIGTERM the gunicorn master by PID, wait, then SIGKILL its process group if needed."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # group id == master pid (start_new_session)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_process(proc, timeout)
