@@ -60,8 +60,9 @@ def probe_child(base_url: str, path: str) -> dict[str, Any]:
     from crm_audit.runner import RunOptions, run_audit
 
     profile = Profile.model_validate({
-        "name": "bench", "target": {"base_url": base_url, "rate_limit_rps": NO_CAP_RPS, "request_budget": 100_000_000,
+        "name": "bench", "target": {"base_url": base_url, "rate_limit_rps": 10_000, "request_budget": 100_000_000,
                                     "health_path": path},
+        "allow": {"disruptive": True},  # max_rps above target.rate_limit_rps (the Target's own ceiling)
         "endpoints": [{"name": "bench", "path": path, "slo_p95_ms": 100_000}],
         "plugins": {"load": {"steps": [USERS], "max_users": USERS, "step_s": STEP_S, "sustained_s": 0,
                              "slo_p95_ms": 100_000, "max_total_s": STEP_S + 30, "max_requests": 50_000_000,

@@ -224,7 +224,7 @@ NOTES: dict[str, str] = {
     "Adapter.create": "create a record tagged with `tag` as an account: (record or None, exchange); "
                       "`overrides` replace body fields",
     "Adapter.read": "one record by id as an account: (record or None, exchange)",
-    "Adapter.update": "change a record (default body: update_body) as an account: (record or None, exchange)",
+    "Adapter.update": "set the chosen fields of a record (default: update_changes) as a caller: (record or None, exchange)",
     "Adapter.delete": "delete a record as an account: the exchange",
     "Adapter.record_id": "the id of a record as the adapter returned it",
     "AuthMethod.name": "what `accounts[].auth.method` names to pick this method",

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` atomically; ``mode`` defaults to 0o666 less the umask."""
+    """Write ``data`` to ``path`` atomically; ``mode`` defaults to 0o666 less the umask.
+
+    The process umask is never read or changed (other threads may be creating files): the
+    temp file is created with mode 0o666 and the kernel applies the umask, or, when ``mode``
+    is given, created 0o600 and set to exactly ``mode`` with fchmod before any data is written.
+    """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    if mode is None:
-        mask = os.umask(0)
-        os.umask(mask)
-        mode = 0o666 & ~mask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path, 0o666 if mode is None else 0o600)
     try:
-        os.fchmod(fd, mode)
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -29,3 +31,15 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int | No
         except FileNotFoundError:
             pass
         raise
+
+
+def _create_temp(path: Path, create_mode: int) -> tuple[int, Path]:
+    """A new, exclusively created temp file beside ``path`` (the umask applies to ``create_mode``)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, create_mode), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: could not create a temporary file")

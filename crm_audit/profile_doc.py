@@ -17,6 +17,8 @@ from .safeyaml import MAX_CHARS, MAX_DEPTH, MAX_NODES
 
 from .profile import MAX_ERROR_CHARS, MAX_NAME_CHARS, MAX_PATH_CHARS
 from .profile import Account, Allow, AuthConfig, Endpoint, Flow, FlowStep, Gates, Profile, TargetConfig, ThresholdGate
+from .profile import Actors
+from .rest_adapter import DenialRule, Pagination, ResourceConfig, RestConfig
 
 SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("Top level", Profile, ""),
@@ -26,6 +28,11 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("endpoints[]", Endpoint, "endpoints[]"),
     ("flows[]", Flow, "flows[]"),
     ("flows[].steps[]", FlowStep, "flows[].steps[]"),
+    ("actors", Actors, "actors"),
+    ("adapter (type: rest)", RestConfig, "adapter"),
+    ("adapter.pagination", Pagination, "adapter.pagination"),
+    ("adapter.denials[]", DenialRule, "adapter.denials[]"),
+    ("adapter.resources.<name>", ResourceConfig, "adapter.resources.<name>"),
     ("allow", Allow, "allow"),
     ("gates", Gates, "gates"),
     ("gates.thresholds[]", ThresholdGate, "gates.thresholds[]"),

@@ -225,10 +225,13 @@ def observe(warnings: list[str], name: str, hook: Callable[..., Any], **kwargs: 
 
 
 def preflight_logins(target: Target, profile: Profile) -> None:
-    """Log every login-flow account in once, so wrong credentials stop the audit with one line."""
+    """Log every account in once (any auth method), so wrong credentials are found before any probe runs.
+
+    The dedicated lockout account is left alone: its password is the lockout check's to try.
+    """
     for acct in profile.accounts:
-        if acct.auth.method == "login" and acct.purpose != "lockout":
-            target.token(acct)
+        if acct.auth.method != "none" and acct.purpose != "lockout":
+            target.credentials(acct)
 
 
 def run_one(probe_cls: type[Probe], ctx: ProbeContext,

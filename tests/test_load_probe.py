@@ -8,8 +8,10 @@ count within a 250 ms p95 SLO falls when the delay grows.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -20,7 +22,8 @@ from crm_audit.demo_profile import demo_profile
 from crm_audit.plugins import make_plugin_manager
 from crm_audit.profile import parse_profile
 from crm_audit.runner import RunOptions, run_audit
-from crm_audit_plugins.load.cluster import free_port
+from crm_audit_plugins.load.cluster import SECRET_ENV, Cluster, LoadRunError, free_port, locust_env, worker_command
+from crm_audit_plugins.load.locustfile import render_locustfile
 from crm_audit_plugins.load.stats import ladder, step_stats
 
 from crm_audit.demo import DemoServer
@@ -77,17 +80,17 @@ def test_max_sustainable_concurrency_drops_when_the_demo_is_slower():
 
 
 def test_ladder_ends_at_the_capacity_knee():
-    """Capacity 1 at 40 ms: 25 req/s whatever the users; the second step gains nothing, so the ladder
-    ends there (the SLO of 250 ms would have allowed more users, who would only queue)."""
+    """Capacity 1 at 40 ms: 2 users already keep it busy (25 req/s); 4 users gain nothing, so the
+    ladder ends there although the SLO (1 s here) would allow more users, who would only queue."""
     with DemoServer(delay_ms=40, capacity=1) as server:
-        probe = _load(demo_profile(server))
+        probe = _load(demo_profile(server), start_users=2, slo_p95_ms=1000)
     steps = probe.artifacts["steps"]
-    assert [s["users"] for s in steps] == [1, 2] and all(s["within_slo"] for s in steps), steps
+    assert [s["users"] for s in steps] == [2, 4] and all(s["within_slo"] for s in steps), steps
     assert steps[1]["rps"] < steps[0]["rps"] * 1.1
     lim = _limits(probe)
-    assert lim["stop_reason"] == "throughput plateau" and lim["max_users_requested"] == 2
+    assert lim["stop_reason"] == "throughput plateau" and lim["max_users_requested"] == 4
     m = next(m for m in probe.measurements if m.indicator == "perf.max_concurrency")
-    assert m.value == 2 and m.bounded_by is None  # the CRM set the level, not the audit
+    assert m.value == 4 and m.bounded_by is None  # the CRM set the level, not the audit
 
 
 def test_request_budget_and_time_limit_hold():
@@ -110,7 +113,8 @@ def test_too_many_users_need_allow_disruptive():
     assert result.probes[0].status == "skipped" and "disruptive" in result.probes[0].reason
 
 
-def test_distributed_master_and_load_worker_give_the_same_result_shape(tmp_path):
+def test_distributed_master_and_load_worker_give_the_same_result_shape(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "shared-load-secret-for-this-test")  # audit and worker: same environment
     port = free_port()
     with DemoServer(delay_ms=40, capacity=1) as server:
         raw = yaml.safe_load((files("crm_audit_profiles") / "demo.yaml").read_text(encoding="utf-8"))
@@ -165,6 +169,19 @@ def test_rate_cap_holds():
     assert drift.status.value == "skipped" and drift.not_assessed.value == "not_configured" and "sustained_s" in drift.hint
 
 
+def test_rate_cap_above_the_rate_limit_needs_allow_disruptive():
+    """Without allow.disruptive, target.rate_limit_rps is the ceiling of max_rps: capped, not skipped."""
+    with DemoServer(delay_ms=0, capacity=16) as server:
+        profile = demo_profile(server)
+        profile = profile.model_copy(update={"plugins": {"load": {**BASE, "steps": [2], "sustained_s": 0,
+                                                                  "step_s": 1, "max_rps": 5000}}})
+        result = run_audit(profile, make_plugin_manager(),
+                           RunOptions(only=["load"], hierarchy="none", allow_disruptive=False))
+    [probe] = result.probes
+    assert probe.status == "ok", probe.reason
+    assert _limits(probe)["max_rps"] == profile.target.rate_limit_rps
+
+
 def _step(users: int, rps: float, within: bool) -> dict:
     return {"users": users, "rps": rps, "within_slo": within}
 
@@ -212,3 +229,55 @@ def test_stability_definition_and_scoring_agree(hierarchy):
     assert node.function.score(drift) == 100  # p95 fell: the best possible stability
     assert node.function.score(1.2) == pytest.approx(90)  # at the expectation
     assert node.function.score(3.0) == 0
+
+
+def _health_locustfile(folder: Path, host: str, name: str) -> Path:
+    folder.mkdir()
+    path = folder / "locustfile.py"
+    task = {"name": name, "method": "GET", "path": "/api/health", "account": None, "weight": 1, "expect": [200]}
+    path.write_text(render_locustfile(host, [task], hard_stop_s=30), encoding="utf-8")
+    return path
+
+
+def test_master_drops_samples_of_a_worker_without_the_shared_secret(tmp_path, monkeypatch):
+    """A worker that joins the master without CRM_AUDIT_LOAD_SECRET adds no row to the samples."""
+    monkeypatch.setenv(SECRET_ENV, "the-genuine-load-secret-0123456789")
+    with DemoServer() as server:
+        cluster = Cluster(workdir=tmp_path, locustfile=_health_locustfile(tmp_path / "m", server.base_url, "genuine"),
+                          headers_file=None, verify=str(server.ca_path), budget=400, max_rps=200, hard_stop_s=25,
+                          local_workers=1, external_workers=1)
+        rogue_file = _health_locustfile(tmp_path / "r", server.base_url, "rogue")
+        cluster.start(users=2, spawn_rate=20)
+        rogue_env = {**locust_env(None, str(server.ca_path)), SECRET_ENV: "a-wrong-secret-guessed-9876543210"}
+        rogue = subprocess.Popen(worker_command(rogue_file, "127.0.0.1", cluster.bind_port), env=rogue_env,
+                                 cwd=rogue_file.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            assert cluster.wait_users(2, 60), cluster.log_tail()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (cluster.status().get("rejected_reports") and cluster.rows):
+                time.sleep(0.2)
+                cluster.read_rows()
+        finally:
+            cluster.stop()
+            if rogue.poll() is None:
+                os.kill(rogue.pid, signal.SIGTERM)
+            rogue.wait(timeout=10)
+        cluster.read_rows()
+    names = {row[1] for row in cluster.rows}
+    assert names == {"genuine"}, names
+    assert cluster.status()["rejected_reports"] >= 1
+
+
+def test_master_beyond_loopback_or_with_external_workers_needs_the_secret(tmp_path, monkeypatch):
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    for bind_host, external in (("0.0.0.0", 0), ("127.0.0.1", 1)):
+        cluster = Cluster(workdir=tmp_path, locustfile=tmp_path / "none.py", headers_file=None, verify=True, budget=10,
+                          max_rps=1, hard_stop_s=5, local_workers=1, external_workers=external, bind_host=bind_host)
+        with pytest.raises(LoadRunError, match=SECRET_ENV):
+            cluster.start(users=1, spawn_rate=1)
+        assert cluster.procs == []  # nothing was started
+    monkeypatch.setenv(SECRET_ENV, "short")
+    with pytest.raises(LoadRunError, match="shorter"):
+        Cluster(workdir=tmp_path, locustfile=tmp_path / "none.py", headers_file=None, verify=True, budget=10,
+                max_rps=1, hard_stop_s=5).start(users=1, spawn_rate=1)

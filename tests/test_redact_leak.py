@@ -101,10 +101,6 @@ def test_no_form_of_any_secret_reaches_any_output(tmp_path: Path) -> None:
     files = sorted(p for p in out.rglob("*") if p.is_file())
     kinds = {p.suffix for p in files}
     assert {".json", ".html", ".xml", ".md", ".sarif", ".csv"} <= kinds, kinds
-    result = json.loads(next(out.glob("*/result.json")).read_text(encoding="utf-8"))
-    excerpts = [ev.get("excerpt") or "" for p in result["probes"] for f in p["findings"] for ev in f["evidence"]]
-    assert sum(MASK in e for e in excerpts) >= len(SEEDS), "the echoed secrets did not reach the evidence"
-
     outputs = {p.name: p.read_text(encoding="utf-8", errors="replace") for p in files}
     outputs.update(stdout=proc.stdout, stderr=proc.stderr)
     leaks = []
@@ -115,3 +111,6 @@ def test_no_form_of_any_secret_reaches_any_output(tmp_path: Path) -> None:
                     if shown in text:
                         leaks.append(f"{var} as {form} in {name}")
     assert not leaks, sorted(set(leaks))
+    result = json.loads(next(out.glob("*/result.json")).read_text(encoding="utf-8"))
+    excerpts = [ev.get("excerpt") or "" for p in result["probes"] for f in p["findings"] for ev in f["evidence"]]
+    assert sum(MASK in e for e in excerpts) >= len(SEEDS), "the echoed secrets did not reach the evidence"

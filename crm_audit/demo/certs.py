@@ -7,7 +7,6 @@ self-signed leaf that is its own CA. Both are RSA 2048, valid 365 days, regenera
 from __future__ import annotations
 
 import ipaddress
-import os
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..fsutil import write_atomic
 
 VALIDITY = timedelta(days=365)  # within Mozilla's 366-day limit; a short one trips expiry checks
 STRONG_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1"
@@ -83,12 +84,11 @@ def generate_certs(directory: Path) -> CertPaths:
         .sign(ca_key, hashes.SHA256())
     )
     paths = CertPaths(ca=directory / "ca.pem", cert=directory / "server.pem", key=directory / "server.key")
-    paths.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths.cert.write_bytes(leaf_cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(paths.key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    # each file appears whole (temp file + rename): the parent polls for ca.pem while this runs
+    write_atomic(paths.key, leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()), mode=0o600)
+    write_atomic(paths.cert, leaf_cert.public_bytes(serialization.Encoding.PEM))
+    write_atomic(paths.ca, ca_cert.public_bytes(serialization.Encoding.PEM))  # last: its presence means all are ready
     return paths
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,8 +23,32 @@ from pathlib import Path
 from typing import Any
 
 
+SECRET_ENV = "CRM_AUDIT_LOAD_SECRET"
+MIN_SECRET_CHARS = 16
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
 class LoadRunError(RuntimeError):
     """Locust could not be started or died; the message carries the tail of its log."""
+
+
+def load_secret(bind_host: str, external_workers: int) -> str:
+    """The secret every worker signs its sample reports with (the master drops unsigned ones).
+
+    From ``CRM_AUDIT_LOAD_SECRET`` when set (and required when the master listens beyond
+    loopback or waits for workers from elsewhere: they must hold the same value); else a
+    fresh random one for this run's local workers. It travels only in the environment.
+    """
+    secret = os.environ.get(SECRET_ENV, "")
+    if secret:
+        if len(secret) < MIN_SECRET_CHARS:
+            raise LoadRunError(f"{SECRET_ENV} is shorter than {MIN_SECRET_CHARS} characters")
+        return secret
+    if bind_host not in _LOOPBACK or external_workers:
+        where = f"master_bind {bind_host}" if bind_host not in _LOOPBACK else "external_workers"
+        raise LoadRunError(f"{where}: workers from other machines must sign their samples: set {SECRET_ENV} "
+                           "(the same value, at least 16 characters, for the audit and every crm-audit load-worker)")
+    return secrets.token_hex(32)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -92,6 +117,7 @@ class Cluster:
         port = self.bind_port or free_port(self.bind_host)
         self.bind_port = port
         env = locust_env(self.headers_file, self.verify)
+        env[SECRET_ENV] = load_secret(self.bind_host, self.external_workers)
         env.update(CRM_AUDIT_LOAD_CONTROL=str(self.control), CRM_AUDIT_LOAD_STATUS=str(self.status_path),
                    CRM_AUDIT_LOAD_SAMPLES=str(self.samples_path), CRM_AUDIT_LOAD_BUDGET=str(self.budget), CRM_AUDIT_LOAD_MAX_RPS=str(self.max_rps))
         n = self.local_workers + self.external_workers

@@ -59,8 +59,10 @@ class LoadProbe(Probe):
             raise ProbeSkipped("the task mix writes (non-GET methods) and writes are not allowed (allow.writes)")
         max_rps = opts.max_rps or ctx.profile.target.rate_limit_rps
         if max_rps > ctx.profile.target.rate_limit_rps and not ctx.allow_disruptive:
-            raise ProbeSkipped(f"max_rps {max_rps:g} above target.rate_limit_rps is disruptive; "
-                               "allow it with allow.disruptive or --allow-disruptive")
+            # the rate limit is the ceiling without allow.disruptive: cap, do not skip (the value is then bounded)
+            ctx.log(f"load: max_rps {max_rps:g} capped at target.rate_limit_rps "
+                    f"{ctx.profile.target.rate_limit_rps:g} (more needs allow.disruptive)")
+            max_rps = ctx.profile.target.rate_limit_rps
         slo = opts.slo_p95_ms or _mix_slo(ctx, tasks) or 500.0
         reserve = opts.baseline_samples + 2 + int(opts.recovery_max_s / RECOVERY_INTERVAL_S) + 5
         budget = min(opts.max_requests, ctx.target.budget_left - reserve)

@@ -48,7 +48,7 @@ DATA = [
     ("leads", "user", {"title": "{K} untitled lead", "status": "assigned"}, "missing_contact_info"),
     ("opportunities", "user", {"name": "{K} 100 seats", "stage": "QUALIFICATION", "probability": 20, "amount": Decimal("12000"), "currency": "USD", "closed_on": day(30)}, None),
     ("opportunities", "admin", {"name": "{K} rollout", "stage": "CLOSED_WON", "probability": 100, "amount": Decimal("80000"), "currency": "USD", "closed_on": day(-10)}, None),
-    ("opportunities", "user", {"name": "{K} stale deal", "stage": "PROPOSAL", "probability": 150, "amount": Decimal("-500"), "currency": "USD", "closed_on": day(-400)}, "invalid_probability_and_amount"),
+    ("opportunities", "user", {"name": "{K} stale deal", "stage": "PROPOSAL", "probability": 60, "amount": Decimal("500"), "currency": "USD", "closed_on": day(-400)}, "open_deal_close_date_past"),
     ("cases", "user", {"name": "{K} login broken", "status": "New", "priority": "High", "case_type": "Incident"}, None),
     ("cases", "admin", {"name": "{K} outage", "status": "Closed", "priority": "Urgent", "case_type": "Problem", "closed_on": day(-1)}, None),
     ("cases", "user", {"name": "{K} closed but open-dated", "status": "Closed", "priority": "Low", "case_type": "Question", "closed_on": day(365)}, "closed_case_future_close_date"),

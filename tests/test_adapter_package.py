@@ -1,0 +1,106 @@
+"""A third-party adapter package, built and installed in a temporary folder, drives the access probe
+against the demo's JSON-RPC face through the Adapter contract alone (no REST internals)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "examples" / "rpc_partner_adapter.py"
+
+RUN = textwrap.dedent("""
+    import json, sys
+    from crm_audit.demo import DemoServer
+    from crm_audit.demo_profile import demo_profile
+    from crm_audit.plugins import make_plugin_manager
+    from crm_audit.runner import RunOptions, run_audit
+
+    reg = make_plugin_manager()
+    cls = reg.adapters["rpc_partner"]
+    with DemoServer(protocol="jsonrpc", flaws=tuple(sys.argv[1:])) as server:
+        profile = demo_profile(server)
+        old = profile.adapter
+        adapter = {"type": "rpc_partner", "endpoint": old["endpoint"], "models": old["models"],
+                   "create": old["create"], "update": old["update"]}
+        profile = profile.model_copy(update={"adapter": adapter, "hierarchy": "none"})
+        result = run_audit(profile, reg, RunOptions(only=["access"], allow_writes=True, allow_disruptive=False))
+        hits = [h for h in getattr(server, "hits", [])]
+    probe = result.probe("access")
+    print(json.dumps({"module": cls.__module__, "bases": [b.__name__ for b in cls.__mro__],
+                      "status": probe.status, "reason": probe.reason,
+                      "findings": [[f.id, f.status.value, f.hint] for f in probe.findings]}))
+""")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The adapter as its own distribution (entry point ``rpc_partner``), pip-installed into a --target folder."""
+    base = tmp_path_factory.mktemp("adapter_pkg")
+    pkg, site = base / "pkg", base / "site"
+    pkg.mkdir()
+    shutil.copy(SOURCE, pkg / "rpc_partner_adapter.py")
+    (pkg / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "crm-audit-rpc-partner"
+        version = "1.0.0"
+        [project.entry-points.crm_audit]
+        rpc_partner = "rpc_partner_adapter"
+        [tool.setuptools]
+        py-modules = ["rpc_partner_adapter"]
+    """))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--target", str(site), str(pkg)], check=True, timeout=300)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _audit(env: dict[str, str], *flaws: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", RUN, *flaws], env=env, capture_output=True, text=True, timeout=600,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_package_uses_only_the_contract() -> None:
+    text = SOURCE.read_text()
+    assert "RestAdapter" not in text and "rest_adapter" not in text and "jsonrpc_adapter" not in text
+    assert "from crm_audit.adapter import Adapter" in text
+
+
+@pytest.mark.integration
+def test_access_probe_runs_whole_through_a_third_party_adapter(installed: dict[str, str]) -> None:
+    clean = _audit(installed)
+    assert clean["module"] == "rpc_partner_adapter" and "RestAdapter" not in clean["bases"]
+    assert clean["status"] == "ok", clean["reason"]
+    ids = {fid: (status, hint) for fid, status, hint in clean["findings"]}
+    # every object-level check ran over JSON-RPC: none skipped for want of an adapter feature or a REST path
+    for res in ("contacts", "leads", "accounts", "opportunities", "cases"):
+        for fid in (f"access.bola.{res}", f"access.tenant_leak.{res}", f"access.mass_assignment.{res}",
+                    f"access.anonymous.{res}"):
+            assert ids[fid][0] == "pass", (fid, ids[fid])
+        for action in ("list", "read", "create", "update", "delete"):
+            assert ids[f"access.vertical.sales.{res}.{action}"][0] == "pass"
+    skipped = {fid: hint for fid, (status, hint) in ids.items() if status == "skipped"}
+    assert not [f for f, h in skipped.items() if "adapter" in (h or "")], skipped
+    assert not [fid for fid, (status, _) in ids.items() if status == "fail"], "clean demo: no failed access finding"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("flaw,prefix", [("bola", "access.bola."), ("tenant-leak", "access.tenant_leak."),
+                                         ("mass-assignment", "access.mass_assignment.")])
+def test_object_level_flaws_are_found_through_the_package(installed: dict[str, str], flaw: str, prefix: str) -> None:
+    found = _audit(installed, flaw)
+    failed = [fid for fid, status, _ in found["findings"] if status == "fail"]
+    assert failed and all(f.startswith(prefix) for f in failed), failed
