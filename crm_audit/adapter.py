@@ -36,7 +36,7 @@ FieldKind = Literal["id", "owner", "tenant", "tag"]
 
 
 @dataclass(frozen=True)
-class Credentials:
+class RawCredentials:
     """Raw credentials to send instead of a profile account's (a forged, revoked or self-registered token).
 
     ``headers`` are sent as they are, with no account authentication; ``context`` is for
@@ -49,8 +49,24 @@ class Credentials:
     label: str = "credentials"
 
 
-#: who sends a request: a profile account's name, raw :class:`Credentials`, or None (anonymous)
-Caller = str | Credentials | None
+#: who sends a request: a profile account's name, raw :class:`RawCredentials`, or None (anonymous)
+Caller = str | RawCredentials | None
+
+#: Operations beyond records that probes ask every adapter for by these names through
+#: :meth:`Adapter.call` (name → (safe, what it is: arguments → result)). An adapter maps the ones its
+#: CRM has (:meth:`Adapter.offers` says which); a check that needs an unmapped one is not assessed.
+NAMED_OPERATIONS: dict[str, tuple[bool, str]] = {
+    "me": (True, "the caller's own user record; no arguments → the record (a dict)"),
+    "update_me": (False, "change the caller's own user record; arguments: the fields to set (dotted paths "
+                         "allowed) → the record as answered"),
+    "users.list": (True, "the users the caller may see; arguments: limit, offset → the answer (users, "
+                         "possibly wrapped)"),
+    "users.delete": (False, "remove a user; arguments: id → the answer"),
+    "register": (False, "anonymous self-registration; arguments: the sign-up fields (username, password …) "
+                        "→ the new user (with its id, when the CRM says it)"),
+    "audit_log": (True, "the access log; arguments: limit (and other filters) → the answer (its entries, "
+                        "possibly wrapped)"),
+}
 
 
 @dataclass(frozen=True)
@@ -103,7 +119,7 @@ class Adapter(abc.ABC):
     gave (refusals, not-found, errors in the body) and never rewrites the exchange. Records
     are returned only when the call was *allowed* and the answer holds the record; on a
     denial, a not-found, an error or an unreadable answer the record is ``None`` (lists: ``[]``).
-    ``account`` is a :data:`Caller`: a profile account's name, :class:`Credentials`, or None.
+    ``account`` is a :data:`Caller`: a profile account's name, :class:`RawCredentials`, or None.
     """
 
     type: ClassVar[str] = ""
@@ -239,11 +255,21 @@ class Adapter(abc.ABC):
                          else (), safe=a in ("list", "read")) for r in self.resources() for a in get_args(Action)]
         return Discovery(operations=ops)
 
+    def offers(self, name: str) -> bool:
+        """True when :meth:`call` can call the operation ``name`` (sends nothing).
+
+        The default offers the generic ``<resource>.<action>`` operations; adapters add the
+        :data:`NAMED_OPERATIONS` they map and the CRM's own operations.
+        """
+        res, _, action = name.rpartition(".")
+        return res in self.resources() and action in get_args(Action)
+
     def call(self, operation: Operation | str, args: Mapping[str, Any] | None, account: Caller) -> tuple[Any, Exchange]:
         """Call one discovered (or named) operation with ``args``; the decoded result when allowed, else None.
 
         The default maps the generic ``<resource>.<action>`` operations onto the record
-        methods; adapters add the CRM's own operations.
+        methods; adapters add the :data:`NAMED_OPERATIONS` they map and the CRM's own
+        operations. An operation the adapter does not offer raises KeyError (nothing is sent).
         """
         op = operation if isinstance(operation, Operation) else Operation(name=operation)
         res, _, action = op.name.rpartition(".")

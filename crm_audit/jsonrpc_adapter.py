@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .adapter import Adapter, Caller, Credentials, FieldKind, Operation, Outcome, classify_http, dig, fill, nest
+from .adapter import (NAMED_OPERATIONS, Adapter, Caller, Discovery, FieldKind, Operation, Outcome, RawCredentials,
+                      classify_http, dig, fill, nest)
 from .hookspecs import hookimpl
 from .target import Exchange, Target
 
@@ -56,6 +57,10 @@ class JsonRpcConfig(BaseModel):
                                               description="create values template per resource; {tag} {n} filled in")
     update: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                               description="update values template per resource; {tag} {n} filled in")
+    operations: dict[str, str] = Field(
+        default_factory=dict, description="named operation → the RPC method it calls, its arguments as params "
+                                          "(update_me: as params.values), e.g. {me: users.me, update_me: "
+                                          "users.write_me}; names: " + ", ".join(NAMED_OPERATIONS))
     denied_errors: list[str] = Field(
         default_factory=lambda: ["AccessError", "AccessDenied", "AuthenticationError", "SessionExpired"],
         description="error names that mean a refusal")
@@ -86,14 +91,14 @@ class JsonRpcAdapter(Adapter):
         body_params = dict(params)
         headers: dict[str, str] | None = None
         context: dict[str, Any] = {}
-        if isinstance(account, Credentials):
+        if isinstance(account, RawCredentials):
             headers, context = dict(account.headers), dict(account.context)
         elif account is not None:
             context = self.target.context(account)
         if self.config.context_param and context:
             body_params[self.config.context_param] = {**context, **dict(body_params.get(self.config.context_param) or {})}
         body = {"jsonrpc": "2.0", "method": method, "params": body_params, "id": next(self._ids)}
-        if isinstance(account, Credentials) or account is None:
+        if isinstance(account, RawCredentials) or account is None:
             ex = self.target.request("POST", self.config.endpoint, auth=False, headers=headers, json=body)
         else:
             ex = self.target.request("POST", self.config.endpoint, account=account, json=body)
@@ -165,14 +170,40 @@ class JsonRpcAdapter(Adapter):
                 "tag": self.config.tag_field}[kind]
 
     # ------------------------------------------------------------------ operations
+    def discover(self, account: Caller = None) -> Discovery:
+        """The generic operations, each model's RPC methods and the mapped named operations (nothing is fetched)."""
+        found = super().discover(account)
+        m = self.config.methods
+        for res, model in self.config.models.items():
+            for action, method in (("list", m.list), ("read", m.read), ("create", m.create), ("update", m.update),
+                                   ("delete", m.delete)):
+                found.operations.append(Operation(name=f"{model}.{method}", resource=res, action=action,  # type: ignore[arg-type]
+                                                  params=("id",) if action in ("read", "update", "delete") else (),
+                                                  safe=action in ("list", "read"), method="POST",
+                                                  path=self.config.endpoint))
+        for name in self.config.operations:
+            found.operations.append(Operation(name=name, safe=NAMED_OPERATIONS.get(name, (False, ""))[0]))
+        return found
+
+    def offers(self, name: str) -> bool:
+        """The generic and named operations it maps, and any other RPC method name (``model.method``)."""
+        return (name in self.config.operations or super().offers(name)
+                or (name not in NAMED_OPERATIONS and " " not in name and "/" not in name))
+
     def call(self, operation: Operation | str, args: Mapping[str, Any] | None, account: Caller) -> tuple[Any, Exchange]:
-        """A generic ``<resource>.<action>`` operation, else the RPC method of that name with ``args`` as params."""
+        """A generic ``<resource>.<action>`` operation, a named one (``operations``), else the RPC method of that
+        name with ``args`` as params."""
         op = operation if isinstance(operation, Operation) else Operation(name=operation)
         res, _, action = op.name.rpartition(".")
         if (op.resource or res) in self.config.models and (op.action or action) in ("list", "read", "create",
                                                                                     "update", "delete"):
             return super().call(op, args, account)
-        return self.rpc(op.name, dict(args or {}), account)
+        if not self.offers(op.name):
+            raise KeyError(f"{self.type} adapter: no operation {op.name!r} (adapter.operations)")
+        params = dict(args or {})
+        if op.name == "update_me":
+            params = {"values": nest(params)}
+        return self.rpc(self.config.operations.get(op.name, op.name), params, account)
 
     # ------------------------------------------------------------------ answers
     def error_name(self, ex: Exchange) -> str | None:

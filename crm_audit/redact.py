@@ -10,7 +10,6 @@ cutting a text: a secret cut in half is no longer recognised.
 from __future__ import annotations
 
 import base64
-import binascii
 import html
 import json
 import re

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .adapter import (Action, Adapter, Caller, Credentials, Discovery, FieldKind, Operation, Outcome, classify_http,
-                      dig, fill, flat, nest, path_params)
+from .adapter import (NAMED_OPERATIONS, Action, Adapter, Caller, Discovery, FieldKind, Operation, Outcome,
+                      RawCredentials, classify_http, dig, fill, flat, nest, path_params)
 from .target import Exchange, Target
 
 _PARAM = re.compile(r"\{[^}]+\}")
@@ -108,6 +108,19 @@ class RestConfig(BaseModel):
                                       description="answers that mean a refusal beyond 401/403/405 (a 200 body "
                                                   "with an error, a 400 'not allowed'); checked first")
     resources: dict[str, ResourceConfig] = Field(default_factory=dict, description="generic resource → its API")
+    operations: dict[str, str] = Field(
+        default_factory=dict, description="named operation → its request as 'METHOD /path' ({name} path parameters "
+                                          "from the arguments; the rest goes in the query of GET/DELETE, else the "
+                                          "JSON body), e.g. {me: GET /api/me, update_me: PATCH /api/me}; names: "
+                                          + ", ".join(NAMED_OPERATIONS))
+
+    @field_validator("operations")
+    @classmethod
+    def _requests(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, request in v.items():
+            if _parse_op(request).path is None:
+                raise ValueError(f"{name}: {request!r} is not 'METHOD /path' (e.g. GET /api/me)")
+        return v
 
 
 class RestAdapter(Adapter):
@@ -144,7 +157,7 @@ class RestAdapter(Adapter):
 
     def _send(self, method: str, path: str, account: Caller, **kw: Any) -> Exchange:
         """One request as a profile account, raw credentials, or anonymously."""
-        if isinstance(account, Credentials):
+        if isinstance(account, RawCredentials):
             return self.target.request(method, path, auth=False, headers=dict(account.headers), **kw)
         if account is None:
             return self.target.request(method, path, auth=False, **kw)
@@ -324,8 +337,20 @@ class RestAdapter(Adapter):
                                      safe=m == "GET", method=m, path=full, described=True))
         return Discovery(operations=ops, source=doc_path, exchange=ex)
 
+    def offers(self, name: str) -> bool:
+        """The resources' operations, the named ones in ``operations``, and any ``METHOD /path`` request."""
+        return (name in self.config.operations or super().offers(name)
+                or (name not in NAMED_OPERATIONS and _parse_op(name).path is not None))
+
     def call(self, operation: Operation | str, args: Mapping[str, Any] | None, account: Caller) -> tuple[Any, Exchange]:
-        """An HTTP operation: path parameters from ``args``, the rest as query (GET/DELETE) or JSON body."""
+        """An HTTP operation: path parameters from ``args``, the rest as query (GET/DELETE) or JSON body.
+
+        A named operation (``me`` …) is the request ``operations`` maps it to.
+        """
+        if isinstance(operation, str) and operation in self.config.operations:
+            mapped = _parse_op(self.config.operations[operation])
+            operation = Operation(name=operation, params=mapped.params, safe=mapped.safe, method=mapped.method,
+                                  path=mapped.path)
         op = operation if isinstance(operation, Operation) else next(
             (o for o in self._own_operations() if o.name == operation), None) or _parse_op(operation)
         if not op.path or not op.method:

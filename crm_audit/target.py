@@ -600,7 +600,7 @@ class Target:
         if ex.error:
             ex.elapsed_s = time.perf_counter() - t0
             ex.body = b""
-            ex.error = self.redactor.redact(ex.error)
+            ex.error = _cut(self.redactor.redact(ex.error))
         return ex
 
     def _timeout_text(self, clock: "_Clock") -> str:
@@ -662,11 +662,16 @@ class _Clock:
 
 
 def _short(exc: Exception) -> str:
-    """The innermost useful sentence of a requests/urllib3 exception."""
+    """The innermost useful sentence of a requests/urllib3 exception (not cut: redact first, then cut)."""
     text = str(exc)
     for marker in ("certificate verify failed", "Connection refused", "Name or service not known",
                    "No route to host", "wrong version number", "hostname", "timed out"):
         if marker in text:
             i = text.find(marker)
-            return text[i:].split("')")[0].split("\")")[0].rstrip(")")[:200]
-    return text.splitlines()[0][:200]
+            return text[i:].split("')")[0].split("\")")[0].rstrip(")")
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cut(text: str, most: int = 300) -> str:
+    """An already redacted line, cut to ``most`` characters (never cut before redacting)."""
+    return text if len(text) <= most else text[: most - 1] + "…"

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.adapter import Adapter, Caller, Credentials, FieldKind, Outcome, classify_http, dig, fill, nest
+from crm_audit.adapter import Adapter, Caller, RawCredentials, FieldKind, Outcome, classify_http, dig, fill, nest
 from crm_audit.hookspecs import hookimpl
 from crm_audit.target import Exchange, Target
 
@@ -55,7 +55,7 @@ class PartnerAdapter(Adapter):
 
     def _rpc(self, method: str, params: dict[str, Any], account: Caller) -> tuple[Any, Exchange]:
         """One call; the account's context (its company) goes into params.context."""
-        if isinstance(account, Credentials):
+        if isinstance(account, RawCredentials):
             params = {**params, "context": dict(account.context)}
             kw: dict[str, Any] = {"auth": False, "headers": dict(account.headers)}
         elif account is None:

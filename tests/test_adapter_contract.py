@@ -7,7 +7,7 @@ import inspect
 import re
 from pathlib import Path
 
-from crm_audit.adapter import Adapter, Credentials, classify_http
+from crm_audit.adapter import Adapter, RawCredentials, classify_http
 from crm_audit.profile import parse_profile
 from crm_audit.rest_adapter import DenialRule, Pagination, ResourceConfig, RestAdapter, RestConfig
 from crm_audit.target import Exchange, Target
@@ -129,7 +129,7 @@ def test_credentials_are_sent_without_account_auth() -> None:
 
     rest = _rest(resources={"contacts": {"path": "/c"}})
     rest.target = T()  # type: ignore[assignment]
-    rest.list("contacts", Credentials(headers={"Authorization": "Bearer forged"}))
+    rest.list("contacts", RawCredentials(headers={"Authorization": "Bearer forged"}))
     rest.list("contacts", None)
     assert sent[0]["auth"] is False and sent[0]["headers"] == {"Authorization": "Bearer forged"}
     assert sent[1]["auth"] is False and "headers" not in sent[1]

@@ -107,3 +107,49 @@ def test_values_that_would_leak_or_break_headers_are_refused(text: str, env: dic
     with pytest.raises(ProfileError, match=expected) as info:
         parse_profile(text, source="p.yaml", env=env)
     assert "pw-1234" not in str(info.value) and "from-a-file" not in str(info.value)
+
+
+BOMB = "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+                 + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]) + "\ntarget: {base_url: http://h}\n"
+
+
+@pytest.mark.parametrize("text, env, expected", [
+    (BOMB, {}, "p.yaml:5: not valid YAML: more than 50,000 nodes"),
+    ("target: &t {base_url: http://h, x: *t}\n", {}, "p.yaml:1: not valid YAML: recursive alias *t"),
+    ("target: {base_url: http://h, timeout_s: !!float xyz}\n", {}, "p.yaml:1: not valid YAML: 'xyz' is not a valid float"),
+    ("target: {base_url: http://h, verify_tls: !!bool maybe}\n", {}, "'maybe' is not a valid bool"),
+    ("target: {base_url: http://h}\nname: 2024-13-45\n", {}, "p.yaml:2: not valid YAML: '2024-13-45' is not a valid timestamp"),
+    ("target: {base_url: http://h}\n1: x\nnull: y\n", {}, "Keys should be strings"),
+    ("target: {base_url: 'http://127.0.0.1:-1'}\n", {}, "target.base_url: has an invalid port: give 1–65535"),
+    ("target: {base_url: 'http://127.0.0.1:65536'}\n", {}, "has an invalid port"),
+    ("target: {base_url: http://h}\nendpoints: [{name: e, path: 'http://h:0/x'}]\n", {}, "endpoints[0].path: has an invalid port"),
+    ("target: {base_url: http://h}\naccounts: [{name: a, role: r, auth: {method: basic, username: \"u\\r\\nX-Evil: 1\", "
+     "password: '${PW}'}}]\n", {"PW": "pw-12345"}, "p.yaml:2: accounts[0].auth.username: must not contain control"),
+    ("target: {base_url: http://h, headers: {\"X-A\\nB\": v}}\n", {}, "is not an HTTP token"),
+    ("target: {base_url: http://h}\naccounts: [{name: a, role: '${ROLE}'}]\n", {"ROLE": "r" * (1 << 20)},
+     "accounts[0].role: is 1,048,576 characters long; at most 200"),
+    ("target: {base_url: http://h}\naccounts: [{name: a, role: r, auth: {method: bearer, token: '${T}'}}]\n",
+     {"T": "tok\u20ac-euro"}, "token is sent in an HTTP header, so it must be Latin-1"),
+    ("target: {base_url: http://h}\nname: '${" + "N" * 300_000 + "}'\n", {}, "environment variable NNNN"),
+    ("target: {base_url: http://h}\nevidence: missing.yaml\n", {}, "evidence: cannot read evidence file"),
+    ("target: {base_url: http://h}\nhierarchy: nowhere/h.yaml\n", {}, "hierarchy: cannot read hierarchy file"),
+    ("target: {base_url: https://h, ca_bundle: ca.pem}\n", {}, "p.yaml:1: target.ca_bundle: cannot read CA bundle file"),
+], ids=lambda v: str(v)[:40].replace("\n", " ") if isinstance(v, str) else None)
+def test_hostile_values_are_one_bounded_profile_error(tmp_path: Path, text: str, env: dict, expected: str) -> None:
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ProfileError) as info:
+        parse_profile(text, source="p.yaml", base_dir=tmp_path, env=env)
+    msg = str(info.value)
+    assert time.perf_counter() - t0 < 2
+    assert expected in msg, msg
+    assert "\n" not in msg and "\r" not in msg and len(msg) <= 400
+    assert not any(v in msg for v in env.values() if len(v) > 4)
+
+
+def test_anchors_and_merge_keys_still_work() -> None:
+    p = parse_profile("target: {base_url: http://h}\naccounts:\n"
+                      "  - {name: a, role: r, auth: &auth {method: login, url: /login, username: u, password: '${PW}'}}\n"
+                      "  - {name: b, role: r, auth: {<<: *auth, username: v}}\n", env={"PW": "pw-12345"})
+    assert p.account("b").auth.url == "/login" and p.account("b").auth.username == "v"

@@ -1,7 +1,8 @@
 """Access logging: the audit's own failed login and record creation must show up in the CRM's log.
 
-Only runs when ``plugins.access.audit_log_path`` names the log endpoint; entries are matched
-loosely (the username; the resource name and the record id in one entry), so any JSON log fits.
+Only runs when the adapter maps the ``audit_log`` operation (or ``plugins.access.audit_log_path``
+names a REST log endpoint); entries are matched loosely (the username; the resource name and the
+record id in one entry), so any JSON log fits.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from typing import Any
 from crm_audit.adapter import dig
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 
-from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_LOGGING, AccessRun, json_body, refs
+from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_LOGGING, AccessRun, operation_hint, refs
 
 
 def _entries(data: Any, path: str | None = None) -> list[str]:
-    """The log's entries as JSON text: at ``path`` (dotted; '' = the answer), else items / results / entries."""
+    """The log's entries as JSON text: at ``path`` (dotted; '' = the answer), else items / results / entries /
+    records."""
     if path is not None:
         items = dig(data, path)
+    elif isinstance(data, dict):
+        items = next((data[k] for k in ("items", "results", "entries", "records") if k in data), None)
     else:
-        items = data.get("items", data.get("results", data.get("entries"))) if isinstance(data, dict) else data
+        items = data
     if not isinstance(items, list):
         return []
     return [json.dumps(i, default=str) if not isinstance(i, str) else i for i in items]
@@ -29,13 +33,13 @@ def _entries(data: Any, path: str | None = None) -> list[str]:
 
 def check_access_log(run: AccessRun) -> None:
     """Find this run's failed login and one created record in the access log."""
-    path = run.opts.audit_log_path
+    path = run.operation("audit_log")
     kw: dict[str, Any] = dict(indicator=INDICATOR_LOGGING, references=refs("API8", "CWE-778"), severity=Severity.medium,
                               remediation="Log every authentication event and every change of a record with "
                                           "actor, time, action, target and source address; let admins read it.")
     if not path:
-        run.skip("access.logging", "Access logging not tested (plugins.access.audit_log_path not set)",
-                 NotAssessed.not_configured, "set plugins.access.audit_log_path to the CRM's access-log endpoint", **kw)
+        run.skip("access.logging", "Access logging not tested (the adapter maps no 'audit_log' operation)",
+                 NotAssessed.not_configured, operation_hint("audit_log"), **kw)
         return
     tenant = None
     user = run.notes.get("failed_login_user")
@@ -51,16 +55,15 @@ def check_access_log(run: AccessRun) -> None:
         run.skip("access.logging", "Access logging not tested (no account to read the log)", NotAssessed.needs_account,
                  f"set plugins.access.audit_log_account, or add an admin account in tenant {tenant or '(any)'}", **kw)
         return
-    ex = run.ctx.target.request("GET", path, account=reader, params=run.opts.audit_log_params)
-    data = json_body(ex)
+    data, ex = run.call(path, dict(run.opts.audit_log_params), reader)
     if data is None and run.verdict(ex) != "deny":  # no answer, 5xx, or an answer that is not a log
         for fid, title in (("access.logging.readable", "The access log is readable"),
                            ("access.logging.failed_login", "Failed logins are logged"),
                            ("access.logging.create", "Record creation is logged")):
-            run.unassessed(fid, title, ex, expected=f"2xx JSON from {path}", **kw)
+            run.unassessed(fid, title, ex, expected=f"the log from {path}", **kw)
         return
     if data is None:
-        run.add("access.logging.readable", f"The access log cannot be read ({path} answered {ex.status})",
+        run.add("access.logging.readable", f"The access log cannot be read ({path}: {run.outcome(ex)})",
                 status=Status.failed, evidence=[ex.evidence(200)], **kw)
         return
     entries = _entries(data, run.opts.audit_log_items_path)
@@ -68,7 +71,7 @@ def check_access_log(run: AccessRun) -> None:
             status=Status.passed, **kw)
     if user:
         hit = any(user in e and ("fail" in e.lower() or "denied" in e.lower() or "invalid" in e.lower()) for e in entries)
-        ev = [Evidence(request=f"GET {path} (as {reader})", status=ex.status,
+        ev = [Evidence(request=f"{path} (as {reader})", status=ex.status,
                        expected="an entry for the audit's failed login", observed="found" if hit else "not found")]
         run.add("access.logging.failed_login", "Failed logins are " + ("logged" if hit else "not logged"),
                 status=Status.passed if hit else Status.failed, evidence=ev, **kw)
@@ -86,7 +89,7 @@ def check_access_log(run: AccessRun) -> None:
         word = re.compile(rf"(?<![\w.-]){re.escape(str(rid))}(?![\w.-])")
         name = run.opts.audit_log_entity_names.get(res, res)
         hit = any(f"{name}/{rid}" in e or (name in e and word.search(e)) for e in entries)
-        ev = [Evidence(request=f"GET {path} (as {reader})", status=ex.status,
+        ev = [Evidence(request=f"{path} (as {reader})", status=ex.status,
                        expected=f"an entry for creating {res}/{rid}", observed="found" if hit else "not found")]
         run.add("access.logging.create", "Record creation is " + ("logged" if hit else "not logged"),
                 status=Status.passed if hit else Status.failed, evidence=ev, **kw)

@@ -99,6 +99,20 @@ def json_body(ex: Exchange) -> Any:
     return ex.json_or_none() if ex.ok else None
 
 
+#: named operation -> (HTTP method, the option holding its path): the REST shorthand of existing profiles
+LEGACY_PATHS: dict[str, tuple[str, str]] = {
+    "me": ("GET", "me_path"), "update_me": ("PATCH", "me_path"), "users.list": ("GET", "users_path"),
+    "users.delete": ("DELETE", "user_delete_path"), "register": ("POST", "register_path"),
+    "audit_log": ("GET", "audit_log_path"),
+}
+
+#: the hint for an operation neither the adapter nor the options name
+def operation_hint(name: str) -> str:
+    key = LEGACY_PATHS[name][1]
+    return (f"map the adapter's {name!r} operation (adapter.operations.{name}: 'METHOD /path' for rest, the "
+            f"RPC method for jsonrpc), or for a REST CRM set plugins.access.{key}")
+
+
 @dataclass
 class AccessRun:
     """The probe's working state; checks call its helpers and add findings to it."""
@@ -169,6 +183,26 @@ class AccessRun:
     @property
     def checks(self) -> set[str]:
         return set(self.opts.checks)
+
+    # ------------------------------------------------------------------ named operations
+    def operation(self, name: str) -> str | None:
+        """What to call for a named operation (``me``, ``register`` …): the adapter's own mapping, else the
+        REST shorthand of the options (``me_path`` → ``GET <path>``) where the adapter can send it; None: neither."""
+        adapter = self.ctx.adapter
+        if adapter is None:
+            return None
+        if adapter.offers(name):
+            return name
+        method, key = LEGACY_PATHS[name]
+        path = getattr(self.opts, key)
+        request = f"{method} {path}" if path else None
+        return request if request is not None and adapter.offers(request) else None
+
+    def call(self, operation: str, args: dict[str, Any] | None, account: Any) -> tuple[Any, Exchange]:
+        """Call an operation :meth:`operation` returned, through the adapter; (result when allowed, exchange)."""
+        adapter = self.ctx.adapter
+        assert adapter is not None
+        return adapter.call(operation, args, account)
 
     # ------------------------------------------------------------------ accounts
     @property

@@ -32,55 +32,62 @@ _VERSION = re.compile(r"\d+\.\d+")
 
 
 def check_hardening(run: AccessRun) -> None:
-    """Run every hardening check against an authenticated API answer and crafted error requests."""
-    acct, path, silent = _sample(run)
-    if path is None:
+    """Run every hardening check against an authenticated API answer and crafted error requests.
+
+    The answer judged is the adapter's own allowed list call (a REST GET, or the POST of an RPC
+    call); CORS replays that very request with a foreign Origin, so it fits any protocol.
+    """
+    acct, base, silent = _sample(run)
+    if base is None:
         title = "Hardening not tested (no readable API endpoint)"
         kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8"))
         if silent is not None:
             run.unassessed("access.hardening", "Hardening: finding a readable API endpoint", silent, **kw)
         else:
-            run.skip("access.hardening", title, NotAssessed.not_configured, "check adapter.resources.<r>.path (or "
-                     "plugins.access.me_path): no account could read any of them", **kw)
+            run.skip("access.hardening", title, NotAssessed.not_configured, "check the adapter's resources: no "
+                     "account could list any of them", **kw)
         return
-    t = run.ctx.target
-    base = t.request("GET", path, account=acct)
-    _cors(run, acct, path)
+    _cors(run, acct, base)
     _headers(run, base)
     _banners(run, base)
     _errors(run, acct)
-    _trace(run, path)
+    _trace(run, urlsplit(base.url).path)
 
 
-def _sample(run: AccessRun) -> tuple[str | None, str | None, Exchange | None]:
-    """(account, a path it reads allowed, None), or (None, None, an exchange that got no usable answer).
-
-    The path is the one the adapter's list request went to (for an RPC CRM, its endpoint).
-    """
+def _sample(run: AccessRun) -> tuple[str | None, Exchange | None, Exchange | None]:
+    """(account, an allowed list call of it, None), or (None, None, an exchange that got no usable answer)."""
     accts = sorted(run.general_accounts(), key=lambda a: -run.privilege(a.role))
     if run.ctx.adapter is None:
-        return (accts[0].name if accts else None), run.opts.me_path, None
+        return None, None, None
     silent: Exchange | None = None
     for res in run.resources():
         for a in accts[:3]:
             _, ex = run.ctx.adapter.list(res, a.name, limit=1)
             if run.outcome(ex) == "allowed" and ex.ok:
-                return a.name, urlsplit(ex.url).path, None
+                return a.name, ex, None
             silent = silent or (ex if ex.not_assessed is not None else None)
     return None, None, silent
 
 
-def _cors(run: AccessRun, acct: str | None, path: str) -> None:
+def _replay(run: AccessRun, acct: str | None, ex: Exchange, headers: dict[str, str]) -> Exchange:
+    """The request of ``ex`` (a read) sent again as ``acct`` with extra ``headers``."""
+    ctype = ex.request_headers.get("Content-Type") or ex.request_headers.get("content-type")
+    extra = {**({"Content-Type": ctype} if ctype and ex.request_body else {}), **headers}
+    return run.ctx.target.request(ex.method, ex.url, account=acct, headers=extra, data=ex.request_body or None)
+
+
+def _cors(run: AccessRun, acct: str | None, base: Exchange) -> None:
     origin = run.opts.cors_origin
     t = run.ctx.target
     kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-942"), severity=Severity.high,
                               remediation="Allow only the CRM's own front-end origins; never reflect the Origin "
                                           "header together with Access-Control-Allow-Credentials: true.")
-    get = t.request("GET", path, account=acct, headers={"Origin": origin})
-    pre = t.request("OPTIONS", path, auth=False, headers={"Origin": origin, "Access-Control-Request-Method": "GET",
-                                                         "Access-Control-Request-Headers": "authorization"})
+    get = _replay(run, acct, base, {"Origin": origin})
+    pre = t.request("OPTIONS", base.url, auth=False, headers={
+        "Origin": origin, "Access-Control-Request-Method": base.method,
+        "Access-Control-Request-Headers": "authorization, content-type"})
     bad: list[Evidence] = []
-    for ex, kind in ((get, "GET"), (pre, "preflight")):
+    for ex, kind in ((get, base.method), (pre, "preflight")):
         acao = ex.headers.get("access-control-allow-origin", "")
         creds = ex.headers.get("access-control-allow-credentials", "").lower() == "true"
         if acao == origin and creds:

@@ -1,67 +1,45 @@
 """Login checks: failed-login limit (disruptive), user enumeration, open self-registration.
 
-Logins are sent through the audit's Target with the login flow of the profile's accounts
-(path, body template, token path), so the same code fits any CRM the profile describes.
+Every login goes through the auth plugin point: ``Target.try_login`` with the account's own auth
+method (any method with ``password_login``), so the same checks fit a REST login, a JSON-RPC
+``auth.login`` call or a form. Registration and the new user's powers go through the adapter's
+named operations (``register``, ``users.list``, ``users.delete``).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
-from crm_audit.adapter import Credentials, dig, fill
+from crm_audit.adapter import RawCredentials, fill
+from crm_audit.auth import LoginAttempt
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
-from crm_audit.target import Exchange
+from crm_audit.target import Exchange, TargetError
 
-from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_AUTHN, INDICATOR_LOGIN, AccessRun, refs
+from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_AUTHN, INDICATOR_LOGIN, AccessRun, operation_hint, refs
 
 _LOCK_WORDS = re.compile(r"(?i)lock|too many|attempts|throttl|rate.?limit|try again|slow down|captcha")
 
 
-@dataclass(frozen=True)
-class LoginFlow:
-    """Where and how to log in: path, body template ({username} {password}), format, token path."""
-
-    path: str
-    body: dict[str, str]
-    body_format: str
-    token_path: str
-
-    def send(self, run: AccessRun, username: str, password: str) -> Exchange:
-        """One login attempt; a token in the answer is added to the redactor at once."""
-        run.ctx.target.redactor.add(password)
-        body = {k: v.replace("{username}", username).replace("{password}", password) for k, v in self.body.items()}
-        kw: dict[str, Any] = {"json": body} if self.body_format == "json" else {"data": body}
-        ex = run.ctx.target.request("POST", self.path, auth=False, **kw)
-        tok = self.token(ex)
-        if tok:
-            run.ctx.target.redactor.add(tok)
-        return ex
-
-    def token(self, ex: Exchange) -> str | None:
-        if not ex.ok:
-            return None
-        tok = dig(ex.json_or_none(), self.token_path)
-        return tok if isinstance(tok, str) and tok else None
+def password_login(run: AccessRun, account: Account) -> bool:
+    """True when the account's auth method logs in with a user name and password (``try_login`` works)."""
+    try:
+        return bool(run.ctx.target.auth_method(account).password_login) and bool(account.auth.username)
+    except TargetError:
+        return False
 
 
-def login_flow(run: AccessRun, account: Account | None = None) -> LoginFlow | None:
-    """The login flow from the options, else from ``account`` or the first login account."""
-    accts = [account] if account is not None and account.auth.method == "login" else []
-    accts += [a for a in run.profile.accounts if a.auth.method == "login"]
-    base = accts[0].auth if accts else None
-    path = run.opts.login_path or (base.url if base else None)
-    if not path:
-        return None
-    return LoginFlow(
-        path=path,
-        body=run.opts.login_body or (dict(base.body) if base else {"username": "{username}", "password": "{password}"}),
-        body_format=run.opts.login_body_format or (base.body_format if base else "json"),
-        token_path=base.token_path if base else "access_token",
-    )
+def try_login(run: AccessRun, account: Account, username: str, password: str) -> LoginAttempt:
+    """One login try through the account's auth method; the password is redacted first."""
+    run.ctx.target.redactor.add(password)
+    return run.ctx.target.try_login(account, username, password)
+
+
+def _sent(attempt: LoginAttempt) -> Exchange:
+    """The exchange of a login try (a try that sent nothing reads as a failed request)."""
+    return attempt.exchange or Exchange(method="POST", url="(login)", error="no login request was sent")
 
 
 def _password(account: Account) -> str:
@@ -85,66 +63,66 @@ def _normal(ex: Exchange, *names: str) -> str:
 def check_enumeration(run: AccessRun) -> None:
     """Unknown user vs wrong password of a known user must answer the same (CWE-204)."""
     # wrong passwords go only to the dedicated lockout account, or (disruptive) to at most three others
-    candidates = [a for a in run.profile.accounts if a.purpose == "lockout" and a.auth.method == "login"]
+    candidates = [a for a in run.profile.accounts if a.purpose == "lockout"]
     if run.ctx.allow_disruptive:
-        candidates += [a for a in run.general_accounts() if a.auth.method == "login"]
-    candidates = [a for a in candidates if a.auth.username]
-    known = candidates[0] if candidates else None
-    flow = login_flow(run, known)
+        candidates += run.general_accounts()
+    candidates = [a for a in candidates if password_login(run, a)]
     fid = "access.login.user_enumeration"
     title = "Login errors do not reveal which usernames exist"
     kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-204"), severity=Severity.medium,
                               remediation="Answer unknown usernames and wrong passwords with the same status and "
                                           "message (and comparable timing).")
-    if flow is None:
-        run.skip(fid, title + " (not tested: no login flow)", NotAssessed.not_configured,
-                 "set plugins.access.login_path (and login_body), or give an account auth.method: login", **kw)
-        return
-    if known is None:
+    if not candidates:
         if run.ctx.allow_disruptive:
-            run.skip(fid, title + " (not tested: no account logs in with a username)", NotAssessed.needs_account,
-                     "add an account with purpose: lockout and auth.method: login (username, password)", **kw)
+            run.skip(fid, title + " (not tested: no account logs in with a username and password)",
+                     NotAssessed.needs_account, "add an account with purpose: lockout whose auth method logs in "
+                     "with a password (e.g. auth.method: login with username and password)", **kw)
         else:
             run.skip(fid, title + " (not tested: wrong passwords go only to a purpose: lockout account)",
-                     NotAssessed.safety, "add an account with purpose: lockout (auth.method: login), or "
+                     NotAssessed.safety, "add an account with purpose: lockout (a password login), or "
                      + HINT_DISRUPTIVE, **kw)
         return
     unknown: list[str] = []
-    u1 = u2 = k1 = None
+    u1 = u2 = k1 = ka = None
     user = ""
+    known = candidates[0]
     for cand in candidates[:3]:
         user = cand.auth.username or ""
         domain = user.split("@", 1)[1] if "@" in user else None
         unknown = [f"crm-audit-{secrets.token_hex(4)}" + (f"@{domain}" if domain else "") for _ in range(2)]
-        k1 = flow.send(run, user, _wrong_password())
-        if k1.status in (423, 429) or "retry-after" in k1.headers:
+        ka = try_login(run, cand, user, _wrong_password())
+        k1 = _sent(ka)
+        if _locked(k1):
             continue  # this account is locked (an earlier lockout test): its answer proves nothing
-        u1 = flow.send(run, unknown[0], _wrong_password())
-        u2 = flow.send(run, unknown[1], _wrong_password())
+        u1 = try_login(run, cand, unknown[0], _wrong_password())
+        u2 = try_login(run, cand, unknown[1], _wrong_password())
         known = cand
         break
     if u1 is None or u2 is None or k1 is None:
         run.unassessed(fid, title + " (every login account is locked right now)", k1,
                        hint="run again once the lockout period has passed", **kw)
         return
+    if u1.accepted or u2.accepted or (ka is not None and ka.accepted):
+        run.unassessed(fid, title + " (a wrong password was accepted?)", _sent(u1 if u1.accepted else u2 if
+                                                                              u2.accepted else ka),
+                       reason=NotAssessed.request_failed, **kw)
+        return
+    ux1, ux2 = _sent(u1), _sent(u2)
     if k1.not_assessed is None:  # the failed login reached the CRM: the access-log check looks for it
         run.notes["failed_login_user"] = user
         run.notes["failed_login_account"] = known.name
     else:
         run.notes["failed_login_silent"] = k1
-    silent = next((x for x in (k1, u1, u2) if x.not_assessed is not None), None)
+    silent = next((x for x in (k1, ux1, ux2) if x.not_assessed is not None), None)
     if silent is not None:
         run.unassessed(fid, title, silent, **kw)
         return
-    if u1.ok or k1.ok:
-        run.unassessed(fid, title + " (a wrong password was accepted?)", u1 if u1.ok else k1,
-                       reason=NotAssessed.request_failed, **kw)
-        return
-    bodies_stable = _normal(u1, unknown[0]) == _normal(u2, unknown[1]) and u1.status == u2.status
-    differs_status = u1.status == u2.status and u1.status != k1.status
-    differs_body = bodies_stable and _normal(u1, unknown[0]) != _normal(k1, user)
-    timing = {"unknown_user_s": [round(u1.elapsed_s, 4), round(u2.elapsed_s, 4)], "known_user_s": round(k1.elapsed_s, 4)}
-    ev = [u1.evidence(200, expected="same answer as for a known user", observed=f"unknown user: {u1.status}"),
+    bodies_stable = _normal(ux1, unknown[0]) == _normal(ux2, unknown[1]) and ux1.status == ux2.status
+    differs_status = ux1.status == ux2.status and ux1.status != k1.status
+    differs_body = bodies_stable and _normal(ux1, unknown[0]) != _normal(k1, user)
+    timing = {"unknown_user_s": [round(ux1.elapsed_s, 4), round(ux2.elapsed_s, 4)],
+              "known_user_s": round(k1.elapsed_s, 4)}
+    ev = [ux1.evidence(200, expected="same answer as for a known user", observed=f"unknown user: {ux1.status}"),
           k1.evidence(200, expected="same answer as for an unknown user", observed=f"known user, wrong password: {k1.status}")]
     ev[0] = ev[0].model_copy(update={"details": timing})
     if differs_status or differs_body:
@@ -168,38 +146,37 @@ def check_lockout(run: AccessRun) -> None:
         run.skip(fid, "Failed-login limit not tested (disruptive: it locks an account)", NotAssessed.safety,
                  HINT_DISRUPTIVE, **kw)
         return
-    if acct is None or acct.auth.method != "login" or not acct.auth.username:
-        run.skip(fid, "Failed-login limit not tested (no account with purpose: lockout)", NotAssessed.needs_account,
-                 "add a dedicated login account with purpose: lockout (a user the audit may lock)", **kw)
+    if acct is None or not password_login(run, acct):
+        run.skip(fid, "Failed-login limit not tested (no password-login account with purpose: lockout)",
+                 NotAssessed.needs_account, "add a dedicated account with purpose: lockout whose auth method logs in "
+                 "with a username and password (a user the audit may lock)", **kw)
         return
-    flow = login_flow(run, acct)
-    if flow is None:
-        run.skip(fid, "Failed-login limit not tested (no login path)", NotAssessed.not_configured,
-                 f"set accounts.{acct.name}.auth.url or plugins.access.login_path", **kw)
-        return
-    user, pw = acct.auth.username, _password(acct)
-    first = flow.send(run, user, pw)  # a success resets earlier failures (e.g. the enumeration check)
-    if not first.ok:
-        run.unassessed(fid, title + ": the lockout account must log in first", first, expected="200",
-                       hint=None if first.not_assessed else "run again once the lockout period has passed"
-                       if first.status in (423, 429) else f"check the credentials of account {acct.name}", **kw)
+    user, pw = acct.auth.username or "", _password(acct)
+    first = try_login(run, acct, user, pw)  # a success resets earlier failures (e.g. the enumeration check)
+    if not first.accepted:
+        fex = _sent(first)
+        run.unassessed(fid, title + ": the lockout account must log in first", fex, expected="accepted",
+                       hint=None if fex.not_assessed else "run again once the lockout period has passed"
+                       if _locked(fex) else f"check the credentials of account {acct.name}", **kw)
         return
     tries: list[Exchange] = []
     locked_at: int | None = None
     for i in range(run.opts.lockout_attempts):
         run.ctx.check_cancelled()
-        ex = flow.send(run, user, _wrong_password())
+        ex = _sent(try_login(run, acct, user, _wrong_password()))
         tries.append(ex)
         if _protected(ex, tries[0]):
             locked_at = i + 1
             break
     slow = len(tries) > 2 and tries[-1].elapsed_s > max(1.0, 3 * tries[0].elapsed_s)
-    final = flow.send(run, user, pw)
+    final = try_login(run, acct, user, pw)
+    fex = _sent(final)
     statuses = [t.status for t in tries]
-    details = {"attempts": len(tries), "statuses": statuses,
-               "elapsed_s": [round(t.elapsed_s, 3) for t in tries], "correct_password_after": final.status}
+    details = {"attempts": len(tries), "statuses": statuses, "elapsed_s": [round(t.elapsed_s, 3) for t in tries],
+               "correct_password_after": "accepted" if final.accepted else (final.refused or fex.status)}
     last = tries[-1].evidence(200, expected=f"lockout/429 within {run.opts.lockout_attempts} attempts",
-                              observed=f"statuses {statuses}; correct password then: {final.status}")
+                              observed=f"statuses {statuses}; correct password then: "
+                                       f"{'accepted' if final.accepted else 'refused'}")
     last = last.model_copy(update={"details": details})
     silent = next((t for t in tries if t.not_assessed is not None), None)
     if locked_at is not None:
@@ -209,24 +186,28 @@ def check_lockout(run: AccessRun) -> None:
         run.unassessed(fid, title, silent, **kw)
     elif slow:
         run.add(fid, "Failed logins are throttled (answers slow down)", status=Status.passed, evidence=[last], **kw)
-    elif final.not_assessed is not None:
-        run.unassessed(fid, title + ": the correct password afterwards", final, **kw)
-    elif not final.ok:
-        run.add(fid, f"Failed logins lock the account silently (correct password refused with {final.status})",
+    elif fex.not_assessed is not None:
+        run.unassessed(fid, title + ": the correct password afterwards", fex, **kw)
+    elif not final.accepted:
+        run.add(fid, f"Failed logins lock the account silently (correct password refused: {final.refused})",
                 status=Status.passed, evidence=[last], **kw)
     else:
         run.add(fid, f"No limit on failed logins: {len(tries)} wrong passwords, then the right one was accepted",
                 status=Status.failed, evidence=[last], **kw)
-    if final.ok:
-        tok = flow.token(final)
-        if tok:
-            run.ctx.target.redactor.add(tok)
+
+
+def _locked(ex: Exchange) -> bool:
+    """The answer says the account or caller is locked or throttled right now."""
+    return ex.status in (423, 429) or "retry-after" in ex.headers
 
 
 def _protected(ex: Exchange, first: Exchange) -> bool:
-    if ex.status in (423, 429) or "retry-after" in ex.headers:
+    """A lock or throttle: 423/429/Retry-After, or an answer unlike the first wrong password's that says so
+    (a protocol that answers every error with 200, such as JSON-RPC, differs only in its body)."""
+    if _locked(ex):
         return True
-    return ex.status != first.status and bool(_LOCK_WORDS.search(ex.text[:500]))
+    differs = ex.status != first.status or _normal(ex) != _normal(first)
+    return differs and bool(_LOCK_WORDS.search(ex.text[:500]))
 
 
 def check_registration(run: AccessRun) -> None:
@@ -237,64 +218,70 @@ def check_registration(run: AccessRun) -> None:
                                           "tenant until an administrator approves them.")
     crit = dict(kw, severity=Severity.critical)
     title = "Anonymous self-registration grants no access"
-    path = run.opts.register_path
-    if not path:
-        run.skip(fid, "Self-registration not tested (plugins.access.register_path not set)", NotAssessed.not_configured,
-                 "set plugins.access.register_path (and register_body) to the CRM's sign-up endpoint, if it has one",
+    op = run.operation("register")
+    if op is None:
+        run.skip(fid, "Self-registration not tested (the adapter maps no 'register' operation)",
+                 NotAssessed.not_configured, operation_hint("register") + ", if the CRM has self-registration",
                  **crit)
         return
     if not run.ctx.allow_writes:
         run.skip(fid, "Self-registration not tested (it creates a user: writes not allowed)", NotAssessed.safety,
                  HINT_WRITES, **crit)
         return
-    if not run.opts.user_delete_path and not run.ctx.allow_disruptive:
+    remove = run.operation("users.delete")
+    if remove is None and not run.ctx.allow_disruptive:
         # without a way to delete the account, a successful registration leaves a user behind
         run.skip(fid, "Self-registration not tested (a registered user could not be removed again)",
-                 NotAssessed.safety, HINT_DISRUPTIVE + ", or set plugins.access.user_delete_path so the audit can "
-                 "remove the user it registers", **crit)
+                 NotAssessed.safety, HINT_DISRUPTIVE + ", or " + operation_hint("users.delete")
+                 + " so the audit can remove the user it registers", **crit)
         return
     local = f"crm-audit-{secrets.token_hex(5)}"
     email = f"{local}@{run.opts.register_domain}"
     password = "Ca-" + secrets.token_urlsafe(18)
     run.ctx.target.redactor.add(password)
-    body = fill(run.opts.register_body, username=email, email=email, local=local, password=password, tag=run.ctx.tag)
-    ex = run.ctx.target.request("POST", path, auth=False, json=body)
-    if not ex.ok:
+    args = fill(run.opts.register_body, username=email, email=email, local=local, password=password, tag=run.ctx.tag)
+    created, ex = run.call(op, args, None)
+    if run.outcome(ex) != "allowed":
         if run.verdict(ex) == "deny":
-            run.add(fid, f"Anonymous self-registration is refused ({ex.status})", status=Status.passed,
-                    evidence=[ex.evidence(200, expected="401/403/404", observed=str(ex.status))], **crit)
+            run.add(fid, f"Anonymous self-registration is refused ({_answer(run, ex)})", status=Status.passed,
+                    evidence=[ex.evidence(200, expected="refused", observed=_answer(run, ex))], **crit)
         else:  # no answer, 5xx, or e.g. 400: the body may simply not fit — registration was not shown closed
-            run.unassessed(fid, "Anonymous self-registration is refused", ex, expected="401/403/404/405",
+            run.unassessed(fid, "Anonymous self-registration is refused", ex, expected="refused",
                            hint=None if ex.not_assessed else "check plugins.access.register_body against the CRM's "
                            "sign-up form", **crit)
         return
-    created = ex.json_or_none()
     uid = created.get("id") if isinstance(created, dict) else None
-    if run.opts.user_delete_path and uid is not None:
-        upath = run.opts.user_delete_path.replace("{id}", str(uid))
-        run.ctx.defer(f"delete registered user {uid}", lambda: _delete_user(run, upath))
+    if remove is not None and uid is not None:
+        run.ctx.defer(f"delete registered user {uid}", lambda: _delete_user(run, remove, uid))
     else:
         run.notes.setdefault("left_behind", []).append(f"self-registered user {email} (remove it)")
-    ev = [ex.evidence(200, expected="registration refused", observed=f"{ex.status}: account created")]
-    flow = login_flow(run)
-    if flow is None:
+    ev = [ex.evidence(200, expected="registration refused", observed=f"{_answer(run, ex)}: account created")]
+    via = next((a for a in [*run.profile.accounts] if password_login(run, a)), None)
+    if via is None:
         run.add("access.registration.open", "Anonymous self-registration is open", status=Status.warn,
                 severity=Severity.info, evidence=ev, **kw)
-        run.skip(fid, title + " (not tested: no login flow to log the new user in)", NotAssessed.not_configured,
-                 "set plugins.access.login_path", **crit)
+        run.skip(fid, title + " (not tested: no password login to log the new user in)", NotAssessed.needs_account,
+                 "give an account an auth method that logs in with a username and password (e.g. auth.method: login)",
+                 **crit)
         return
-    lg = flow.send(run, email, password)
-    tok = flow.token(lg)
-    if not tok:
+    lg = try_login(run, via, email, password)
+    lex = _sent(lg)
+    if lg.credentials is None:
         run.add("access.registration.open", "Anonymous self-registration is open (the new account could not log in)",
                 status=Status.warn, severity=Severity.info, evidence=ev, **kw)
-        if lg.not_assessed is not None or lg.ok:
-            run.unassessed(fid, title + ": logging the new user in", lg, **crit)
+        if lex.not_assessed is not None:
+            run.unassessed(fid, title + ": logging the new user in", lex, **crit)
         else:
-            run.add(fid, f"{title} (the new account cannot log in: {lg.status})", status=Status.passed,
-                    evidence=[lg.evidence(200, expected="login refused", observed=str(lg.status))], **crit)
+            run.add(fid, f"{title} (the new account cannot log in: {lg.refused})", status=Status.passed,
+                    evidence=[lex.evidence(200, expected="login refused", observed=str(lg.refused))], **crit)
         return
-    powers, silent = _registered_powers(run, tok, ev)
+    for value in lg.credentials.secret_values():
+        run.ctx.target.redactor.add(value)
+    headers = dict(lg.credentials.headers)
+    if lg.credentials.cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in lg.credentials.cookies.items())
+    who = RawCredentials(headers=headers, context=run.ctx.target.context(via.name), label="the self-registered user")
+    powers, silent = _registered_powers(run, who, ev)
     if powers:
         run.add(fid, "Anonymous self-registration grants access: the new account " + " and ".join(powers),
                 status=Status.failed, evidence=ev, **crit)
@@ -307,25 +294,27 @@ def check_registration(run: AccessRun) -> None:
         run.add(fid, title + " (the new account sees no existing data)", status=Status.passed, evidence=ev, **crit)
 
 
-def _registered_powers(run: AccessRun, tok: str, ev: list[Evidence]) -> tuple[list[str], Exchange | None]:
+def _answer(run: AccessRun, ex: Exchange) -> str:
+    """How an answer reads, for titles: the adapter's outcome and the HTTP status."""
+    return f"{run.outcome(ex)}, HTTP {ex.status}"
+
+
+def _registered_powers(run: AccessRun, who: RawCredentials, ev: list[Evidence]) -> tuple[list[str], Exchange | None]:
     """What the self-registered user may do (appending evidence), and a request that got no usable answer."""
-    auth = next((a.auth for a in run.profile.accounts if a.auth.method == "login"), None)
-    scheme = auth.scheme if auth else "Bearer"
-    hdrs = {(auth.header if auth else None) or "Authorization": (f"{scheme} " if scheme else "") + tok}
     powers: list[str] = []
     silent: Exchange | None = None
-    if run.opts.users_path:
-        u = run.ctx.target.request("GET", run.opts.users_path, auth=False, headers=hdrs)
-        if u.ok:
-            powers.append(f"lists users ({run.opts.users_path})")
-            ev.append(u.evidence(200, expected="403", observed=f"{u.status} as the self-registered user"))
+    users = run.operation("users.list")
+    if users is not None:
+        _, u = run.call(users, {"limit": 50}, who)
+        if run.outcome(u) == "allowed":
+            powers.append(f"lists users ({users})")
+            ev.append(u.evidence(200, expected="refused", observed=f"{_answer(run, u)} as the self-registered user"))
         elif u.not_assessed is not None:
             silent = u
     adapter = run.ctx.adapter
     if adapter is not None:
         for res in run.resources():
-            items, r = adapter.list(res, Credentials(headers=hdrs, label="the self-registered user"), limit=200,
-                                    tag=run.ctx.tag)
+            items, r = adapter.list(res, who, limit=200, tag=run.ctx.tag)
             if run.outcome(r) == "allowed" and any(adapter.has_tag(res, i, run.ctx.tag) for i in items):
                 powers.append(f"reads existing {res}")
                 ev.append(r.evidence(200, expected="no existing records", observed="the audit's records"))
@@ -335,12 +324,12 @@ def _registered_powers(run: AccessRun, tok: str, ev: list[Evidence]) -> tuple[li
     return powers, silent
 
 
-def _delete_user(run: AccessRun, path: str) -> None:
+def _delete_user(run: AccessRun, operation: str, uid: Any) -> None:
     for a in sorted(run.general_accounts(), key=lambda a: -run.privilege(a.role)):
-        ex = run.ctx.target.request("DELETE", path, account=a.name)
-        if ex.ok or ex.status in (404, 410):
+        _, ex = run.call(operation, {"id": uid}, a.name)
+        if run.outcome(ex) in ("allowed", "not_found"):
             return
-    raise RuntimeError(f"registered user at {path} could not be deleted")
+    raise RuntimeError(f"registered user {uid} could not be deleted ({operation})")
 
 
-__all__ = ["LoginFlow", "login_flow", "check_enumeration", "check_lockout", "check_registration"]
+__all__ = ["password_login", "try_login", "check_enumeration", "check_lockout", "check_registration"]

@@ -15,7 +15,7 @@ from crm_audit.target import Exchange
 
 from crm_audit.adapter import dig, nest
 
-from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, same_value
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, operation_hint, refs, same_value
 from .objects import actors, other_tenant_hint, other_tenant_writer
 
 MASS_FIX = ("Accept only an explicit allow-list of writable fields; set owner and tenant on the server "
@@ -193,15 +193,16 @@ def _stored(run: AccessRun, res: str, rec: dict, kind: str, value: Any, a: Accou
 
 
 def check_me_mass_assignment(run: AccessRun) -> None:
-    """PATCH of the own user must not change its role or tenant (verified by re-reading)."""
-    path = run.opts.me_path
+    """Changing the own user (``update_me``) must not change its role or tenant (verified by re-reading ``me``)."""
     fid = "access.mass_assignment.me"
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API3", "CWE-915", "CWE-269"),
                               remediation=MASS_FIX, severity=Severity.critical)
     what = "Own-user mass assignment (role/tenant)"
-    if not path:
-        run.skip(fid, f"{what} not tested (no me_path)", NotAssessed.not_configured,
-                 "set plugins.access.me_path to the caller's own user record", **kw)
+    me, update = run.operation("me"), run.operation("update_me")
+    if me is None or update is None:
+        missing = "me" if me is None else "update_me"
+        run.skip(fid, f"{what} not tested (the adapter maps no {missing!r} operation)", NotAssessed.not_configured,
+                 operation_hint(missing), **kw)
         return
     if not run.ctx.allow_writes:
         run.skip(fid, f"{what} not tested (it changes a user: writes not allowed)", NotAssessed.safety, HINT_WRITES, **kw)
@@ -211,43 +212,40 @@ def check_me_mass_assignment(run: AccessRun) -> None:
         run.skip(fid, f"{what} not tested (no account to act as)", NotAssessed.needs_account,
                  "add a purpose: general account whose role may create records", **kw)
         return
-    t = run.ctx.target
-    me = t.request("GET", path, account=a.name)
-    mine = json_body(me)
+    ops = (me, update)
+    mine, mex = run.call(me, None, a.name)
     if not isinstance(mine, dict):
-        if run.verdict(me) == "deny":
-            run.skip(fid, f"{what} not tested ({path} answered {me.status})", NotAssessed.not_configured,
-                     "set plugins.access.me_path to the caller's own user record (GET and PATCH)", **kw)
+        if run.verdict(mex) == "deny":
+            run.skip(fid, f"{what} not tested ({me} answered {run.outcome(mex)})", NotAssessed.not_configured,
+                     "check the adapter's 'me' operation: it must read the caller's own user record", **kw)
         else:
-            run.unassessed(fid, what, me, **kw)
+            run.unassessed(fid, what, mex, **kw)
         return
     parts = Tally()
-    wanted = _me_targets(run, a, path, mine, parts)
+    wanted = _me_targets(run, a, me, mine, parts)
     original = {k: dig(mine, k) for k in wanted}
     if wanted:
-        # registered before the first change, so an error or Ctrl-C between PATCH and re-read still restores it
-        run.ctx.defer(f"restore {a.name}'s own user record", lambda: _restore_me(run, a, path, original))
+        # registered before the first change, so an error or Ctrl-C between the change and re-read still restores it
+        run.ctx.defer(f"restore {a.name}'s own user record", lambda: _restore_me(run, a, ops, original))
     for fld, value in wanted.items():
-        ex = t.request("PATCH", path, account=a.name, json=nest({fld: value}))
-        run.expect_deny(ex, f"{a.name} PATCH own {fld}")
-        again = t.request("GET", path, account=a.name)
-        now = json_body(again)
+        _, ex = run.call(update, nest({fld: value}), a.name)
+        run.expect_deny(ex, f"{a.name} {update} own {fld}")
+        now, again = run.call(me, None, a.name)
         if not isinstance(now, dict):
             parts.silent.append(again)
         elif same_value(dig(now, fld), value):
-            parts.hits.append(ex.evidence(200, expected=f"{fld} unchanged", observed=f"{fld} changed by PATCH {path}"))
-            _restore_me(run, a, path, original)
+            parts.hits.append(ex.evidence(200, expected=f"{fld} unchanged", observed=f"{fld} changed by {update}"))
+            _restore_me(run, a, ops, original)
         elif ex.not_assessed is not None:
-            parts.silent.append(ex)  # unchanged, but the PATCH may never have reached the application
+            parts.silent.append(ex)  # unchanged, but the change may never have reached the application
     names = ", ".join(sorted(wanted))
     parts.judged += list(wanted)
     parts.report(run, fid, what=what, bad=f"A user can change its own {names} (privilege escalation)",
                  good=f"A user cannot change its own {names}", **kw)
 
 
-def _me_targets(run: AccessRun, a: Account, path: str, mine: dict, parts: Tally) -> dict[str, Any]:
+def _me_targets(run: AccessRun, a: Account, me: str, mine: dict, parts: Tally) -> dict[str, Any]:
     """field -> value to try on the own user: another role's role, another tenant's tenant."""
-    t = run.ctx.target
     rf, tf = run.opts.me_role_field, run.opts.me_tenant_field
     wanted: dict[str, Any] = {}
     top = sorted((x for x in run.general_accounts() if x.role != a.role), key=lambda x: -run.privilege(x.role))
@@ -260,28 +258,28 @@ def _me_targets(run: AccessRun, a: Account, path: str, mine: dict, parts: Tally)
             continue
         if dig(mine, fld) is None:
             parts.untested.append((part, NotAssessed.not_configured, f"set plugins.access.me_{part}_field to the "
-                                   f"field of {path} that holds the {part} (a dotted path, e.g. user_obj.{part})"))
+                                   f"field of the own user record ({me}) that holds the {part} (a dotted path, "
+                                   f"e.g. user_obj.{part})"))
             continue
-        oex = t.request("GET", path, account=other.name)
-        theirs = json_body(oex)
+        theirs, oex = run.call(me, None, other.name)
         if not isinstance(theirs, dict):
             parts.silent.append(oex)
         elif dig(theirs, fld) is not None and not same_value(dig(theirs, fld), dig(mine, fld)):
             wanted[fld] = dig(theirs, fld)
         else:
             parts.untested.append((part, NotAssessed.not_configured, f"{a.name} and {other.name} show no distinct "
-                                   f"{fld} at {path}: check plugins.access.me_{part}_field"))
+                                   f"{fld} in {me}: check plugins.access.me_{part}_field"))
     return wanted
 
 
-def _restore_me(run: AccessRun, a: Account, path: str, original: dict[str, Any]) -> None:
+def _restore_me(run: AccessRun, a: Account, ops: tuple[str, str], original: dict[str, Any]) -> None:
     """Put the user's own fields back and check they are back; raises (a failed cleanup) when not."""
-    t = run.ctx.target
-    now = t.request("GET", path, account=a.name).json_or_none()
+    me, update = ops
+    now, _ = run.call(me, None, a.name)
     if isinstance(now, dict) and all(same_value(dig(now, k), v) for k, v in original.items()):
         return
-    t.request("PATCH", path, account=a.name, json=nest(original))
-    now = t.request("GET", path, account=a.name).json_or_none()
+    run.call(update, nest(original), a.name)
+    now, _ = run.call(me, None, a.name)
     if not (isinstance(now, dict) and all(same_value(dig(now, k), v) for k, v in original.items())):
         raise RuntimeError(f"{a.name}'s own {', '.join(original)} could not be restored: fix it by hand")
 
@@ -308,20 +306,20 @@ def secret_keys(data: Any, prefix: str = "", own: bool = False) -> Iterator[str]
 
 def check_exposure(run: AccessRun) -> None:
     """User and record responses must not carry password hashes, tokens or secrets."""
-    t = run.ctx.target
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API3", "CWE-213", "CWE-200"),
                               remediation="Serialize users and records through an explicit allow-list of fields; "
                                           "never return hashes, tokens or keys.", severity=Severity.high)
-    sources: list[tuple[str, str, str | None]] = []
+    sources: list[tuple[str, str | None, str | None]] = []
     by_role = {}
     for acct in run.general_accounts():
         by_role.setdefault(acct.role, acct)
-    if run.opts.me_path:
+    me, users = run.operation("me"), run.operation("users.list")
+    if me is not None:
         for acct in by_role.values():
-            sources.append(("me", run.opts.me_path, acct.name))
-    if run.opts.users_path:
+            sources.append(("me", me, acct.name))
+    if users is not None:
         for acct in sorted(by_role.values(), key=lambda x: -run.privilege(x.role)):
-            sources.append(("users", run.opts.users_path, acct.name))
+            sources.append(("users", users, acct.name))
     if run.ctx.adapter is not None:
         a = sorted(by_role.values(), key=lambda x: -run.privilege(x.role))
         for res in run.resources():
@@ -337,7 +335,7 @@ def check_exposure(run: AccessRun) -> None:
         if path is None:
             ex = run.ctx.adapter.list(where, acct, limit=50)[1]
         else:
-            ex = t.request("GET", path, account=acct, params={"limit": 50} if where != "me" else None)
+            ex = run.call(path, {"limit": 50} if where != "me" else None, acct)[1]
         data = ex.json_or_none() if run.verdict(ex) == "allow" else None
         if data is None:
             if run.verdict(ex) == "deny":
@@ -360,8 +358,7 @@ def check_exposure(run: AccessRun) -> None:
         elif where in tested:
             run.add(fid, f"{where} responses expose no password hashes, tokens or secrets", status=Status.passed, **kw)
         else:
-            key = {"me": "me_path", "users": "users_path"}.get(where, f"the adapter's mapping of {where}")
+            key = {"me": "operation 'me'", "users": "operation 'users.list'"}.get(where, f"mapping of {where}")
             run.skip(fid, f"{where} responses not checked for secrets (no account may read them: "
-                     f"{refused[where].status})", NotAssessed.not_configured,
-                     f"check {'plugins.access.' if where in ('me', 'users') else ''}{key}, or add an account that may read it",
-                     **kw)
+                     f"{run.outcome(refused[where])})", NotAssessed.not_configured,
+                     f"check the adapter's {key}, or add an account that may read it", **kw)

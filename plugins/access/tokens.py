@@ -17,13 +17,12 @@ from typing import Any, Callable
 
 import jwt
 
-from crm_audit.adapter import Caller, Credentials
+from crm_audit.adapter import Caller, RawCredentials
 from crm_audit.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.profile import Account
-from crm_audit.target import Exchange
+from crm_audit.target import Exchange, TargetError
 
 from .common import INDICATOR_AUTHN, AccessRun, refs
-from .login import login_flow
 
 #: (label shown in findings, secret). Public defaults of frameworks, tutorials and CRMs.
 DEFAULT_SECRETS: tuple[tuple[str, str], ...] = (
@@ -104,33 +103,25 @@ def _find_secret(token: str, alg: str, extra: list[str]) -> tuple[str, str] | No
 
 
 class _Prober:
-    """Sends one token (as raw credentials) to a protected operation and returns the answer."""
+    """Sends one token, presented the way the account's auth method presents its own, to a protected operation."""
 
-    def __init__(self, account: Account, send: Callable[[Caller], Exchange]) -> None:
-        self._send = send
-        self.header = account.auth.header or "Authorization"
-        self.scheme = account.auth.scheme
+    def __init__(self, run: AccessRun, account: Account, send: Callable[[Caller], Exchange]) -> None:
+        self._run, self._account, self._send = run, account, send
 
     def send(self, token: str) -> Exchange:
-        value = (f"{self.scheme} " if self.scheme else "") + token
-        return self._send(Credentials(headers={self.header: value}, label="a crafted token"))
-
-
-def _me_sender(run: AccessRun, path: str) -> Callable[[Caller], Exchange]:
-    """GET of the own-user path as an account, raw credentials, or anonymously."""
-    def send(who: Caller) -> Exchange:
-        if isinstance(who, Credentials):
-            return run.ctx.target.request("GET", path, auth=False, headers=dict(who.headers))
-        return run.ctx.target.request("GET", path, account=who, auth=who is not None)
-    return send
+        target = self._run.ctx.target
+        headers = target.present_token(self._account, token)
+        return self._send(RawCredentials(headers=headers, context=target.context(self._account.name),
+                                         label="a crafted token"))
 
 
 def _protected_path(run: AccessRun, account: Account) -> tuple[Callable[[Caller], Exchange] | None, Exchange | None]:
-    """(a request that is allowed with the account's token and denied without, None);
+    """(a call that is allowed with the account's token and denied without, None);
     (None, an exchange that got no usable answer) when none was found and one could not be judged."""
     senders: list[Callable[[Caller], Exchange]] = []
-    if run.opts.me_path:
-        senders.append(_me_sender(run, run.opts.me_path))
+    me = run.operation("me")
+    if me is not None:
+        senders.append(lambda who: run.call(me, None, who)[1])
     if run.ctx.adapter is not None:
         adapter = run.ctx.adapter
         senders += [lambda who, r=r: adapter.list(r, who, limit=1)[1] for r in run.resources()]
@@ -144,23 +135,28 @@ def _protected_path(run: AccessRun, account: Account) -> tuple[Callable[[Caller]
     return None, silent
 
 
+def _token_account(run: AccessRun) -> tuple[Account | None, str | None]:
+    """The least privileged general account whose credentials hold a token, and that token."""
+    for a in sorted(run.general_accounts(), key=lambda a: run.privilege(a.role)):
+        try:
+            token = run.ctx.target.token(a)
+        except TargetError:
+            continue
+        if token:
+            return a, token
+    return None, None
+
+
 def check_tokens(run: AccessRun) -> None:
     """All token checks for the first general login account of a non-privileged role."""
     kw: dict[str, Any] = dict(indicator=INDICATOR_AUTHN, references=refs("API2", "CWE-287", "CWE-345"))
     fid = "access.token.jwt"
-    accts = [a for a in run.general_accounts() if a.auth.method in ("login", "bearer")]
-    accts.sort(key=lambda a: run.privilege(a.role))
-    acct = accts[0] if accts else None
-    if acct is None:
-        run.skip(fid, "Token checks not run (no account with a bearer token)", NotAssessed.needs_account,
-                 "add a purpose: general account with auth.method login or bearer", **kw)
+    acct, token = _token_account(run)
+    if acct is None or token is None:
+        run.skip(fid, "Token checks not run (no account's credentials hold a token)", NotAssessed.needs_account,
+                 "add a purpose: general account whose auth method yields a token (login, bearer, oauth2 …)", **kw)
         return
-    token = run.ctx.target.token(acct)
-    parts = _segments(token) if token else None
-    if token is None:
-        run.skip(fid, f"Token checks not run ({acct.name} has no token)", NotAssessed.not_configured,
-                 f"set accounts.{acct.name}.auth.token (bearer) or its login flow", **kw)
-        return
+    parts = _segments(token)
     if parts is None:
         run.skip(fid, f"Token checks not run ({acct.name}'s token is not a JWT: nothing to tamper with)",
                  NotAssessed.not_applicable, "nothing to run: JWT checks apply only to JWT bearer tokens", **kw)
@@ -175,10 +171,10 @@ def check_tokens(run: AccessRun) -> None:
             run.unassessed(fid, "Token checks: finding an endpoint that requires the token", silent,
                            severity=Severity.critical, **kw)
         else:
-            run.skip(fid, title, NotAssessed.not_configured, "set plugins.access.me_path to a GET endpoint that "
-                     "answers 2xx with the token and 401/403 without", severity=Severity.critical, **kw)
+            run.skip(fid, title, NotAssessed.not_configured, "map the adapter's 'me' operation (adapter.operations.me), "
+                     "which must be allowed with the token and refused without", severity=Severity.critical, **kw)
         return
-    probe = _Prober(acct, path)
+    probe = _Prober(run, acct, path)
     head_b64, body_b64, _sig = token.split(".")
 
     def judge(fid: str, title_ok: str, title_bad: str, forged: str, sev: Severity, cwe: str, fix: str) -> Exchange:
@@ -282,29 +278,26 @@ def _check_logout(run: AccessRun, acct: Account, probe: _Prober) -> None:
                               remediation="Revoke the token on logout (deny-list its jti until it expires) "
                                           "or keep access tokens very short-lived.")
     title = "Tokens are revoked on logout"
-    if not run.opts.logout_path:
-        run.skip(fid, "Logout not tested (plugins.access.logout_path not set)", NotAssessed.not_configured,
-                 "set plugins.access.logout_path (POST with the token), or leave it unset when the CRM has no logout",
-                 **kw)
+    target = run.ctx.target
+    try:
+        tok = target.token(acct, refresh=True)  # a session of its own, so the logout ends nothing else
+    except TargetError as exc:
+        run.unassessed(fid, title + f": a fresh login ({exc})", None, **kw)
         return
-    flow = login_flow(run, acct)
-    if flow is None or acct.auth.method != "login" or not acct.auth.username or not acct.auth.password:
-        run.skip(fid, f"Logout not tested ({acct.name} has no login flow)", NotAssessed.needs_account,
-                 f"give {acct.name} auth.method: login with username and password (or set plugins.access.login_path)",
-                 **kw)
-        return
-    lg = flow.send(run, acct.auth.username, acct.auth.password.get_secret_value())
-    tok = flow.token(lg)
     if not tok:
-        run.unassessed(fid, title + ": a fresh login", lg, **kw)
+        run.unassessed(fid, title + ": a fresh login gave no token", None, **kw)
         return
     before = probe.send(tok)
-    out = run.ctx.target.request("POST", run.opts.logout_path, auth=False,
-                                 headers={probe.header: (f"{probe.scheme} " if probe.scheme else "") + tok})
-    run.ctx.target.forget_token(acct.name)  # a CRM may revoke every token of the user on logout
-    if run.outcome(before) != "allowed" or not out.ok:
-        run.unassessed(fid, title + f" (token use {before.status}, logout {out.status})",
-                       before if run.outcome(before) != "allowed" else out, expected="2xx", **kw)
+    out = target.logout(acct.name)  # through the account's auth method (auth.logout); drops its credentials
+    if out is None:
+        run.skip(fid, f"Logout not tested ({acct.name}'s auth method has no way to log out)",
+                 NotAssessed.not_configured, f"set accounts.{acct.name}.auth.logout (the logout request), or leave it "
+                 "unset when the CRM has no logout" + (" (plugins.access.logout_path is no longer used)"
+                                                       if run.opts.logout_path else ""), **kw)
+        return
+    if run.outcome(before) != "allowed" or run.outcome(out) != "allowed":
+        run.unassessed(fid, title + f" (token use {run.outcome(before)}, logout {run.outcome(out)})",
+                       before if run.outcome(before) != "allowed" else out, expected="allowed", **kw)
         return
     after = probe.send(tok)
     ev = after.evidence(200, expected="401 after logout", observed=str(after.status))

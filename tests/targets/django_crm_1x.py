@@ -39,7 +39,7 @@ from typing import Any
 from .common import CACHE_ROOT, build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
 from .postgres import PostgresServer, free_port, quote_ident, quote_literal
 
-__all__ = ["ACCOUNTS", "ORGS", "REQUIREMENTS_FILE", "Account1x", "DjangoCrm1xServer", "ensure_venv", "find_python312"]
+__all__ = ["ACCOUNTS", "COUNTED_TABLES", "ORGS", "REQUIREMENTS_FILE", "Account1x", "DjangoCrm1xServer", "ensure_venv", "find_python312"]
 
 REQUIREMENTS_FILE = Path(__file__).with_name("django_crm_1x_requirements.txt")
 LOGIN_SCRIPT = Path(__file__).with_name("django_crm_1x_login.py")
@@ -47,6 +47,9 @@ PYTHON_ENV = "CRM_AUDIT_PYTHON312"
 VENV_ENV = "CRM_AUDIT_DJANGO_CRM_1X_VENV"
 SCHEMA_CACHE_ENV = "CRM_AUDIT_DJANGO_CRM_SCHEMA_CACHE"
 ORGS = ("Alpha Corp", "Beta Corp")
+#: tables an audit could leave something in: their row counts must match before and after one
+COUNTED_TABLES = ("users", "profile", "organization", "personal_access_token", "contacts", "accounts", "lead",
+                  "opportunity", "case", "task", "comment", "teams", "tags", '"apiSettings"', "attachments")
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,13 @@ class DjangoCrm1xServer:
     def psql(self, sql: str) -> str:
         """Run SQL on the CRM database as the cluster superuser (bypasses RLS); -At output."""
         return self.postgres.superuser_psql(sql, db=self.db.name)
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table of ``COUNTED_TABLES`` (read as superuser: RLS hides nothing), plus unrevoked PATs."""
+        sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM public.{t}" for t in COUNTED_TABLES)
+        sql += " UNION ALL SELECT 'active_pats', count(*) FROM personal_access_token WHERE revoked_at IS NULL;"
+        rows = [ln.split("|") for ln in self.psql(sql).splitlines() if ln]
+        return {k.strip('"'): int(v) for k, v in rows}
 
     def manage(self, *args: str, as_owner: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run ``manage.py ARGS`` in the venv, connected as the app role (or the owner)."""
