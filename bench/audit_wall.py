@@ -171,6 +171,10 @@ def _dims(result: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _num(x: Any) -> str:
+    return f"{x:.1f}" if isinstance(x, (int, float)) else "—"
+
+
 def result_section(b: dict[str, Any], title: str, machine: str) -> str:
     r = b["result"]
     sc = (r.get("scoring") or {}).get("overall") or {}
@@ -199,8 +203,8 @@ def result_section(b: dict[str, Any], title: str, machine: str) -> str:
                   "| endpoint | samples | p50 ms | p95 ms | SLO p95 ms |", "|---|---|---|---|---|"]
         for m in lat:
             s = m.get("samples") or {}
-            lines.append(f"| {m.get('label')} | {s.get('count', '—')} | {s.get('p50', '—')} | {m['value']} | "
-                         f"{m.get('expected')} |")
+            lines.append(f"| {m.get('label')} | {s.get('count', '—')} | {_num(s.get('p50'))} | {_num(m['value'])} | "
+                         f"{_num(m.get('expected'))} |")
     other = [(p["probe"], m) for p in r["probes"] for m in p["measurements"] if m["indicator"] != "perf.response_time_p95"]
     if other:
         lines += ["", "Every other measured value:", "", "| probe | indicator | what | value | expected |",

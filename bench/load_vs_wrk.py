@@ -25,6 +25,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,9 @@ from _common import HERE, ROOT, delay_server, free_port, machine_line, update_bl
 
 USERS = 16
 STEP_S = 10
+#: each scenario alternates probe, raw Locust and wrk this many times (the machine is shared:
+#: alternating lets all three see the same background load); the medians are compared
+ROUNDS = 3
 WORKERS = int(os.environ.get("BENCH_WORKERS", max(1, min(os.cpu_count() or 1, 4))))
 #: the probe's rate cap in this benchmark: far above what one machine's Locust reaches
 NO_CAP_RPS = 10_000_000
@@ -145,11 +149,15 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; root {root}; keepaliv
 
 def scenario(name: str, base_url: str, path: str) -> dict[str, Any]:
     load0 = os.getloadavg()[0]
-    probe = probe_rps(base_url, path)
-    raw = raw_locust_rps(base_url, path)
-    wrk = wrk_rps(base_url + path)
+    probes, raws, wrks = [], [], []
+    for _ in range(ROUNDS):
+        probes.append(probe_rps(base_url, path))
+        raws.append(raw_locust_rps(base_url, path))
+        wrks.append(wrk_rps(base_url + path))
+    probe = sorted(probes, key=lambda p: p["rps"])[len(probes) // 2]  # the median run, with its latency and RSS
+    raw, wrk = statistics.median(raws), statistics.median(wrks)
     row = {"name": name, "probe": probe, "locust": raw, "wrk": wrk, "load_before": load0,
-           "load_after": os.getloadavg()[0]}
+           "load_after": os.getloadavg()[0], "runs": {"probe": [p["rps"] for p in probes], "locust": raws, "wrk": wrks}}
     peer, need = GOALS[name]
     row["ratio_wrk"] = probe["rps"] / wrk if wrk else 0.0
     row["ratio_locust"] = probe["rps"] / raw if raw else 0.0
@@ -167,7 +175,8 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
     lines = [f"Measured {utc_now()} by `python bench/load_vs_wrk.py --update-doc`; {machine}. "
              f"{USERS} users / connections, {STEP_S} s per measurement, {WORKERS} Locust worker process(es) + 1 "
              f"master for both the probe and raw Locust, wrk -t{min(USERS, os.cpu_count() or 1)} -c{USERS}; the "
-             f"probe's max_rps {NO_CAP_RPS:g} (no cap reached).", "",
+             f"probe's max_rps {NO_CAP_RPS:g} (no cap reached). Each scenario alternates the three {ROUNDS} times; "
+             "the table shows medians, the runs are listed below it.", "",
              "| target | load average | load probe | raw Locust | wrk | probe / Locust | probe / wrk | goal | "
              "core process CPU / wall | core peak RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
     labels = {"server": "server-bound: fixed 20 ms delay (asyncio server)", "static": "static page, nginx (1 worker)"}
@@ -178,6 +187,12 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
                      f"{r['ratio_locust']:.2f} | {r['ratio_wrk']:.2f} | {r['goal']} — "
                      f"{'**met**' if r['met'] else '**missed**'} | {p['core_cpu_s']:.2f} s / {p['wall_s']:.1f} s | "
                      f"{p['core_maxrss_mb']:.0f} MB |")
+    lines.append("")
+    for r in rows:
+        runs = r["runs"]
+        lines.append(f"Runs, {labels[r['name']]}: probe " + ", ".join(f"{x:.0f}" for x in runs["probe"])
+                     + "; raw Locust " + ", ".join(f"{x:.0f}" for x in runs["locust"])
+                     + "; wrk " + ", ".join(f"{x:.0f}" for x in runs["wrk"]) + " req/s.")
     return "\n".join(lines)
 
 

@@ -190,21 +190,8 @@ def compose(template: str, answer: Any) -> tuple[str | None, list[str]]:
 
 
 def discover(extra: Iterable[object] = ()) -> dict[str, type[AuthMethod]]:
-    """Every auth method the installed plugins (and ``extra`` plugin objects) register, by name."""
-    from .plugins import PluginError, make_plugin_manager
+    """Every auth method the installed plugins (and ``extra`` plugin objects) register, by name
+    (``Registry.auth_methods``; a method without a name or registered twice is a PluginError)."""
+    from .plugins import make_plugin_manager
 
-    reg = make_plugin_manager(extra)
-    return collect(reg.hook.crm_audit_register_auth, PluginError)
-
-
-def collect(caller: Any, error: type[Exception] = ValueError) -> dict[str, type[AuthMethod]]:
-    """Auth-method classes from the ``crm_audit_register_auth`` hook caller; a clash is an error."""
-    found: dict[str, type[AuthMethod]] = {}
-    for classes in caller():
-        for cls in classes or []:
-            if not (isinstance(cls, type) and issubclass(cls, AuthMethod)) or not cls.name:
-                raise error(f"a plugin registered an auth method without a name: {cls!r}")
-            if cls.name in found and found[cls.name] is not cls:
-                raise error(f"auth method {cls.name!r} is registered twice")
-            found[cls.name] = cls
-    return found
+    return dict(make_plugin_manager(extra).auth_methods)

@@ -420,7 +420,7 @@ def init(path: Path, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
 def plugins_cmd(as_json: bool) -> None:
-    """List the probes, reporters and adapters the installed plugins provide."""
+    """List the probes, reporters, adapters and auth methods the installed plugins provide."""
     reg = _registry()
     rows: list[dict[str, Any]] = []
     for pid, cls in sorted(reg.probes.items()):
@@ -433,6 +433,9 @@ def plugins_cmd(as_json: bool) -> None:
     for typ, acls in sorted(reg.adapters.items()):
         rows.append({"kind": "adapter", "id": typ, "version": acls.version, "plugin": reg.origin[f"adapter:{typ}"],
                      "title": acls.description})
+    for name, mcls in sorted(reg.auth_methods.items()):
+        rows.append({"kind": "auth", "id": name, "version": mcls.version, "plugin": reg.origin[f"auth method:{name}"],
+                     "password_login": mcls.password_login, "title": mcls.description})
     if as_json:
         import json
 
@@ -445,6 +448,8 @@ def plugins_cmd(as_json: bool) -> None:
             extra = f"  feeds {', '.join(r['indicators']) or '-'}" + (f"  [{', '.join(flags)}]" if flags else "")
         elif r["kind"] == "reporter":
             extra = f"  → {r['file']}"
+        elif r["kind"] == "auth":
+            extra = "  [password login]" if r["password_login"] else ""
         click.echo(f"{r['kind']:<9} {r['id']:<14} {r['version']:<8} ({r['plugin']}){extra}")
 
 

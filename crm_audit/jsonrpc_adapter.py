@@ -74,7 +74,7 @@ class JsonRpcAdapter(Adapter):
     """Maps the generic actions onto ``<model>.<action>`` calls; reads denials in 200 bodies."""
 
     type = "jsonrpc"
-    version = "1.0.0"
+    version = "1.1.0"
     description = "JSON-RPC 2.0 CRM configured in the profile (one endpoint, model.method calls, errors in the body)"
     config_model = JsonRpcConfig
     _ids = itertools.count(1)

@@ -1,4 +1,4 @@
-"""Plugin manager factory and the registry of probes, reporters and adapters it yields.
+"""Plugin manager factory and the registry of probes, reporters, adapters and auth methods it yields.
 
 Built-in plugins are found exactly as third-party ones: through the ``crm_audit``
 entry-point group. No global state: every call builds a fresh manager.
@@ -14,6 +14,7 @@ import pluggy
 
 from . import hookspecs
 from .adapter import Adapter
+from .auth import AuthMethod
 from .probe import Probe, Reporter
 
 
@@ -29,6 +30,8 @@ class Registry:
     probes: dict[str, type[Probe]] = field(default_factory=dict)
     reporters: dict[str, type[Reporter]] = field(default_factory=dict)
     adapters: dict[str, type[Adapter]] = field(default_factory=dict)
+    #: auth methods by the name ``accounts[].auth.method`` picks (``crm_audit_register_auth``)
+    auth_methods: dict[str, type[AuthMethod]] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     #: entry-point name -> (distribution name, version)
@@ -81,6 +84,7 @@ def _collect(reg: Registry) -> None:
         ("probe", pm.hook.crm_audit_register_probes, reg.probes, "id", Probe),
         ("reporter", pm.hook.crm_audit_register_reporters, reg.reporters, "format", Reporter),
         ("adapter", pm.hook.crm_audit_register_adapters, reg.adapters, "type", Adapter),
+        ("auth method", pm.hook.crm_audit_register_auth, reg.auth_methods, "name", AuthMethod),
     )
     for kind, caller, table, attr, base in kinds:
         for impl in caller.get_hookimpls():

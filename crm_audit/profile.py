@@ -275,15 +275,33 @@ class Account(_Strict):
 
 
 class Endpoint(_Strict):
-    """An endpoint whose response time is measured (latency) and loaded (load)."""
+    """An endpoint whose response time is measured (latency) and loaded (load): an HTTP request (``path``),
+    or an adapter operation (``operation``, e.g. a read-only RPC call) timed by latency only."""
 
     name: Name = Field(description="label in reports")
-    path: UrlPath = Field(description="path (or in-scope URL)")
-    method: Method = Field("GET", description="HTTP method")
+    path: UrlPath | None = Field(None, description="path (or in-scope URL); not with operation")
+    operation: Name | None = Field(None, description="adapter operation to call instead of a path, e.g. "
+                                                     "contacts.list or contacts.search_read; success is an "
+                                                     "allowed answer; only read operations are timed")
+    method: Method = Field("GET", description="HTTP method (with operation: CALL, set by the loader)")
     account: Name | None = Field(None, description="account to call it as (none: anonymous)")
     slo_p95_ms: float | None = Field(None, gt=0, description="expected 95th percentile in ms")
-    params: dict[str, Any] = Field(default_factory=dict, description="query parameters")
+    params: dict[str, Any] = Field(default_factory=dict, description="query parameters (with operation: its arguments)")
     expect_status: list[int] = Field(default_factory=lambda: [200], description="statuses that count as success")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "Endpoint":
+        if (self.path is None) == (self.operation is None):
+            raise ValueError("give exactly one of path and operation")
+        if self.operation is not None:
+            if "method" in self.model_fields_set and self.method != OPERATION_METHOD:
+                raise ValueError("method: not with operation (the adapter chooses the request)")
+            self.method = OPERATION_METHOD
+        return self
+
+
+#: the ``method`` of an operation endpoint: no HTTP method of its own (the load mix takes GET paths only)
+OPERATION_METHOD = "CALL"
 
 
 class FlowStep(_Strict):
@@ -410,7 +428,7 @@ class Profile(_Strict):
             if ep.account and ep.account not in names:
                 raise ValueError(f"endpoint {ep.name!r} names unknown account {ep.account!r}")
         for i, ep in enumerate(self.endpoints):
-            if ep.path.startswith(("http://", "https://")):
+            if ep.path and ep.path.startswith(("http://", "https://")):
                 host = urlsplit(ep.path).hostname or ""
                 if not host_in_scope(host, self.target.scope):
                     raise ValueError(f"endpoint {ep.name!r}: host {host!r} is outside target.scope {self.target.scope}")

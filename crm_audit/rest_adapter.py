@@ -127,7 +127,7 @@ class RestAdapter(Adapter):
     """A REST CRM described in the profile: resource paths, field paths, pagination, bodies, denials."""
 
     type = "rest"
-    version = "0.2.0"
+    version = "0.3.0"
     description = "Generic REST adapter configured in the profile (paths, field paths, pagination, bodies, denials)"
     config_model = RestConfig
     _counter = itertools.count(1)

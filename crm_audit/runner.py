@@ -133,7 +133,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     options = {p.id: probe_options(p, profile) for p in probes}
     hierarchy = _load_hierarchy(profile, registry, opts.hierarchy)
     evidence = _load_evidence(profile) if hierarchy is not None else None
-    target = Target(profile)
+    target = Target(profile, auth_methods=registry.auth_methods)
     adapter = make_adapter(registry, profile, target)
     started, t0 = utcnow(), time.perf_counter()
     target.check_reachable()

@@ -20,13 +20,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.adapter import Adapter, Caller, RawCredentials, FieldKind, Outcome, classify_http, dig, fill, nest
+from crm_audit.adapter import (Adapter, Caller, FieldKind, Operation, Outcome, RawCredentials, classify_http, dig, fill,
+                               nest)
 from crm_audit.hookspecs import hookimpl
 from crm_audit.target import Exchange, Target
 
 #: JSON-RPC error names -> what they mean for every probe
 ERRORS: dict[str, Outcome] = {"AccessError": "denied", "AuthenticationError": "denied", "SessionExpired": "denied",
                               "MissingError": "not_found", "MethodNotFound": "not_found", "ServerError": "error"}
+
+#: the named operations probes call (crm_audit.adapter.NAMED_OPERATIONS) -> this CRM's RPC methods
+NAMED: dict[str, str] = {"me": "users.me", "update_me": "users.write_me", "users.list": "users.search_read",
+                         "register": "auth.register", "audit_log": "audit_log.search_read"}
 
 
 class PartnerConfig(BaseModel):
@@ -44,7 +49,7 @@ class PartnerAdapter(Adapter):
     """``<model>.search_read | read | create | write | unlink`` calls; errors in 200 bodies."""
 
     type = "rpc_partner"
-    version = "1.0.0"
+    version = "1.1.0"
     description = "Example: a JSON-RPC CRM on the Adapter contract alone"
     config_model = PartnerConfig
     _ids = itertools.count(1)
@@ -120,6 +125,17 @@ class PartnerAdapter(Adapter):
 
     def field_path(self, resource: str, kind: FieldKind) -> str | None:
         return {"id": "id", "owner": "owner_id", "tenant": "tenant_id", "tag": "tags"}[kind]
+
+    def offers(self, name: str) -> bool:
+        return name in NAMED or super().offers(name)
+
+    def call(self, operation: Operation | str, args: Mapping[str, Any] | None, account: Caller) -> tuple[Any, Exchange]:
+        """The named operations on their RPC methods (update_me: the fields as params.values); else the records'."""
+        name = operation if isinstance(operation, str) else operation.name
+        if name not in NAMED:
+            return super().call(operation, args, account)
+        params = {"values": nest(args or {})} if name == "update_me" else dict(args or {})
+        return self._rpc(NAMED[name], params, account)
 
 
 @hookimpl

@@ -35,14 +35,10 @@ from crm_audit_plugins.access.common import app_silent, unjudged, verdict
 from crm_audit_plugins.access.properties import secret_keys
 from crm_audit_plugins.access.tokens import _find_secret, _sign, _verifies
 
-#: what profiles/demo.yaml should hold under plugins.access (used when it does not yet)
+#: what profiles/demo.yaml should hold under plugins.access (used when it does not yet); the own-user,
+#: user, registration and log operations come from its adapter.operations, logout from auth.logout
 DEMO_OPTIONS: dict[str, Any] = {
     "owner_only_actions": {"sales": ["update", "delete"]},
-    "register_path": "/api/auth/register",
-    "logout_path": "/api/auth/logout",
-    "me_path": "/api/me",
-    "users_path": "/api/users",
-    "audit_log_path": "/api/admin/audit-log",
 }
 FAILING = (Status.failed, Status.warn, Status.error)
 
@@ -412,10 +408,11 @@ def _fault_audit(mode: str, timeout_s: float = 10, retries: int = 0,
                                        "READONLY_PASSWORD", "GLOBEX_ADMIN_PASSWORD", "GLOBEX_SALES_PASSWORD",
                                        "LOCKOUT_PASSWORD", "API_KEY")})
         profile = demo_profile(stand_in)
-        options = {**DEMO_OPTIONS, **(profile.plugins.get("access") or {}), "user_delete_path": "/api/users/{id}",
-                   **access_options}
+        options = {**DEMO_OPTIONS, **(profile.plugins.get("access") or {}), **access_options}
+        adapter = dict(profile.adapter)
+        adapter["operations"] = {**adapter.get("operations", {}), "users.delete": "DELETE /api/users/{id}"}
         profile = profile.model_copy(update={
-            "plugins": {**profile.plugins, "access": options}, "hierarchy": "none",
+            "plugins": {**profile.plugins, "access": options}, "hierarchy": "none", "adapter": adapter,
             "target": profile.target.model_copy(update={"timeout_s": timeout_s, "retries": retries})})
         fault.passwords = {a.auth.username: a.auth.password.get_secret_value() for a in profile.accounts
                            if a.auth.method == "login" and a.auth.username and a.auth.password}

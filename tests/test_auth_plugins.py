@@ -215,6 +215,40 @@ def test_a_signer_signs_every_request_of_its_account(crm) -> None:
     assert t.request("GET", "/echo").json()["X-Signature"] is None
 
 
+def test_the_audit_finds_a_method_registered_only_in_code() -> None:
+    """run_audit hands the registry's auth methods to the Target: a method no package installs is found too."""
+    from crm_audit.hookspecs import hookimpl
+
+    seen: list[str | None] = []
+
+    def echo(h):
+        seen.append(h.headers.get("X-API-Key"))
+        return _json(200, {"ok": True})
+
+    class InCode(AuthMethod):
+        name = "in_code_only"
+
+        def login(self, target: Target) -> Credentials:
+            return Credentials(headers={"X-API-Key": "in-code-key-1234567"})
+
+    class Plugin:
+        @hookimpl
+        def crm_audit_register_auth(self) -> list[type[AuthMethod]]:
+            return [InCode]
+
+    reg = make_plugin_manager([Plugin()])
+    assert reg.auth_methods["in_code_only"] is InCode and "login" in reg.auth_methods
+    with LocalServer({"/echo": echo, "/": lambda h: _json(200, {})}) as srv:
+        prof = parse_profile(f"target: {{base_url: '{srv.base_url}'}}\n"
+                             "accounts: [{name: a, role: r, auth: {method: in_code_only}}]\n"
+                             "endpoints: [{name: echo, path: /echo, account: a}]\n"
+                             "plugins: {latency: {samples: 3, warmup: 0}}\nhierarchy: none\n")
+        result = run_audit(prof, reg, RunOptions(only=["latency"]))
+    latency = result.probe("latency")
+    assert latency is not None and latency.status == "ok", latency and latency.reason
+    assert seen == ["in-code-key-1234567"] * 3  # on the server: every timed request carried the method's header
+
+
 def test_unknown_method_is_one_line() -> None:
     t = target_for("http://127.0.0.1:9", "{method: kerberos}")
     with pytest.raises(TargetError, match=r"accounts.a.auth.method: no auth method 'kerberos' \(known: .*bearer"):
@@ -270,7 +304,8 @@ def test_composite_session_header_from_profile_and_a_few_lines_of_plugin(install
         data["accounts"] = [{"name": "admin", "role": "admin", "tenant": "acme", "context": {"company": "acme"},
                              "auth": {"method": "rpc_session", "url": "/api/jsonrpc", "username": "admin@acme.example",
                                       "password": "${DEMO_ADMIN_PASSWORD}"}}]
-        data.update(access_matrix={}, flows=[], plugins={"data_quality": {"page_size": 200}}, hierarchy="none")
+        data.update(access_matrix={}, flows=[], endpoints=[], plugins={"data_quality": {"page_size": 200}},
+                    hierarchy="none")
         prof = parse_profile(json.dumps(data), env=server.env)
         result = run_audit(prof, make_plugin_manager(), RunOptions(only=["data_quality"]))
     dq = result.probe("data_quality")
@@ -288,3 +323,20 @@ def test_the_demo_profile_builds_the_same_header_without_plugin_code() -> None:
         assert uid == "3" and sid == t.token("sales")
         assert t.present_token("sales", "forged") == {"X-Session": "3:forged"}
         assert t.redactor.redact(header) == "[REDACTED]"
+
+
+def test_crm_audit_plugins_lists_the_auth_methods(installed_plugin, tmp_path: Path) -> None:
+    """`crm-audit plugins` lists the built-in auth methods and an installed one, with the plugin that gave each."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "crm_audit", "plugins", "--json"], env=env, capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    auth = {r["id"]: r for r in json.loads(out) if r["kind"] == "auth"}
+    assert auth["login"]["password_login"] is True and auth["login"]["plugin"] == "auth_builtin"
+    assert auth["bearer"]["password_login"] is False
+    assert auth["rpc_session"]["plugin"] == "rpc_session"
+    text = subprocess.run([sys.executable, "-m", "crm_audit", "plugins"], env=env, capture_output=True, text=True,
+                          check=True, timeout=120).stdout
+    assert any(line.startswith("auth") and "rpc_session" in line for line in text.splitlines())

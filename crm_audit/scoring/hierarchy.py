@@ -186,14 +186,19 @@ def load_hierarchy(name_or_path: str | Path, known_probes: set[str] | frozenset[
 
 def _read(name_or_path: str) -> tuple[str, str]:
     path = Path(name_or_path)
+    shown = name_or_path if len(name_or_path) <= 120 else name_or_path[:119] + "…"
     looks_like_path = path.suffix in (".yaml", ".yml") or "/" in name_or_path or "\\" in name_or_path
-    if looks_like_path or path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name too long for the file system, for one: not a file
+        is_file = False
+    if looks_like_path or is_file:
         try:
             return str(path), path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise HierarchyError(f"{path}: cannot read hierarchy: {exc.strerror or exc}") from None
-    if not _NAME.match(name_or_path):
-        raise HierarchyError(f"{name_or_path!r}: not a hierarchy name or file")
+            raise HierarchyError(f"{shown}: cannot read hierarchy: {exc.strerror or exc}") from None
+    if not _NAME.match(name_or_path) or len(name_or_path) > 200:
+        raise HierarchyError(f"{shown!r}: not a hierarchy name or file")
     resource = hierarchies_dir() / f"{name_or_path}.yaml"
     if not resource.is_file():
         names = ", ".join(available_hierarchies())

@@ -5,7 +5,11 @@ anonymous access, the vertical role matrix, BOLA and tenant isolation, mass assi
 secret exposure, JWT tampering/default secrets/expiry/logout, user enumeration, the
 failed-login limit (disruptive, only with a ``purpose: lockout`` account), self-registration,
 CORS/headers/error leakage/banners, and the access log. Everything it writes is the audit's
-own tagged records, deleted again through ``ctx.defer``. See docs/access-control.md.
+own tagged records, deleted again through ``ctx.defer``. It speaks to the CRM only through the
+adapter contract (records, ``classify``, the named operations ``me``, ``update_me``,
+``users.list``, ``users.delete``, ``register``, ``audit_log``) and the auth plugin point
+(``Target.try_login``, ``present_token``, ``logout``), so every check runs over any protocol an
+adapter speaks. See docs/access-control.md.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from .options import AccessOptions
 from .properties import check_exposure, check_mass_assignment, check_me_mass_assignment
 from .tokens import DEFAULT_SECRETS, check_tokens
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["AccessProbe", "AccessOptions", "DEFAULT_SECRETS"]
 
 

@@ -31,15 +31,20 @@ def password_login(run: AccessRun, account: Account) -> bool:
         return False
 
 
-def try_login(run: AccessRun, account: Account, username: str, password: str) -> LoginAttempt:
-    """One login try through the account's auth method; the password is redacted first."""
+def try_login(run: AccessRun, account: Account, username: str, password: str) -> LoginAttempt | None:
+    """One login try through the account's auth method (the password redacted first); None when the
+    method cannot try a password (a passwordless ``command`` without a code exchange)."""
     run.ctx.target.redactor.add(password)
-    return run.ctx.target.try_login(account, username, password)
+    try:
+        return run.ctx.target.try_login(account, username, password)
+    except NotImplementedError:
+        return None
 
 
-def _sent(attempt: LoginAttempt) -> Exchange:
+def _sent(attempt: LoginAttempt | None) -> Exchange:
     """The exchange of a login try (a try that sent nothing reads as a failed request)."""
-    return attempt.exchange or Exchange(method="POST", url="(login)", error="no login request was sent")
+    ex = attempt.exchange if attempt is not None else None
+    return ex or Exchange(method="POST", url="(login)", error="no login request was sent")
 
 
 def _password(account: Account) -> str:
@@ -86,19 +91,28 @@ def check_enumeration(run: AccessRun) -> None:
     u1 = u2 = k1 = ka = None
     user = ""
     known = candidates[0]
-    for cand in candidates[:3]:
+    tried = 0
+    for cand in candidates:
         user = cand.auth.username or ""
         domain = user.split("@", 1)[1] if "@" in user else None
         unknown = [f"crm-audit-{secrets.token_hex(4)}" + (f"@{domain}" if domain else "") for _ in range(2)]
         ka = try_login(run, cand, user, _wrong_password())
+        if ka is None:
+            continue  # its method tries no passwords
+        tried += 1
         k1 = _sent(ka)
-        if _locked(k1):
-            continue  # this account is locked (an earlier lockout test): its answer proves nothing
-        u1 = try_login(run, cand, unknown[0], _wrong_password())
-        u2 = try_login(run, cand, unknown[1], _wrong_password())
-        known = cand
-        break
-    if u1 is None or u2 is None or k1 is None:
+        if not _locked(k1):
+            u1 = try_login(run, cand, unknown[0], _wrong_password())
+            u2 = try_login(run, cand, unknown[1], _wrong_password())
+            known = cand
+            break
+        if tried >= 3:  # this account is locked (an earlier lockout test): its answer proves nothing
+            break
+    if k1 is None:
+        run.skip(fid, title + " (not tested: no account's auth method tries a password)", NotAssessed.needs_account,
+                 "add an account with purpose: lockout whose auth method logs in with a username and password", **kw)
+        return
+    if u1 is None or u2 is None:
         run.unassessed(fid, title + " (every login account is locked right now)", k1,
                        hint="run again once the lockout period has passed", **kw)
         return
@@ -153,6 +167,11 @@ def check_lockout(run: AccessRun) -> None:
         return
     user, pw = acct.auth.username or "", _password(acct)
     first = try_login(run, acct, user, pw)  # a success resets earlier failures (e.g. the enumeration check)
+    if first is None:
+        run.skip(fid, f"Failed-login limit not tested ({acct.name}'s auth method tries no passwords)",
+                 NotAssessed.needs_account, "give the purpose: lockout account an auth method that logs in with a "
+                 "username and password", **kw)
+        return
     if not first.accepted:
         fex = _sent(first)
         run.unassessed(fid, title + ": the lockout account must log in first", fex, expected="accepted",
@@ -169,7 +188,7 @@ def check_lockout(run: AccessRun) -> None:
             locked_at = i + 1
             break
     slow = len(tries) > 2 and tries[-1].elapsed_s > max(1.0, 3 * tries[0].elapsed_s)
-    final = try_login(run, acct, user, pw)
+    final = try_login(run, acct, user, pw) or LoginAttempt(None, refused="no login try")
     fex = _sent(final)
     statuses = [t.status for t in tries]
     details = {"attempts": len(tries), "statuses": statuses, "elapsed_s": [round(t.elapsed_s, 3) for t in tries],
@@ -256,15 +275,19 @@ def check_registration(run: AccessRun) -> None:
     else:
         run.notes.setdefault("left_behind", []).append(f"self-registered user {email} (remove it)")
     ev = [ex.evidence(200, expected="registration refused", observed=f"{_answer(run, ex)}: account created")]
-    via = next((a for a in [*run.profile.accounts] if password_login(run, a)), None)
-    if via is None:
+    via, lg = None, None
+    for cand in (a for a in run.profile.accounts if password_login(run, a)):
+        lg = try_login(run, cand, email, password)
+        if lg is not None:
+            via = cand
+            break
+    if via is None or lg is None:
         run.add("access.registration.open", "Anonymous self-registration is open", status=Status.warn,
                 severity=Severity.info, evidence=ev, **kw)
         run.skip(fid, title + " (not tested: no password login to log the new user in)", NotAssessed.needs_account,
                  "give an account an auth method that logs in with a username and password (e.g. auth.method: login)",
                  **crit)
         return
-    lg = try_login(run, via, email, password)
     lex = _sent(lg)
     if lg.credentials is None:
         run.add("access.registration.open", "Anonymous self-registration is open (the new account could not log in)",

@@ -1,5 +1,9 @@
 """Built-in ``latency`` probe: response time of the profile's endpoints against their SLOs.
 
+An endpoint is an HTTP request (``path``) or an adapter operation (``operation``, e.g. a
+read-only RPC call such as ``contacts.search_read``), timed by the exchange the adapter makes;
+only read operations are timed.
+
 Written exactly as a third-party plugin would be: a Probe subclass and one hookimpl,
 registered through the ``crm_audit`` entry-point group.
 """
@@ -12,13 +16,14 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit.adapter import NAMED_OPERATIONS
 from crm_audit.hookspecs import hookimpl
 from crm_audit.model import Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity, Status
 from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.profile import Endpoint
-from crm_audit.target import BudgetExceeded
+from crm_audit.target import BudgetExceeded, Exchange
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 
 class LatencyOptions(BaseModel):
@@ -46,7 +51,9 @@ class LatencyProbe(Probe):
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: LatencyOptions = ctx.options
         endpoints = list(ctx.profile.endpoints)
-        writing = [e.name for e in endpoints if e.method.upper() not in ("GET", "HEAD")]
+        unusable = {e.name: why for e in endpoints if e.operation is not None
+                    for why in [_operation_problem(ctx, e)] if why is not None}
+        writing = [e.name for e in endpoints if e.operation is None and e.method.upper() not in ("GET", "HEAD")]
         if writing and not ctx.allow_writes:
             # repeated untagged writes would change records the audit did not create
             endpoints = [e for e in endpoints if e.name not in writing]
@@ -63,6 +70,10 @@ class LatencyProbe(Probe):
         for ep in endpoints:
             ctx.check_cancelled()
             slo = ep.slo_p95_ms or opts.default_slo_p95_ms
+            if ep.name in unusable:
+                reason, why, hint = unusable[ep.name]
+                findings.append(_not_sampled(ep, slo, why, reason, hint))
+                continue
             if cut:
                 findings.append(_not_sampled(ep, slo, "the request budget ran out before this endpoint",
                                              NotAssessed.audit_limit, "raise target.request_budget or lower samples"))
@@ -80,7 +91,8 @@ class LatencyProbe(Probe):
                     indicator="perf.response_time_p95", value=round(summ.p95, 3), unit="ms", expected=slo,
                     better="lower", label=ep.name, samples=summ, raw_samples=[round(x, 3) for x in ms],
                     bounded_by=bound,
-                    details={"method": ep.method, "path": ep.path, "ttfb_p95_ms": row["ttfb"]["p95"] if row["ttfb"] else None,
+                    details={"method": row["method"], "path": row["path"], "operation": ep.operation,
+                             "ttfb_p95_ms": row["ttfb"]["p95"] if row["ttfb"] else None,
                              "samples_planned": opts.samples},
                 ))
                 if summ.p95 > slo:
@@ -119,8 +131,33 @@ def _not_sampled(ep: Endpoint, slo: float, why: str, reason: NotAssessed, hint: 
     """The endpoint's SLO check, not assessed: no timed sample to judge it by."""
     return Finding(id=f"latency.slo_exceeded.{_slug(ep.name)}", title=f"{ep.name}: p95 against {slo:g} ms not "
                    f"assessed: {why}", severity=Severity.medium, indicator="perf.response_time_p95",
-                   status=Status.skipped if reason is NotAssessed.audit_limit else Status.error,
+                   status=Status.error if reason is NotAssessed.request_failed else Status.skipped,
                    not_assessed=reason, hint=hint)
+
+
+def _operation_problem(ctx: ProbeContext, ep: Endpoint) -> tuple[NotAssessed, str, str] | None:
+    """Why an operation endpoint cannot be timed (no adapter, not offered, not a read), or None."""
+    adapter, name = ctx.adapter, ep.operation or ""
+    if adapter is None:
+        return NotAssessed.not_configured, "no adapter to call the operation", "describe the CRM under adapter:"
+    if not adapter.offers(name):
+        return (NotAssessed.not_configured, f"the {adapter.type} adapter has no operation {name!r}",
+                f"fix endpoints[{ep.name}].operation (the adapter's operations: docs/plugins.md)")
+    safe = NAMED_OPERATIONS.get(name, (False, ""))[0] or any(
+        o.name == name and o.safe for o in adapter.discover().operations)
+    if not safe:
+        return (NotAssessed.safety, f"{name} is not a read operation: repeated calls would change data",
+                "time only read operations (list, read, search …)")
+    return None
+
+
+def _send(ctx: ProbeContext, ep: Endpoint) -> tuple[Exchange, bool]:
+    """One request of the endpoint and whether it answered as expected (an operation: allowed)."""
+    if ep.operation is not None and ctx.adapter is not None:
+        _, ex = ctx.adapter.call(ep.operation, dict(ep.params), ep.account)
+        return ex, ex.error is None and ctx.adapter.classify(ex) == "allowed"
+    ex = ctx.target.request(ep.method, ep.path or "", account=ep.account, params=ep.params or None)
+    return ex, ex.error is None and ex.status in ep.expect_status
 
 
 def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
@@ -133,21 +170,24 @@ def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
     errors = 0
     excerpt = None
     next_at = 0.0
+    sent_as = (ep.method, ep.path or ep.operation)
     try:
         for _ in range(opts.warmup):
             ctx.check_cancelled()
-            ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
+            _send(ctx, ep)
         for _ in range(opts.samples):
             ctx.check_cancelled()
             pause = next_at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
             next_at = time.monotonic() + opts.interval_ms / 1000.0
-            ex = ctx.target.request(ep.method, ep.path, account=ep.account, params=ep.params or None)
-            if ex.error or ex.status not in ep.expect_status:
+            ex, ok = _send(ctx, ep)
+            sent_as = (ex.method, ep.path or ep.operation)
+            if not ok:
                 errors += 1
                 if excerpt is None:
-                    excerpt = ex.evidence(expected=f"status in {ep.expect_status}", observed=str(ex.status or ex.error))
+                    expected = f"status in {ep.expect_status}" if ep.operation is None else "an allowed answer"
+                    excerpt = ex.evidence(expected=expected, observed=str(ex.status or ex.error))
                 continue
             ms.append(ex.elapsed_s * 1000.0)
             if ex.ttfb_s is not None:
@@ -156,7 +196,7 @@ def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
         pass  # the caller sees fewer samples than planned and marks the values bounded
     summ = SampleSummary.of(ms).model_dump() if ms else None
     row = {
-        "name": ep.name, "method": ep.method, "path": ep.path, "summary": summ,
+        "name": ep.name, "method": sent_as[0], "path": sent_as[1], "summary": summ,
         "ttfb": SampleSummary.of(ttfb).model_dump() if ttfb else None,
         "slo_p95_ms": ep.slo_p95_ms or opts.default_slo_p95_ms, "errors": errors,
         "histogram": histogram(ms, opts.histogram_bins) if ms else {"edges": [], "counts": []},
@@ -177,7 +217,7 @@ def discover(ctx: ProbeContext, known: list[Endpoint], limit: int) -> list[Endpo
     """
     if ctx.adapter is None or limit <= 0:
         return []
-    paths = {e.path for e in known}
+    paths = {e.path for e in known if e.path}
     account = next((e.account for e in known if e.account), None)
     found: list[Endpoint] = []
     for op in (o for o in ctx.adapter.discover().operations if o.described):
