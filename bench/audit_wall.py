@@ -67,7 +67,37 @@ def startup() -> dict[str, dict[str, float]]:
         out[name] = {"wall_s": statistics.median(r[0] for r in runs), "cpu_s": statistics.median(r[1] for r in runs)}
         print(f"crm-audit {' '.join(args)}: median {out[name]['wall_s']:.3f} s wall, "
               f"{out[name]['cpu_s']:.3f} s CPU ({RUNS} runs)", flush=True)
+    out["validate_imports"] = import_breakdown(["validate", str(ROOT / "profiles" / "demo.yaml")], env)
     return out
+
+
+#: import-time groups for the validate breakdown (top-level package → group)
+IMPORT_GROUPS = {"numpy": "numpy (via crm_audit.scoring)", "pydantic": "pydantic", "pydantic_core": "pydantic",
+                 "annotated_types": "pydantic", "requests": "requests/urllib3", "urllib3": "requests/urllib3",
+                 "charset_normalizer": "requests/urllib3", "idna": "requests/urllib3", "certifi": "requests/urllib3",
+                 "cryptography": "cryptography/jwt", "jwt": "cryptography/jwt", "yaml": "yaml", "click": "click"}
+
+
+def import_breakdown(args: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
+    """Milliseconds of import time (self times summed) per group, largest first (``python -X importtime``)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "crm_audit", *args], env=env,
+                         capture_output=True, text=True, check=False).stderr
+    groups: dict[str, float] = {}
+    for line in out.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        name = parts[2].strip()
+        top = name.split(".")[0]
+        if top == "crm_audit":  # pydantic models are built while their module is imported
+            sub = name.split(".")[1] if "." in name else ""
+            group = f"crm_audit.{sub}" if sub in ("model", "profile", "scoring", "report", "target") else "crm_audit (other)"
+        elif top == "crm_audit_plugins":
+            group = "probe plugins"
+        else:
+            group = IMPORT_GROUPS.get(top, "stdlib and others")
+        groups[group] = groups.get(group, 0.0) + int(parts[0]) / 1000
+    return sorted(groups.items(), key=lambda kv: -kv[1])
 
 
 def breakdown(result_path: Path, whole_s: float) -> dict[str, Any]:
@@ -145,6 +175,8 @@ def wall_section(st: dict[str, Any], dm: dict[str, Any], dj: dict[str, Any] | No
         v = st[name]
         lines.append(f"| {label} | {v['wall_s']:.3f} s | {v['cpu_s']:.3f} s | "
                      + (f"≤ {goal} s — {_verdict(goal, v['wall_s'])}" if goal else "—") + " |")
+    lines += ["", "Where `validate` spends its start-up (import time, `python -X importtime`, self times summed "
+              "per group): " + ", ".join(f"{g} {ms:.0f} ms" for g, ms in st["validate_imports"]) + "."]
     lines += ["", f"`crm-audit demo` (whole process, one run): **{dm['whole_s']:.1f} s** "
               f"(goal ≤ {GOALS['demo']:g} s — {_verdict(GOALS['demo'], dm['whole_s'])}); the audit itself "
               f"{dm['audit_s']:.1f} s, start-up + demo server + reports {dm['whole_s'] - dm['audit_s']:.1f} s, "

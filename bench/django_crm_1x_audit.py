@@ -60,6 +60,12 @@ def _status_counts(r: dict[str, Any], probe: str) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(n.items()))
 
 
+def _ids(r: dict[str, Any], prefixes: tuple[str, ...]) -> str:
+    """``id`` status pairs of the access findings whose id starts with one of ``prefixes``."""
+    return ", ".join(f"`{f['id']}` {f['status']}" for p in r["probes"] if p["probe"] == "access"
+                     for f in p["findings"] if f["id"].startswith(prefixes))
+
+
 def section(b: dict[str, Any]) -> str:
     """The Markdown written between the block markers."""
     r = b["result"]
@@ -85,6 +91,7 @@ def section(b: dict[str, Any]) -> str:
         f"{(r.get('verdict') or {}).get('verdict')}.** Access checks: {_status_counts(r, 'access')}. "
         f"Rows left behind (row counts before/after, psql): "
         + (json.dumps(b["leftovers"]) if b["leftovers"] else "**none**") + ".", "",
+        "Tenant isolation and tokens: " + _ids(r, ("access.bola.", "access.tenant_leak.", "access.token.")) + ".", "",
         "| probe | s | requests | status |", "|---|---:|---:|---|",
         *[f"| {k} | {v['s']:.2f} | {v['requests']} | {v['status']} |" for k, v in b["probes"].items()], "",
         "Failed findings (each verified by hand below):", "", "| severity | id | finding |", "|---|---|---|",

@@ -77,13 +77,15 @@ def probe_child(base_url: str, path: str) -> dict[str, Any]:
     res = run_audit(profile, make_plugin_manager(), RunOptions(only=["load"], hierarchy="none"))
     wall = time.perf_counter() - w0
     ru = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the Locust master and workers, reaped
     probe = res.probes[0]
     assert probe.status == "ok", probe.reason
     step = probe.artifacts["steps"][0]
     limits = probe.measurements[0].details["limits"]
     return {"rps": step["rps"], "p50": step["p50_ms"], "p95": step["p95_ms"], "errors": step["error_rate"],
             "max_rps": limits["max_rps"], "bounded_by": probe.measurements[0].bounded_by,
-            "core_cpu_s": ru.ru_utime + ru.ru_stime, "wall_s": wall, "core_maxrss_mb": ru.ru_maxrss / 1024}
+            "core_cpu_s": ru.ru_utime + ru.ru_stime, "wall_s": wall, "core_maxrss_mb": ru.ru_maxrss / 1024,
+            "locust_cpu_ms_per_1k": (kids.ru_utime + kids.ru_stime) * 1e6 / max(1, limits["requests"])}
 
 
 def probe_rps(base_url: str, path: str) -> dict[str, Any]:
@@ -92,8 +94,10 @@ def probe_rps(base_url: str, path: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def raw_locust_rps(base_url: str, path: str) -> float:
-    """Plain Locust: master + WORKERS workers, USERS users, STEP_S s after the ramp; its own req/s."""
+def raw_locust_rps(base_url: str, path: str) -> tuple[float, float]:
+    """Plain Locust: master + WORKERS workers, USERS users, STEP_S s after the ramp; its own req/s, and
+    the CPU milliseconds its processes spent per 1000 requests."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     work = Path(tempfile.mkdtemp(prefix="bench-locust-"))
     try:
         lf = work / "raw_locustfile.py"
@@ -116,9 +120,11 @@ def raw_locust_rps(base_url: str, path: str) -> float:
                 if p.poll() is None:
                     p.terminate()
                     p.wait(timeout=10)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(work / "raw_stats.csv", newline="", encoding="utf-8") as fh:
             row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
-        return float(row["Requests/s"])
+        cpu_s = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+        return float(row["Requests/s"]), cpu_s * 1e6 / max(1, int(row["Request Count"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -149,15 +155,19 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; root {root}; keepaliv
 
 def scenario(name: str, base_url: str, path: str) -> dict[str, Any]:
     load0 = os.getloadavg()[0]
-    probes, raws, wrks = [], [], []
+    probes, raws, wrks, raw_cpu = [], [], [], []
     for _ in range(ROUNDS):
         probes.append(probe_rps(base_url, path))
-        raws.append(raw_locust_rps(base_url, path))
+        rps, cpu = raw_locust_rps(base_url, path)
+        raws.append(rps)
+        raw_cpu.append(cpu)
         wrks.append(wrk_rps(base_url + path))
     probe = sorted(probes, key=lambda p: p["rps"])[len(probes) // 2]  # the median run, with its latency and RSS
     raw, wrk = statistics.median(raws), statistics.median(wrks)
     row = {"name": name, "probe": probe, "locust": raw, "wrk": wrk, "load_before": load0,
-           "load_after": os.getloadavg()[0], "runs": {"probe": [p["rps"] for p in probes], "locust": raws, "wrk": wrks}}
+           "load_after": os.getloadavg()[0], "runs": {"probe": [p["rps"] for p in probes], "locust": raws, "wrk": wrks},
+           "cpu_per_1k": {"probe": statistics.median(p["locust_cpu_ms_per_1k"] for p in probes),
+                          "locust": statistics.median(raw_cpu)}}
     peer, need = GOALS[name]
     row["ratio_wrk"] = probe["rps"] / wrk if wrk else 0.0
     row["ratio_locust"] = probe["rps"] / raw if raw else 0.0
@@ -177,15 +187,17 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
              f"master for both the probe and raw Locust, wrk -t{min(USERS, os.cpu_count() or 1)} -c{USERS}; the "
              f"probe's max_rps {NO_CAP_RPS:g} (no cap reached). Each scenario alternates the three {ROUNDS} times; "
              "the table shows medians, the runs are listed below it.", "",
-             "| target | load average | load probe | raw Locust | wrk | probe / Locust | probe / wrk | goal | "
-             "core process CPU / wall | core peak RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| target | load average | load probe | raw Locust | wrk | probe / Locust | probe / wrk | raw Locust / wrk | "
+             "goal | Locust CPU per 1000 requests (probe / raw) | core process CPU / wall | core peak RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     labels = {"server": "server-bound: fixed 20 ms delay (asyncio server)", "static": "static page, nginx (1 worker)"}
     for r in rows:
         p = r["probe"]
         lines.append(f"| {labels[r['name']]} | {r['load_before']:.2f} → {r['load_after']:.2f} | {p['rps']:.1f} req/s "
                      f"(p50 {p['p50']} ms, p95 {p['p95']} ms) | {r['locust']:.1f} req/s | {r['wrk']:.1f} req/s | "
-                     f"{r['ratio_locust']:.2f} | {r['ratio_wrk']:.2f} | {r['goal']} — "
-                     f"{'**met**' if r['met'] else '**missed**'} | {p['core_cpu_s']:.2f} s / {p['wall_s']:.1f} s | "
+                     f"{r['ratio_locust']:.2f} | {r['ratio_wrk']:.2f} | {r['locust'] / r['wrk']:.2f} | {r['goal']} — "
+                     f"{'**met**' if r['met'] else '**missed**'} | {r['cpu_per_1k']['probe']:.0f} ms / "
+                     f"{r['cpu_per_1k']['locust']:.0f} ms | {p['core_cpu_s']:.2f} s / {p['wall_s']:.1f} s | "
                      f"{p['core_maxrss_mb']:.0f} MB |")
     lines.append("")
     for r in rows:

@@ -69,7 +69,8 @@ def _wait_token(db_url: str, email: str, since: float, timeout_s: float) -> str:
         if token is not None:
             return token
         if time.monotonic() > deadline:
-            raise RuntimeError("no magic-link token was stored for that e-mail")
+            raise RuntimeError("no magic-link token was stored for that e-mail (django-crm stores at most "
+                               "5 links per e-mail and hour, and answers 200 either way)")
         time.sleep(0.2)
 
 
