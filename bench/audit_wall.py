@@ -207,7 +207,7 @@ def _num(x: Any) -> str:
     return f"{x:.1f}" if isinstance(x, (int, float)) else "—"
 
 
-def result_section(b: dict[str, Any], title: str, machine: str) -> str:
+def result_section(b: dict[str, Any], title: str, machine: str, flag: str = "") -> str:
     r = b["result"]
     sc = (r.get("scoring") or {}).get("overall") or {}
     cov = (r.get("scoring") or {}).get("coverage")
@@ -219,7 +219,7 @@ def result_section(b: dict[str, Any], title: str, machine: str) -> str:
     lat = [m for p in r["probes"] if p["probe"] == "latency" for m in p["measurements"]
            if m["indicator"] == "perf.response_time_p95"]
     verdict = (r.get("verdict") or {}).get("verdict")
-    lines = [f"Run `{r['run_id']}`, measured {utc_now()} by `python bench/audit_wall.py --update-doc` ({title}); "
+    lines = [f"Run `{r['run_id']}`, measured {utc_now()} by `python bench/audit_wall.py{flag} --update-doc` ({title}); "
              f"{machine}: {b['whole_s']:.1f} s whole process, {sum(p['requests'] for p in b['probes'].values())} "
              "requests.", "",
              f"**Overall score {sc.get('score')} / 100 — grade {sc.get('grade')}** (fuzzy grade {sc.get('fuzzy_grade')}), "
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if dj:
             update_block(ROOT / "docs" / "targets.md", "django-crm-result",
                          result_section(dj, "`crm-audit audit profiles/django-crm.yaml --allow-disruptive --skip load`",
-                                        machine_line(dj["load_before"], dj["load_after"])))
+                                        machine_line(dj["load_before"], dj["load_after"]), " --django"))
     missed = [k for k, v in (("version", st["version"]["wall_s"]), ("validate", st["validate"]["wall_s"]),
                              ("demo", dm["whole_s"])) if v > GOALS[k]]
     return 1 if missed else 0

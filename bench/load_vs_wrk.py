@@ -195,7 +195,7 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
         p = r["probe"]
         lines.append(f"| {labels[r['name']]} | {r['load_before']:.2f} → {r['load_after']:.2f} | {p['rps']:.1f} req/s "
                      f"(p50 {p['p50']} ms, p95 {p['p95']} ms) | {r['locust']:.1f} req/s | {r['wrk']:.1f} req/s | "
-                     f"{r['ratio_locust']:.2f} | {r['ratio_wrk']:.2f} | {r['locust'] / r['wrk']:.2f} | {r['goal']} — "
+                     f"{r['ratio_locust']:.3f} | {r['ratio_wrk']:.3f} | {r['locust'] / r['wrk']:.3f} | {r['goal']} — "
                      f"{'**met**' if r['met'] else '**missed**'} | {r['cpu_per_1k']['probe']:.0f} ms / "
                      f"{r['cpu_per_1k']['locust']:.0f} ms | {p['core_cpu_s']:.2f} s / {p['wall_s']:.1f} s | "
                      f"{p['core_maxrss_mb']:.0f} MB |")
