@@ -202,12 +202,15 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     html = (folder / "report.html").read_text()
     assert "<html" in html and data["run_id"] in html
     assert str(folder / "report.html") in r.stdout
-    # every flaw off: nothing open but the demo's seeded business figures (docs/targets.md says why)
+    # every flaw off: nothing open but the demo's seeded business figures and the capacity of a one-process
+    # server sharing 2 cores with its load generator (docs/scoring.md, "The demo's verdicts, measured")
     verdict = data["verdict"]
     assert verdict["verdict"] == "Fit with conditions", verdict
     assert verdict["open_counts"]["critical"] == 0 and verdict["open_counts"]["high"] == 0
     failed = [f["indicator"] for f in data["indicator_findings"]]
-    assert failed and all(i.startswith(("svc.", "biz.")) for i in failed), failed
+    capacity = ("perf.max_concurrency", "perf.scalability", "perf.throughput_at_slo")
+    assert failed and all(i.startswith(("svc.", "biz.")) or i in capacity for i in failed), failed
+    assert {"svc.response_time", "biz.complaint_rate", "biz.churn_rate"} <= set(failed)
     assert r.stdout.startswith("crm-audit demo CRM: FIT WITH CONDITIONS — ")
 
 
