@@ -52,7 +52,8 @@ def table() -> list[str]:
             data, wall = run(args, Path(tmp) / str(i))
             v, s = data["verdict"], data["scoring"]
             reason = (v["reasons"][0] if v["reasons"] else "").replace("|", "\\|")
-            rows.append(f"| `crm-audit demo {' '.join(args)}`".rstrip() + " | "
+            command = " ".join(["crm-audit", "demo", *args])
+            rows.append(f"| `{command}` | "
                         f"**{v['verdict']}** | {reason} | {v['open_counts']['critical']} / {v['open_counts']['high']} | "
                         f"{s['overall']['score']:.1f} | {s['overall']['grade'] or '— (coverage too low)'} | "
                         f"{s['coverage']:.0%} | {wall:.0f} s |")

@@ -29,8 +29,8 @@ def failed_indicator_findings(scoring: Mapping[str, Any], hierarchy: Hierarchy) 
             continue
         source = row.get("source") or ""
         unit = f" {row['unit']}" if row.get("unit") else ""
-        observed = "n/a" if row.get("actual") is None else f"{row['actual']:g}{unit}"
-        expected = "n/a" if row.get("expected") is None else f"{'≤' if row.get('better') == 'lower' else '≥'} {row['expected']:g}{unit}"
+        observed = "n/a" if row.get("actual") is None else f"{row['actual']:.4g}{unit}"
+        expected = "n/a" if row.get("expected") is None else f"{'≤' if row.get('better') == 'lower' else '≥'} {row['expected']:.4g}{unit}"
         out.append(Finding(
             id=f"indicator.{node.id}",
             title=f"{node.title}: {observed} against {expected} (score {row['score']:.1f}, Fail)",
