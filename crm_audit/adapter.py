@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel
 
+from .auth import json_path
 from .hookspecs import hookimpl
 from .target import Exchange, Target, TargetError
 
@@ -327,18 +328,8 @@ class IncompleteRead(TargetError):
 
 # ---------------------------------------------------------------------- helpers for adapters
 
-def dig(data: Any, path: str | None) -> Any:
-    """Follow a dotted path into nested dicts (and list indexes: ``items.0.id``); '' or None returns data itself."""
-    if not path:
-        return data
-    for part in path.split("."):
-        if isinstance(data, Mapping):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
+#: follow a dotted path into nested dicts and list indexes (``items.0.id``); '' or None returns data itself
+dig = json_path
 
 
 def put(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

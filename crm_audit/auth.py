@@ -148,7 +148,7 @@ def json_path(data: Any, path: str | None) -> Any:
     if not path:
         return data
     for part in path.split("."):
-        if isinstance(data, dict):
+        if isinstance(data, Mapping):
             data = data.get(part)
         elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
             data = data[int(part)]
