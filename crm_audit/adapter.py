@@ -130,8 +130,10 @@ class Adapter(abc.ABC):
     config_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, config: dict[str, Any], target: Target) -> None:
+        """Keep the target; validate ``config`` with :attr:`config_model` into ``self.config`` (raises ValidationError)."""
         self.raw_config = config
         self.target = target
+        self.config: Any = self.config_model.model_validate(config) if self.config_model is not None else None
 
     # ------------------------------------------------------------------ records
     @abc.abstractmethod

@@ -249,6 +249,7 @@ NOTES: dict[str, str] = {
                            "(None: not scored)",
     "AuditResult.verdict": "the decision drawn from the evidence (None: not judged)",
     "Adapter.raw_config": "the profile's `adapter` section as given",
+    "Adapter.config": "the `adapter` section validated by `config_model` (None when the adapter has none)",
     "Adapter.target": "the Target every request of the adapter goes through",
     "Loaded.data": "the loaded document",
     "Loaded.lines": "1-based line of every key path (a tuple of keys and list indexes)",

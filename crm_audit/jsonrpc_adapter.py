@@ -80,9 +80,7 @@ class JsonRpcAdapter(Adapter):
     _ids = itertools.count(1)
 
     def __init__(self, config: dict[str, Any], target: Target) -> None:
-        super().__init__(config, target)
-        model = self.config_model if self.config_model is not None else JsonRpcConfig
-        self.config: JsonRpcConfig = model.model_validate(config)  # type: ignore[assignment]
+        super().__init__(config, target)  # validates config with config_model (a subclass may extend it)
         self._created: dict[tuple[str, str], tuple[str, int]] = {}
 
     # ------------------------------------------------------------------ calls

@@ -133,8 +133,7 @@ class RestAdapter(Adapter):
     _counter = itertools.count(1)
 
     def __init__(self, config: dict[str, Any], target: Target) -> None:
-        super().__init__(config, target)
-        self.config = RestConfig.model_validate(config)
+        super().__init__(config, target)  # self.config: RestConfig, validated from config_model
         self._created: dict[tuple[str, str], tuple[str, int]] = {}
         self._rules = [(r, re.compile(r.match) if r.match else None) for r in self.config.denials]
 
