@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from crm_audit.profile import Profile
+from crm_audit.core.profile import Profile
 
 HERE = Path(__file__).resolve().parent
 

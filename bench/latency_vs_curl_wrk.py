@@ -19,7 +19,7 @@ import sys
 
 from _common import ROOT, delay_server, machine_line, profile_for, update_block, utc_now
 
-from crm_audit.target import Target
+from crm_audit.core.target import Target
 
 N = 200
 DELAYS_MS = (50, 0)

@@ -59,9 +59,9 @@ class Raw(FastHttpUser):
 
 def probe_child(base_url: str, path: str) -> dict[str, Any]:
     """Runs in its own process: one probe step; prints the step and this process's CPU and peak RSS."""
-    from crm_audit.plugins import make_plugin_manager
-    from crm_audit.profile import Profile
-    from crm_audit.runner import RunOptions, run_audit
+    from crm_audit.core.plugins import make_plugin_manager
+    from crm_audit.core.profile import Profile
+    from crm_audit.core.runner import RunOptions, run_audit
 
     profile = Profile.model_validate({
         "name": "bench", "target": {"base_url": base_url, "rate_limit_rps": 10_000, "request_budget": 100_000_000,

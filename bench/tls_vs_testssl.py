@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from tls_servers import NginxServer, make_pki, nginx_sites, probe_context, python_servers, start_all  # noqa: E402
 
-from crm_audit.model import ProbeResult, Status  # noqa: E402
+from crm_audit.core.model import ProbeResult, Status  # noqa: E402
 from crm_audit_plugins.tls import TlsProbe  # noqa: E402
 from crm_audit_plugins.tls.ciphers import forward_secret  # noqa: E402
 

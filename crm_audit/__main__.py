@@ -1,5 +1,5 @@
 """``python -m crm_audit`` runs the command line."""
 
-from .cli import main
+from crm_audit.cli import main
 
 main()

@@ -35,10 +35,10 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("Probes and reporters", "crm_audit.probe", ("Probe", "ProbeContext", "ProbeSkipped", "NoOptions", "Reporter"),
+    Section("Probes and reporters", "crm_audit.core.probe", ("Probe", "ProbeContext", "ProbeSkipped", "NoOptions", "Reporter"),
             "A probe subclasses `Probe`, sets its class attributes and implements `run(ctx)`; "
             "`ProbeSkipped` is the one exception a probe raises on purpose (docs/plugins.md)."),
-    Section("Target: requests and exchanges", "crm_audit.target",
+    Section("Target: requests and exchanges", "crm_audit.core.target",
             ("Target", "Exchange", "TargetError", "OutOfScope", "BudgetExceeded", "Cancelled"),
             "Every request goes through `ctx.target.request(…)`, which returns an `Exchange`. Only scope, "
             "budget and cancellation raise (`OutOfScope`, `BudgetExceeded`, `Cancelled`, all `TargetError`s); "
@@ -50,33 +50,33 @@ SECTIONS: tuple[Section, ...] = (
             "its profile entry names (`accounts[].auth.method`; section \"Authentication\" below); the "
             "credentials are obtained once, renewed before they expire and redacted from everything kept. "
             "An adapter or probe never handles secrets itself."),
-    Section("Results", "crm_audit.model",
+    Section("Results", "crm_audit.core.model",
             ("Finding", "Evidence", "Measurement", "SampleSummary", "ProbeResult", "Severity", "Status", "NotAssessed",
              "ASSESSED_STATUSES", "SEVERITY_ORDER", "AuditResult", "Verdict", "GateOutcome", "SchedulePhase",
              "TargetSummary", "load_result"),
             "What a probe returns and a reporter reads. Evidence has three states: pass, fail/warn, or "
             "*not assessed* (status `skipped` or `error` with a `NotAssessed` reason) — never a pass."),
-    Section("Profile and accounts", "crm_audit.profile", ("Account", "AuthConfig", "Profile", "ProfileError"),
+    Section("Profile and accounts", "crm_audit.core.profile", ("Account", "AuthConfig", "Profile", "ProfileError"),
             "Every profile key is in docs/profile.md; these are the parts probes read."),
-    Section("Picking accounts", "crm_audit.accounts", ()),
-    Section("Options checked against the profile", "crm_audit.options", ()),
-    Section("Authentication", "crm_audit.auth",
+    Section("Picking accounts", "crm_audit.core.accounts", ()),
+    Section("Options checked against the profile", "crm_audit.core.options", ()),
+    Section("Authentication", "crm_audit.core.auth",
             ("AuthMethod", "Credentials", "LoginAttempt", "AuthFailed", "json_path", "fill", "compose"),
             "Authentication is a plugin point: an auth method is a class registered with "
             "`crm_audit_register_auth`, picked by `accounts[].auth.method` (docs/plugins.md, \"Authentication\"; "
-            "the built-ins in `crm_audit.auth_methods` are examples)."),
-    Section("Adapters", "crm_audit.adapter", ("Adapter", "IncompleteRead"),
+            "the built-ins in `crm_audit.protocols.auth_methods` are examples)."),
+    Section("Adapters", "crm_audit.core.adapter", ("Adapter", "IncompleteRead"),
             "An adapter maps generic resources onto one CRM's API; probes call only these methods. "
             "Every method that talks to the CRM returns the `Exchange` it made, so a probe can judge it."),
     Section("Indicators a plugin adds", "crm_audit.scoring.extend",
             ("IndicatorSpec", "collect_indicators", "merge_indicators", "fed_indicators", "unscored_probe_warnings")),
-    Section("Verdict", "crm_audit.verdict", ("finalize", "decide", "rank", "open_counts", "rules_of"),
+    Section("Verdict", "crm_audit.core.verdict", ("finalize", "decide", "rank", "open_counts", "rules_of"),
             "The decision drawn from the evidence, apart from the score (docs/scoring.md, \"Verdict\")."),
     Section("Failed indicators as findings", "crm_audit.scoring.indicator_findings", ("failed_indicator_findings",)),
-    Section("The YAML loader", "crm_audit.safeyaml",
+    Section("The YAML loader", "crm_audit.core.safeyaml",
             ("load_yaml", "Loaded", "YamlError", "MAX_CHARS", "MAX_NODES", "MAX_DEPTH"),
             "Every YAML file crm-audit reads goes through `load_yaml`; a plugin reading YAML should too."),
-    Section("Hooks", "crm_audit.hookspecs", ("hookimpl", "crm_audit_register_probes", "crm_audit_register_reporters",
+    Section("Hooks", "crm_audit.core.hookspecs", ("hookimpl", "crm_audit_register_probes", "crm_audit_register_reporters",
                                              "crm_audit_register_adapters", "crm_audit_register_auth",
                                              "crm_audit_register_indicators",
                                              "crm_audit_audit_started", "crm_audit_probe_finished",
@@ -215,7 +215,7 @@ NOTES: dict[str, str] = {
     "TargetSummary.scope": "hosts the audit may contact",
     "AuthConfig.body_format": "login: send the body as JSON or as a form",
     "Profile.account": "the account of that name; KeyError when there is none",
-    "Profile.accounts_with_role": "the accounts of a role, in profile order (crm_audit.accounts has more)",
+    "Profile.accounts_with_role": "the accounts of a role, in profile order (crm_audit.core.accounts has more)",
     "Adapter.type": "the name the profile's `adapter.type` selects",
     "Adapter.version": "the adapter's version",
     "Adapter.description": "one line shown by `crm-audit plugins`",

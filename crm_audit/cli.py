@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from . import __version__
+from crm_audit import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - heavy modules are imported where they are used (fast start-up)
-    from .model import AuditResult, ProbeResult
-    from .plugins import Registry
-    from .profile import Profile
+    from crm_audit.core.model import AuditResult, ProbeResult
+    from crm_audit.core.plugins import Registry
+    from crm_audit.core.profile import Profile
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 
@@ -44,11 +44,11 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - known errors get one line, the rest is the last line of defence
-            from .plugins import PluginError
-            from .profile import ProfileError
-            from .redact import Redactor
-            from .runner import UsageError
-            from .target import TargetError
+            from crm_audit.core.plugins import PluginError
+            from crm_audit.core.profile import ProfileError
+            from crm_audit.core.redact import Redactor
+            from crm_audit.core.runner import UsageError
+            from crm_audit.core.target import TargetError
 
             if isinstance(exc, (ProfileError, UsageError)):
                 fail(str(exc), EXIT_USAGE)
@@ -131,7 +131,7 @@ class LazyGroup(click.Group):
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
-            from .commands import COMMANDS
+            from crm_audit.commands import COMMANDS
 
             for cmd in COMMANDS:
                 self.add_command(cmd)
@@ -167,7 +167,7 @@ def cli() -> None:
 
 
 def _registry() -> Registry:
-    from .plugins import make_plugin_manager
+    from crm_audit.core.plugins import make_plugin_manager
 
     reg = make_plugin_manager()
     for w in reg.warnings:
@@ -240,15 +240,15 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
             allow_disruptive: bool | None, quiet: bool, allow_writes: bool | None = None,
             ci: dict[str, Any] | None = None) -> int:
     """Run an audit, write its files and print the summary; returns the exit code."""
-    from .output import parse_formats, run_folder, write_reports
-    from .postprocess import PostOptions, postprocess, prepare
-    from .runner import RunOptions, plugin_indicators, run_audit, select_probes
+    from crm_audit.output import parse_formats, run_folder, write_reports
+    from crm_audit.core.postprocess import PostOptions, postprocess, prepare
+    from crm_audit.core.runner import RunOptions, plugin_indicators, run_audit, select_probes
 
-    from .output import check_output_base
+    from crm_audit.output import check_output_base
 
     ci = dict(ci or {})
     if ci.get("overrides"):
-        from .options import apply_overrides
+        from crm_audit.core.options import apply_overrides
 
         profile = apply_overrides(profile, ci["overrides"])
     ci.pop("overrides", None)
@@ -285,7 +285,7 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
 
 def print_summary(result: AuditResult, paths: list[Path]) -> None:
     """The first screen of a run: verdict, open findings, score with coverage, then gates and files."""
-    from .summary import summary_lines
+    from crm_audit.summary import summary_lines
 
     for line in summary_lines(result):
         click.echo(line)
@@ -342,7 +342,7 @@ def audit(profile_path: Path, out: Path, formats: str | None, only: tuple[str, .
       export CRM_ADMIN_PASSWORD=…
       crm-audit audit my-crm.yaml --format html,junit --fail-under 70 --fail-on high
     """
-    from .profile import load_profile
+    from crm_audit.core.profile import load_profile
 
     registry = _registry()
     profile = load_profile(profile_path)
@@ -359,15 +359,15 @@ def validate(profile_path: Path) -> None:
 
     Every problem is listed, one line each naming its key (exit 2); a selected probe that feeds
     no indicator of the chosen hierarchy is a warning."""
-    from .postprocess import PostOptions, prepare
-    from .profile import load_profile
-    from .runner import _load_evidence, _load_hierarchy, check_plugin_sections, make_adapter, select_probes
-    from .target import Target
+    from crm_audit.core.postprocess import PostOptions, prepare
+    from crm_audit.core.profile import load_profile
+    from crm_audit.core.runner import _load_evidence, _load_hierarchy, check_plugin_sections, make_adapter, select_probes
+    from crm_audit.core.target import Target
 
-    from .options import OptionErrors
-    from .profile import ProfileError
-    from .runner import UsageError
-    from .scoring.extend import unscored_probe_warnings
+    from crm_audit.core.options import OptionErrors
+    from crm_audit.core.profile import ProfileError
+    from crm_audit.core.runner import UsageError
+    from crm_audit.scoring.extend import unscored_probe_warnings
 
     registry = _registry()
     profile = load_profile(profile_path)
@@ -407,7 +407,7 @@ def init(path: Path, force: bool) -> None:
     """Write a commented starter profile to PATH."""
     from importlib.resources import files
 
-    from .runner import UsageError
+    from crm_audit.core.runner import UsageError
 
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite it")
@@ -475,8 +475,8 @@ def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, protocol
       crm-audit demo --serve                  just run it, to point other tools at it
       crm-audit demo --protocol jsonrpc       audit its JSON-RPC face instead of its REST API
     """
-    from .demo import FLAWS, DemoServer
-    from .runner import UsageError
+    from crm_audit_demo import FLAWS, DemoServer
+    from crm_audit.core.runner import UsageError
 
     if "list" in flaws:
         for name, desc in sorted(FLAWS.items()):
@@ -489,7 +489,7 @@ def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, protocol
         if serve:
             _serve_forever(server)
             return
-        from .demo_profile import demo_profile
+        from crm_audit_demo.profile import demo_profile
 
         registry = _registry()
         profile = demo_profile(server)

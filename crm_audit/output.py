@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .model import AuditResult
-from .plugins import Registry
-from .runner import UsageError
+from crm_audit.core.model import AuditResult
+from crm_audit.core.plugins import Registry
+from crm_audit.core.runner import UsageError
 
 DEFAULT_FORMATS = ("json", "html")
 
 
 def parse_formats(spec: str | None, registry: Registry) -> list[str]:
     """'html,junit' or 'all' → format names, json always first; unknown names are a usage error."""
-    from .report.render import select_formats
+    from crm_audit.report.render import select_formats
 
     try:
         names = select_formats(registry.reporters, spec or ",".join(DEFAULT_FORMATS))
@@ -46,7 +46,7 @@ def write_reports(result: AuditResult, registry: Registry, folder: Path, formats
     A failing reporter never costs the result itself: the JSON is on disk before any other
     reporter runs, and any report can be re-rendered from it later (`crm-audit report`).
     """
-    from .report.render import ReportError, render_reports
+    from crm_audit.report.render import ReportError, render_reports
 
     paths = render_reports(result, registry.reporters, folder, ["json"])
     others = [f for f in formats if f != "json"]

@@ -13,12 +13,12 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .safeyaml import MAX_CHARS, MAX_DEPTH, MAX_NODES
+from crm_audit.core.safeyaml import MAX_CHARS, MAX_DEPTH, MAX_NODES
 
-from .profile import MAX_ERROR_CHARS, MAX_NAME_CHARS, MAX_PATH_CHARS
-from .profile import Account, Allow, AuthConfig, Endpoint, Flow, FlowStep, Gates, Profile, TargetConfig, ThresholdGate
-from .profile import Actors
-from .rest_adapter import DenialRule, Pagination, ResourceConfig, RestConfig
+from crm_audit.core.profile import MAX_ERROR_CHARS, MAX_NAME_CHARS, MAX_PATH_CHARS
+from crm_audit.core.profile import Account, Allow, AuthConfig, Endpoint, Flow, FlowStep, Gates, Profile, TargetConfig, ThresholdGate
+from crm_audit.core.profile import Actors
+from crm_audit.protocols.rest import DenialRule, Pagination, ResourceConfig, RestConfig
 
 SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("Top level", Profile, ""),
@@ -100,7 +100,7 @@ def render(probe_options: dict[str, type[BaseModel]] | None = None) -> str:
         "path) must exist when the profile is loaded.",
         "",
         "Every YAML file crm-audit reads (profiles, hierarchies, evidence, waivers, AHP matrices) is read",
-        f"by one bounded loader (`crm_audit/safeyaml.py`): standard tags only, at most {MAX_CHARS // 1024 // 1024} MiB "
+        f"by one bounded loader (`crm_audit/core/safeyaml.py`): standard tags only, at most {MAX_CHARS // 1024 // 1024} MiB "
         f"of text, at most {MAX_NODES:,}",
         "nodes *counting every alias as the nodes it expands to* (a scalar counts one node per 80",
         f"characters), nesting at most {MAX_DEPTH} deep. Anchors, aliases and `<<:` merge keys work; an",
@@ -128,7 +128,7 @@ def render(probe_options: dict[str, type[BaseModel]] | None = None) -> str:
 
 def render_installed() -> str:
     """The reference including the options of every installed probe."""
-    from .plugins import make_plugin_manager
+    from crm_audit.core.plugins import make_plugin_manager
 
     reg = make_plugin_manager()
     return render({pid: cls.options_model for pid, cls in reg.probes.items()})

@@ -6,7 +6,7 @@ import json
 from importlib.resources import files
 from typing import Any
 
-from .model import SCHEMA_VERSION, AuditResult
+from crm_audit.core.model import SCHEMA_VERSION, AuditResult
 
 SCHEMA_FILE = "audit-result.schema.json"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import SEVERITY_ORDER, AuditResult, Finding
+from crm_audit.core.model import SEVERITY_ORDER, AuditResult, Finding
 
 #: how many open findings the summary names
 TOP_FINDINGS = 5

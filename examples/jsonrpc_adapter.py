@@ -1,6 +1,6 @@
 """Example third-party adapter: a JSON-RPC CRM whose errors carry only numeric codes.
 
-The built-in ``jsonrpc`` adapter (``crm_audit/jsonrpc_adapter.py``) speaks JSON-RPC 2.0 and reads
+The built-in ``jsonrpc`` adapter (``crm_audit/protocols/jsonrpc.py``) speaks JSON-RPC 2.0 and reads
 an error by its name. This plugin extends it for a CRM that answers errors with a bare code
 (``{"error": {"code": -32003, "message": "forbidden"}}``). Register it like any plugin:
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from crm_audit.adapter import Adapter, Outcome, dig
-from crm_audit.hookspecs import hookimpl
-from crm_audit.jsonrpc_adapter import JsonRpcAdapter, JsonRpcConfig
-from crm_audit.target import Exchange
+from crm_audit.core.adapter import Adapter, Outcome, dig
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.protocols.jsonrpc import JsonRpcAdapter, JsonRpcConfig
+from crm_audit.core.target import Exchange
 
 #: error code -> what it means
 CODES: dict[int, Outcome] = {-32001: "denied", -32003: "denied", -32004: "not_found"}

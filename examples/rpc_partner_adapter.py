@@ -20,16 +20,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.adapter import (Adapter, Caller, FieldKind, Operation, Outcome, RawCredentials, classify_http, dig, fill,
+from crm_audit.core.adapter import (Adapter, Caller, FieldKind, Operation, Outcome, RawCredentials, classify_http, dig, fill,
                                nest)
-from crm_audit.hookspecs import hookimpl
-from crm_audit.target import Exchange, Target
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.target import Exchange, Target
 
 #: JSON-RPC error names -> what they mean for every probe
 ERRORS: dict[str, Outcome] = {"AccessError": "denied", "AuthenticationError": "denied", "SessionExpired": "denied",
                               "MissingError": "not_found", "MethodNotFound": "not_found", "ServerError": "error"}
 
-#: the named operations probes call (crm_audit.adapter.NAMED_OPERATIONS) -> this CRM's RPC methods
+#: the named operations probes call (crm_audit.core.adapter.NAMED_OPERATIONS) -> this CRM's RPC methods
 NAMED: dict[str, str] = {"me": "users.me", "update_me": "users.write_me", "users.list": "users.search_read",
                          "register": "auth.register", "audit_log": "audit_log.search_read"}
 

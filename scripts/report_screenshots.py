@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_report_html_browser import Browser  # noqa: E402  the one DevTools client of this project
 
-from crm_audit.model import AuditResult, load_result  # noqa: E402
+from crm_audit.core.model import AuditResult, load_result  # noqa: E402
 from crm_audit.report.html_reporter import HtmlReporter  # noqa: E402
 
 #: (file name, width, height, mobile)

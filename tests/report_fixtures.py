@@ -13,7 +13,7 @@ import random
 import sys
 from typing import Any
 
-from crm_audit.model import (
+from crm_audit.core.model import (
     AuditResult, Evidence, Finding, GateOutcome, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
     Status, TargetSummary, Verdict,
 )

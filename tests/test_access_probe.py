@@ -23,12 +23,12 @@ import jwt
 import pytest
 import requests
 
-from crm_audit.demo import DemoServer
-from crm_audit.demo_profile import demo_profile
-from crm_audit.model import AuditResult, NotAssessed, ProbeResult, Status
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.runner import RunOptions, run_audit
-from crm_audit.target import Exchange, Target
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.model import AuditResult, NotAssessed, ProbeResult, Status
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.runner import RunOptions, run_audit
+from crm_audit.core.target import Exchange, Target
 from crm_audit_plugins.access import AccessProbe
 from crm_audit_plugins.access.anonymous import has_data
 from crm_audit_plugins.access.common import app_silent, unjudged, verdict

@@ -1,11 +1,11 @@
-"""crm_audit.accounts: picking accounts by role, tenant, purpose and privilege."""
+"""crm_audit.core.accounts: picking accounts by role, tenant, purpose and privilege."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from crm_audit import accounts
-from crm_audit.profile import Profile
+from crm_audit.core import accounts
+from crm_audit.core.profile import Profile
 
 FULL = {a: "allow" for a in ("list", "read", "create", "update", "delete")}
 READ = {**{a: "deny" for a in ("create", "update", "delete")}, "list": "allow", "read": "allow"}

@@ -7,10 +7,10 @@ import inspect
 import re
 from pathlib import Path
 
-from crm_audit.adapter import Adapter, RawCredentials, classify_http
-from crm_audit.profile import parse_profile
-from crm_audit.rest_adapter import DenialRule, Pagination, ResourceConfig, RestAdapter, RestConfig
-from crm_audit.target import Exchange, Target
+from crm_audit.core.adapter import Adapter, RawCredentials, classify_http
+from crm_audit.core.profile import parse_profile
+from crm_audit.protocols.rest import DenialRule, Pagination, ResourceConfig, RestAdapter, RestConfig
+from crm_audit.core.target import Exchange, Target
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from crm_audit.adapter import IncompleteRead, RestAdapter
-from crm_audit.profile import Profile
-from crm_audit.target import Target
+from crm_audit.core.adapter import IncompleteRead, RestAdapter
+from crm_audit.core.profile import Profile
+from crm_audit.core.target import Target
 
 from local_http import LocalServer
 

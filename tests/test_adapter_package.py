@@ -21,10 +21,10 @@ SOURCE = ROOT / "examples" / "rpc_partner_adapter.py"
 
 RUN = textwrap.dedent("""
     import json, sys
-    from crm_audit.demo import DemoServer
-    from crm_audit.demo_profile import demo_profile
-    from crm_audit.plugins import make_plugin_manager
-    from crm_audit.runner import RunOptions, run_audit
+    from crm_audit_demo import DemoServer
+    from crm_audit_demo.profile import demo_profile
+    from crm_audit.core.plugins import make_plugin_manager
+    from crm_audit.core.runner import RunOptions, run_audit
 
     reg = make_plugin_manager()
     cls = reg.adapters["rpc_partner"]
@@ -79,7 +79,7 @@ def _audit(env: dict[str, str], *flaws: str) -> dict:
 def test_the_package_uses_only_the_contract() -> None:
     text = SOURCE.read_text()
     assert "RestAdapter" not in text and "rest_adapter" not in text and "jsonrpc_adapter" not in text
-    assert "from crm_audit.adapter import (Adapter," in text
+    assert "from crm_audit.core.adapter import (Adapter," in text
 
 
 @pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from crm_audit import api_doc
-from crm_audit.probe import Probe, ProbeContext
+from crm_audit.core.probe import Probe, ProbeContext
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "api.md"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from crm_audit.demo import DemoServer
-from crm_audit.demo_profile import demo_profile
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.profile import parse_profile
-from crm_audit.runner import RunOptions, run_audit
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import parse_profile
+from crm_audit.core.runner import RunOptions, run_audit
 
 from local_http import LocalServer, json_route
 

@@ -12,13 +12,13 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from crm_audit.auth import AuthMethod, Credentials
-from crm_audit.demo import DemoServer
-from crm_audit.demo_profile import demo_profile
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.profile import parse_profile
-from crm_audit.runner import RunOptions, run_audit
-from crm_audit.target import Target, TargetError
+from crm_audit.core.auth import AuthMethod, Credentials
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import parse_profile
+from crm_audit.core.runner import RunOptions, run_audit
+from crm_audit.core.target import Target, TargetError
 
 from local_http import LocalServer
 
@@ -217,7 +217,7 @@ def test_a_signer_signs_every_request_of_its_account(crm) -> None:
 
 def test_the_audit_finds_a_method_registered_only_in_code() -> None:
     """run_audit hands the registry's auth methods to the Target: a method no package installs is found too."""
-    from crm_audit.hookspecs import hookimpl
+    from crm_audit.core.hookspecs import hookimpl
 
     seen: list[str | None] = []
 
@@ -260,8 +260,8 @@ def test_unknown_method_is_one_line() -> None:
 PLUGIN = '''
 """A JSON-RPC session login: X-Session is built from two fields of the login result."""
 import time
-from crm_audit.auth import AuthMethod, Credentials
-from crm_audit.hookspecs import hookimpl
+from crm_audit.core.auth import AuthMethod, Credentials
+from crm_audit.core.hookspecs import hookimpl
 
 
 class RpcSession(AuthMethod):

@@ -19,16 +19,16 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crm_audit.adapter import RestAdapter
-from crm_audit.demo import DemoServer
-from crm_audit.demo_profile import demo_profile
-from crm_audit.model import ProbeResult
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.probe import ProbeContext
-from crm_audit.profile import Profile, parse_profile
-from crm_audit.redact import Redactor
-from crm_audit.runner import RunOptions, new_run_id, run_audit, run_one
-from crm_audit.target import Target
+from crm_audit.core.adapter import RestAdapter
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.model import ProbeResult
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.probe import ProbeContext
+from crm_audit.core.profile import Profile, parse_profile
+from crm_audit.core.redact import Redactor
+from crm_audit.core.runner import RunOptions, new_run_id, run_audit, run_one
+from crm_audit.core.target import Target
 from crm_audit_plugins.backup import DEFAULT_GUESSABLE, BackupOptions, BackupProbe
 from crm_audit_plugins.backup.content import analyse, looks_like_backup, verify_checksum
 from crm_audit_plugins.backup.drill import BackupAudit

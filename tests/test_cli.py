@@ -141,7 +141,7 @@ def test_errors_are_one_line_with_documented_exit_code(server, tmp_path: Path, c
 
 
 def test_a_tls_failure_is_a_warning_and_nothing_passes_on_it(tmp_path: Path) -> None:
-    from crm_audit.demo import DemoServer
+    from crm_audit_demo import DemoServer
 
     with DemoServer() as demo:
         prof = tmp_path / "p.yaml"

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-import crm_audit.adapter
-from crm_audit.hookspecs import hookimpl
-from crm_audit.model import ProbeResult
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.probe import Probe, ProbeContext
-from crm_audit.profile import parse_profile
-from crm_audit.runner import RunOptions, plan_schedule, run_audit
-from crm_audit.target import BudgetExceeded
+import crm_audit.core.adapter
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import ProbeResult
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.probe import Probe, ProbeContext
+from crm_audit.core.profile import parse_profile
+from crm_audit.core.runner import RunOptions, plan_schedule, run_audit
+from crm_audit.core.target import BudgetExceeded
 
 from local_http import LocalServer
 
@@ -108,7 +108,7 @@ def audit(rate: float, budget: int, only: list[str]) -> tuple[Any, Hits]:
     with LocalServer({"/hit": hits.route, "/": hits.route}) as srv:
         profile = parse_profile(f"target: {{base_url: '{srv.base_url}', rate_limit_rps: {rate}, "
                                 f"request_budget: {budget}}}\nhierarchy: none\n")
-        reg = make_plugin_manager([Plugin(), crm_audit.adapter], entry_points=False)
+        reg = make_plugin_manager([Plugin(), crm_audit.core.adapter], entry_points=False)
         result = run_audit(profile, reg, RunOptions(only=only))
     return result, hits
 

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from crm_audit.demo import DemoServer
-from crm_audit.demo.data import SEEDED_DEFECTS
-from crm_audit.demo_profile import demo_profile
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.runner import RunOptions, run_audit
+from crm_audit_demo import DemoServer
+from crm_audit_demo.data import SEEDED_DEFECTS
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit_plugins.data_quality import DataQualityOptions
 from crm_audit_plugins.data_quality.checks import count_defects
 from crm_audit_plugins.kpi import CaseFields

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from crm_audit.demo.certs import generate_certs
+from crm_audit_demo.certs import generate_certs
 
 
 def test_a_poller_never_reads_a_partial_ca_file(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crm_audit.demo import DEMO_USERS, FLAWS, SEEDED_DEFECTS, DemoServer
+from crm_audit_demo import DEMO_USERS, FLAWS, SEEDED_DEFECTS, DemoServer
 
 pytestmark = pytest.mark.integration
 
@@ -564,7 +564,7 @@ def test_backup_bytes_are_encrypted_and_checksummed(api: Api) -> None:
 
 
 def test_unhandled_errors_answer_json_or_traceback() -> None:
-    from crm_audit.demo.middleware import Errors
+    from crm_audit_demo.middleware import Errors
 
     async def boom(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("kaboom")

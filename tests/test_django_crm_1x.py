@@ -19,10 +19,10 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from crm_audit.model import AuditResult, Finding
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.profile import Profile, load_profile
-from crm_audit.runner import RunOptions, run_audit
+from crm_audit.core.model import AuditResult, Finding
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import Profile, load_profile
+from crm_audit.core.runner import RunOptions, run_audit
 
 from targets.django_crm_1x import ACCOUNTS, LOGIN_SCRIPT, DjangoCrm1xServer
 

@@ -18,10 +18,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from crm_audit.model import AuditResult, Finding, ProbeResult
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.profile import Profile, load_profile
-from crm_audit.runner import RunOptions, run_audit
+from crm_audit.core.model import AuditResult, Finding, ProbeResult
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import Profile, load_profile
+from crm_audit.core.runner import RunOptions, run_audit
 
 from targets.django_crm import DjangoCrmServer
 from targets.postgres import PostgresServer
@@ -77,8 +77,8 @@ def backup_run(crm: DjangoCrmServer, writing: AuditResult, tmp_path_factory: pyt
 
 def _leftovers(crm: DjangoCrmServer, tag: str) -> dict[str, list[Any]]:
     """Records carrying ``tag`` that are still in the CRM (seen as admin1)."""
-    from crm_audit.adapter import RestAdapter
-    from crm_audit.target import Target
+    from crm_audit.core.adapter import RestAdapter
+    from crm_audit.core.target import Target
 
     prof = load(crm)
     adapter = RestAdapter(prof.adapter, Target(prof))
@@ -128,8 +128,8 @@ def test_profile_is_valid_and_uses_env_references_only(crm: DjangoCrmServer) -> 
 
 def test_adapter_creates_reads_updates_deletes_every_resource(crm: DjangoCrmServer) -> None:
     """Each resource's bodies work on 0.9.0: create (200, no record) → found by tag → read → PUT → delete."""
-    from crm_audit.adapter import RestAdapter
-    from crm_audit.target import Target
+    from crm_audit.core.adapter import RestAdapter
+    from crm_audit.core.target import Target
 
     prof = load(crm)
     adapter = RestAdapter(prof.adapter, Target(prof))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from crm_audit.adapter import RestAdapter
-from crm_audit.demo_profile import demo_profile
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.profile import Flow
-from crm_audit.runner import RunOptions, run_audit
-from crm_audit.target import Target
+from crm_audit.core.adapter import RestAdapter
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import Flow
+from crm_audit.core.runner import RunOptions, run_audit
+from crm_audit.core.target import Target
 
-from crm_audit.demo import DemoServer
+from crm_audit_demo import DemoServer
 
 pytestmark = pytest.mark.integration
 

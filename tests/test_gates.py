@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from crm_audit.gates import GateSyntaxError, evaluate_gates, merge_gates, parse_fail_under, parse_threshold
-from crm_audit.model import AuditResult, Finding, Measurement, ProbeResult, Severity, Status, TargetSummary
-from crm_audit.profile import Gates, ThresholdGate
+from crm_audit.ci.gates import GateSyntaxError, evaluate_gates, merge_gates, parse_fail_under, parse_threshold
+from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Severity, Status, TargetSummary
+from crm_audit.core.profile import Gates, ThresholdGate
 
 from local_http import LocalServer, json_route
 
@@ -153,9 +153,9 @@ def test_cli_bad_gate_syntax_is_a_usage_error(local_profile: Path, tmp_path: Pat
 
 
 def test_prepare_reads_options_before_the_audit(tmp_path: Path) -> None:
-    from crm_audit.postprocess import PostOptions, prepare
-    from crm_audit.profile import parse_profile
-    from crm_audit.runner import UsageError
+    from crm_audit.core.postprocess import PostOptions, prepare
+    from crm_audit.core.profile import parse_profile
+    from crm_audit.core.runner import UsageError
 
     prof = parse_profile(PROFILE.format(url="http://127.0.0.1:9") + "gates: {fail_under: 40}\n", source="p.yaml")
     p = prepare(prof, PostOptions(fail_under=("perf=55",), regression_threshold=0.5))
@@ -170,7 +170,7 @@ def test_prepare_reads_options_before_the_audit(tmp_path: Path) -> None:
 
 
 def test_a_set_gate_fails_when_a_probe_did_not_finish() -> None:
-    from crm_audit.postprocess import Prepared, postprocess
+    from crm_audit.core.postprocess import Prepared, postprocess
 
     ok = make_result()
     broken = ok.model_copy(update={"probes": ok.probes + [ProbeResult(probe="tls", status="error", reason="boom")]})
@@ -183,7 +183,7 @@ def test_a_set_gate_fails_when_a_probe_did_not_finish() -> None:
 
 
 def test_a_skipped_probe_fails_the_probes_gate_unless_expected() -> None:
-    from crm_audit.postprocess import Prepared, postprocess
+    from crm_audit.core.postprocess import Prepared, postprocess
 
     ok = make_result()
     skipped = ok.model_copy(update={"probes": ok.probes + [ProbeResult(probe="backup", status="skipped",
@@ -196,7 +196,7 @@ def test_a_skipped_probe_fails_the_probes_gate_unless_expected() -> None:
 
 
 def test_verdict_gate_levels() -> None:
-    from crm_audit.model import Verdict
+    from crm_audit.core.model import Verdict
 
     def judged(word: str) -> AuditResult:
         return make_result().model_copy(update={"verdict": Verdict(verdict=word, reasons=["because"])})

@@ -74,7 +74,7 @@ def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "crm-audit, version" in proc.stdout
     assert heavy(mods) == []
     # not even the core's own models, the HTTP client or the plugins
-    assert not {"pydantic", "requests", "crm_audit.model", "crm_audit.plugins", "crm_audit_plugins"} & mods
+    assert not {"pydantic", "requests", "crm_audit.core.model", "crm_audit.core.plugins", "crm_audit_plugins"} & mods
 
 
 def test_validate_imports_no_scanner_server_or_templates(tmp_path: Path, profile: Path) -> None:

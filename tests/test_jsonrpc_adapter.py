@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.profile import parse_profile
-from crm_audit.runner import RunOptions, run_audit
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import parse_profile
+from crm_audit.core.runner import RunOptions, run_audit
 
 from local_http import LocalServer, json_route
 
@@ -66,8 +66,8 @@ hierarchy: none
         reg = make_plugin_manager([mod])
         assert reg.adapters["jsonrpc_coded"] is mod.CodedJsonRpcAdapter
         res = run_audit(profile, reg, RunOptions(only=["data_quality"]))
-        from crm_audit.runner import make_adapter
-        from crm_audit.target import Target
+        from crm_audit.core.runner import make_adapter
+        from crm_audit.core.target import Target
 
         adapter = make_adapter(reg, profile, Target(profile))
         items, ex = adapter.list("contacts", None)  # no token: error -32001 in a 200 body

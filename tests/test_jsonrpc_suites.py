@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from crm_audit.demo import DemoServer
-from crm_audit.demo_profile import demo_profile
-from crm_audit.model import AuditResult, Status
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.runner import RunOptions, make_adapter, run_audit
-from crm_audit.target import Target
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.model import AuditResult, Status
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.runner import RunOptions, make_adapter, run_audit
+from crm_audit.core.target import Target
 from test_access_probe import EXPECTED
 
 pytestmark = pytest.mark.integration

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crm_audit.demo_profile import demo_profile
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.runner import RunOptions, run_audit
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.runner import RunOptions, run_audit
 
-from crm_audit.demo import DemoServer
+from crm_audit_demo import DemoServer
 
 pytestmark = pytest.mark.integration
 
@@ -96,9 +96,9 @@ def test_request_budget_cut_marks_values_bounded_and_lists_unsampled_endpoints(f
 def test_operation_endpoints_time_reads_through_the_adapter_and_never_repeat_writes(fast_demo):
     """An endpoint may name an adapter operation: a read is timed by its exchange; a write is never sent
     (skipped for safety, with a hint) and an operation the adapter lacks is not assessed — counted on the server."""
-    from crm_audit.profile import Endpoint
-    from crm_audit.model import NotAssessed, Status
-    from crm_audit.target import Target
+    from crm_audit.core.profile import Endpoint
+    from crm_audit.core.model import NotAssessed, Status
+    from crm_audit.core.target import Target
 
     profile = demo_profile(fast_demo)
     target = Target(profile)
@@ -129,7 +129,7 @@ def test_operation_endpoints_time_reads_through_the_adapter_and_never_repeat_wri
 
 
 def test_an_endpoint_is_a_path_or_an_operation() -> None:
-    from crm_audit.profile import Endpoint
+    from crm_audit.core.profile import Endpoint
 
     assert Endpoint(name="op", operation="contacts.list").method == "CALL"  # the load mix takes GET paths only
     for bad in ({"name": "neither"}, {"name": "both", "path": "/api/x", "operation": "contacts.list"},

@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crm_audit.demo_profile import demo_profile
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.profile import parse_profile
-from crm_audit.runner import RunOptions, run_audit
+from crm_audit_demo.profile import demo_profile
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import parse_profile
+from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit_plugins.load.cluster import SECRET_ENV, Cluster, LoadRunError, free_port, locust_env, worker_command
 from crm_audit_plugins.load.locustfile import render_locustfile
 from crm_audit_plugins.load.stats import ladder, step_stats
 
-from crm_audit.demo import DemoServer
+from crm_audit_demo import DemoServer
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ def test_plain_install_finds_plugins_and_profiles(tmp_path: Path) -> None:
     assert (site / "crm_audit_plugins").is_dir() and (site / "crm_audit_profiles" / "demo.yaml").is_file()
     # run from an unrelated directory with only the installed copy importable (no source checkout on the path)
     env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
-    code = ("import json, crm_audit, crm_audit_plugins; from crm_audit.plugins import make_plugin_manager; "
+    code = ("import json, crm_audit, crm_audit_plugins; from crm_audit.core.plugins import make_plugin_manager; "
             "r = make_plugin_manager(); print(json.dumps({'file': crm_audit.__file__, 'warn': r.warnings, "
             "'probes': sorted(r.probes), 'reporters': sorted(r.reporters)}))")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from crm_audit.model import AuditResult, Finding, Measurement, ProbeResult, Status, TargetSummary
-from crm_audit.probe import Probe
+from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Status, TargetSummary
+from crm_audit.core.probe import Probe
 from crm_audit.scoring import HierarchyError, load_hierarchy, score_result
 from crm_audit.scoring.extend import (IndicatorSpec, collect_indicators, fed_indicators, merge_indicators,
                                       unscored_probe_warnings)
@@ -135,7 +135,7 @@ def test_a_value_is_credited_to_the_probe_that_produced_it() -> None:
 
 
 def test_failed_indicator_findings_name_the_producing_probe() -> None:
-    from crm_audit.verdict import finalize
+    from crm_audit.core.verdict import finalize
 
     h = load_hierarchy("default", known_probes=PROBES, indicators=[TRAIL])
     res = result_with(ProbeResult(probe="audit_trail", measurements=[
@@ -170,9 +170,9 @@ nodes:
 
 def test_rescoring_after_waivers_keeps_the_plugin_indicators() -> None:
     """Waivers re-score the result; the plugins' indicators must stay in the tree they were scored in."""
-    from crm_audit.postprocess import Prepared, postprocess
-    from crm_audit.profile import Gates
-    from crm_audit.waivers import Waiver
+    from crm_audit.core.postprocess import Prepared, postprocess
+    from crm_audit.core.profile import Gates
+    from crm_audit.ci.waivers import Waiver
 
     result = AuditResult(tool={"name": "crm-audit", "version": "t"}, run_id="r",
                          target=TargetSummary(name="t", base_url="http://127.0.0.1:1", scope=["127.0.0.1"]),

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from crm_audit.model import Finding, ProbeResult, Status
-from crm_audit.hookspecs import hookimpl
-from crm_audit.options import AccountName, OptionErrors, ResourceName, ScopedPath, apply_overrides, validate_options
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.probe import Probe, ProbeContext
-from crm_audit.profile import ProfileError, parse_profile
-from crm_audit.runner import check_plugin_sections, probe_options, run_one
-from crm_audit.target import Target
+from crm_audit.core.model import Finding, ProbeResult, Status
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.options import AccountName, OptionErrors, ResourceName, ScopedPath, apply_overrides, validate_options
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.probe import Probe, ProbeContext
+from crm_audit.core.profile import ProfileError, parse_profile
+from crm_audit.core.runner import check_plugin_sections, probe_options, run_one
+from crm_audit.core.target import Target
 
 from local_http import LocalServer, json_route
 

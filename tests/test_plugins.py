@@ -11,8 +11,8 @@ import textwrap
 from pathlib import Path
 
 
-from crm_audit import hookspecs
-from crm_audit.plugins import make_plugin_manager
+from crm_audit.core import hookspecs
+from crm_audit.core.plugins import make_plugin_manager
 
 from local_http import LocalServer, json_route
 
@@ -53,9 +53,9 @@ def test_plugins_command_lists_builtins() -> None:
 
 
 PLUGIN_SRC = '''
-from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Finding, ProbeResult, Status
-from crm_audit.probe import Probe
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import Finding, ProbeResult, Status
+from crm_audit.core.probe import Probe
 
 
 class PingProbe(Probe):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_audit.profile import ProfileError, load_profile, parse_profile
+from crm_audit.core.profile import ProfileError, load_profile, parse_profile
 
 GOOD = """\
 name: t

@@ -25,7 +25,7 @@ import yaml
 from click.testing import CliRunner
 
 from crm_audit.cli import cli
-from crm_audit.profile import MAX_ERROR_CHARS
+from crm_audit.core.profile import MAX_ERROR_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = (ROOT / "profiles" / "demo.yaml").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_audit.redact import MASK, Redactor
+from crm_audit.core.redact import MASK, Redactor
 
 
 @pytest.mark.parametrize("text, secret", [

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 from local_http import LocalServer
-from crm_audit.redact import MASK
+from crm_audit.core.redact import MASK
 
 TOKEN = "tok-Lk9/Qz+7=wX4-leak"
 API_KEY = "key_R2d2&C3po-9xq"

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import report_fixtures as rf  # noqa: E402
 
-from crm_audit.model import Evidence, Finding, ProbeResult, Severity  # noqa: E402
+from crm_audit.core.model import Evidence, Finding, ProbeResult, Severity  # noqa: E402
 from crm_audit.report.html_reporter import HtmlReporter  # noqa: E402
 
 

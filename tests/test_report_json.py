@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import report_fixtures as rf  # noqa: E402
 
 from crm_audit.commands.report import load_result  # noqa: E402
-from crm_audit.model import AuditResult  # noqa: E402
+from crm_audit.core.model import AuditResult  # noqa: E402
 from crm_audit.report.json_reporter import JsonReporter  # noqa: E402
 
 SCHEMA_FILE = Path(__file__).parent.parent / "crm_audit" / "schema" / "audit-result.schema.json"

@@ -16,8 +16,8 @@ import report_fixtures as rf  # noqa: E402
 
 from crm_audit.commands import COMMANDS  # noqa: E402
 from crm_audit.commands.report import report  # noqa: E402
-from crm_audit.plugins import make_plugin_manager  # noqa: E402
-from crm_audit.probe import Reporter  # noqa: E402
+from crm_audit.core.plugins import make_plugin_manager  # noqa: E402
+from crm_audit.core.probe import Reporter  # noqa: E402
 from crm_audit.report import (  # noqa: E402
     csv_reporter, html_reporter, json_reporter, junit_reporter, markdown_reporter, sarif_reporter,
 )

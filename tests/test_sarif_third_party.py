@@ -11,7 +11,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 import report_fixtures as rf  # noqa: E402
 
-from crm_audit.model import AuditResult, Finding, ProbeResult, Severity, Status  # noqa: E402
+from crm_audit.core.model import AuditResult, Finding, ProbeResult, Severity, Status  # noqa: E402
 from crm_audit.report.sarif_reporter import SarifReporter  # noqa: E402
 from crm_audit.report.view import indicator_dimensions, is_security_finding  # noqa: E402
 

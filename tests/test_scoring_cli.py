@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from crm_audit.commands.scoring import COMMANDS, ahp, compare, score
-from crm_audit.model import AuditResult, Finding, Measurement, ProbeResult, Severity, TargetSummary
+from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Severity, TargetSummary
 
 EXAMPLE_EVIDENCE = str(Path(__file__).resolve().parents[1] / "examples" / "evidence.yaml")
 

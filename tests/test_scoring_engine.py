@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_audit.model import AuditResult, Finding, Measurement, ProbeResult, Severity, Status, TargetSummary
+from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Severity, Status, TargetSummary
 from crm_audit.scoring import load_evidence, load_hierarchy, score_result
 from crm_audit.scoring.evidence import evidence_from_mapping
 from crm_audit.scoring.hierarchy import build_hierarchy

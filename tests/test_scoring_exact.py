@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_audit.model import AuditResult, Measurement, ProbeResult, TargetSummary
+from crm_audit.core.model import AuditResult, Measurement, ProbeResult, TargetSummary
 from crm_audit.scoring import available_hierarchies, load_hierarchy, score_result
 from crm_audit.scoring.evidence import evidence_from_mapping
 from crm_audit.scoring.grades import SCORE_DECIMALS, grade_of, shown

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from crm_audit.model import Finding, Severity, Status
+from crm_audit.core.model import Finding, Severity, Status
 from crm_audit.scoring.functions import FunctionSpecError, apply_caps, parse_function
 from crm_audit.scoring.units import UnitError, convert, parse_quantity
 

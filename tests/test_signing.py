@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_audit.signing import (
+from crm_audit.ci.signing import (
     SigningError,
     VerificationError,
     canonical_bytes,

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from crm_audit.profile import parse_profile
-from crm_audit.target import BudgetExceeded, OutOfScope, Target, TargetError
+from crm_audit.core.profile import parse_profile
+from crm_audit.core.target import BudgetExceeded, OutOfScope, Target, TargetError
 
 from local_http import LocalServer, json_route, redirect_route
 
@@ -186,9 +186,9 @@ def test_evidence_is_redacted_before_it_is_cut(server) -> None:
 
 # --------------------------------------------------------------------------- hostile answers (issue 17)
 
-from crm_audit.bounded import retry_after_s  # noqa: E402
-from crm_audit.model import NotAssessed  # noqa: E402
-from crm_audit.profile import Profile  # noqa: E402
+from crm_audit.core.bounded import retry_after_s  # noqa: E402
+from crm_audit.core.model import NotAssessed  # noqa: E402
+from crm_audit.core.profile import Profile  # noqa: E402
 
 from fault_target import FaultTarget  # noqa: E402
 
@@ -257,7 +257,7 @@ def test_deeply_nested_json_is_one_line_never_recursion_error(faults) -> None:
 
 
 def test_json_deeper_than_the_bound_but_parseable_is_refused() -> None:
-    from crm_audit.bounded import MAX_JSON_DEPTH, TooDeep, parse_json
+    from crm_audit.core.bounded import MAX_JSON_DEPTH, TooDeep, parse_json
 
     assert parse_json(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH) is not None
     with pytest.raises(TooDeep):

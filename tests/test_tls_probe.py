@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from crm_audit.model import Finding, ProbeResult, Status
-from crm_audit.plugins import make_plugin_manager
-from crm_audit.probe import ProbeContext
-from crm_audit.runner import run_one
+from crm_audit.core.model import Finding, ProbeResult, Status
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.probe import ProbeContext
+from crm_audit.core.runner import run_one
 from crm_audit_plugins.tls import TlsOptions, TlsProbe, parse_host_port
 from crm_audit_plugins.tls import run as tls_run
 from crm_audit_plugins.tls import scan as scanmod

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from crm_audit.model import Measurement, AuditResult, Finding, ProbeResult, Severity, Status, TargetSummary
-from crm_audit.postprocess import Prepared, postprocess
-from crm_audit.profile import Gates
+from crm_audit.core.model import Measurement, AuditResult, Finding, ProbeResult, Severity, Status, TargetSummary
+from crm_audit.core.postprocess import Prepared, postprocess
+from crm_audit.core.profile import Gates
 from crm_audit.scoring import load_hierarchy, score_result
-from crm_audit.waivers import WaiverError, apply_waivers, load_waivers, parse_waivers
+from crm_audit.ci.waivers import WaiverError, apply_waivers, load_waivers, parse_waivers
 
 from local_http import LocalServer, json_route
 

@@ -510,9 +510,9 @@ def python_servers(pki: dict[str, Issued]) -> dict[str, PyServer]:
 def probe_context(base_url: str, workdir: Path, ca_bundle: str | None = None, scope: list[str] | None = None,
                   verify_tls: bool = True, **options: object):
     """A real crm-audit ProbeContext (Profile + Target) for the tls probe, as the runner builds it."""
-    from crm_audit.probe import ProbeContext
-    from crm_audit.profile import Profile
-    from crm_audit.target import Target
+    from crm_audit.core.probe import ProbeContext
+    from crm_audit.core.profile import Profile
+    from crm_audit.core.target import Target
     from crm_audit_plugins.tls import TlsOptions
 
     target: dict[str, object] = {"base_url": base_url, "ca_bundle": ca_bundle, "verify_tls": verify_tls}

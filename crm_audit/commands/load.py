@@ -35,8 +35,8 @@ def load_worker(profile_path: str, master: str, processes: int) -> None:
     from crm_audit_plugins.load.options import LoadOptions
     from crm_audit_plugins.load.prepare import prepare
 
-    from ..profile import ProfileError, load_profile
-    from ..target import Target, TargetError
+    from crm_audit.core.profile import ProfileError, load_profile
+    from crm_audit.core.target import Target, TargetError
 
     host, _, port = master.rpartition(":")
     if not host or not port.isdigit():

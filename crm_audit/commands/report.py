@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from .. import model
-from ..model import AuditResult
-from ..report.render import ReportError, render_reports
+from crm_audit.core import model
+from crm_audit.core.model import AuditResult
+from crm_audit.report.render import ReportError, render_reports
 
 
 class InputError(click.ClickException):
@@ -43,7 +43,7 @@ def load_result(path: str | Path) -> AuditResult:
               show_default=True, help="Folder to write into; existing reports there are replaced atomically.")
 def report(result_file: str, formats: str, out: Path) -> None:
     """Render reports from RESULT.json without contacting the target."""
-    from ..plugins import make_plugin_manager
+    from crm_audit.core.plugins import make_plugin_manager
 
     result = load_result(result_file)
     registry = make_plugin_manager()

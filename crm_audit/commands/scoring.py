@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 import click
 
-from ..fsutil import write_atomic
-from ..model import AuditResult, load_result
-from ..safeyaml import YamlError, load_yaml
-from ..scoring import (
+from crm_audit.fsutil import write_atomic
+from crm_audit.core.model import AuditResult, load_result
+from crm_audit.core.safeyaml import YamlError, load_yaml
+from crm_audit.scoring import (
     KNOWN_PROBES,
     AhpError,
     EvidenceError,
@@ -27,10 +27,10 @@ from ..scoring import (
     load_hierarchy,
     score_result,
 )
-from ..scoring import fuzzy
-from ..scoring.ahp import RI_TABLES
-from ..scoring.grey import NORMALISATIONS, RHO
-from ..scoring.render import COMPARE_HEADERS, SCORING_HEADERS, compare_rows, format_table, overall_line, scoring_rows
+from crm_audit.scoring import fuzzy
+from crm_audit.scoring.ahp import RI_TABLES
+from crm_audit.scoring.grey import NORMALISATIONS, RHO
+from crm_audit.scoring.render import COMPARE_HEADERS, SCORING_HEADERS, compare_rows, format_table, overall_line, scoring_rows
 
 
 class InputError(click.ClickException):
@@ -69,8 +69,8 @@ def read_result(path: str) -> AuditResult:
 
 def _hierarchy(name: str, result: AuditResult | None = None) -> Any:
     """The hierarchy ``name`` with the installed plugins' indicators merged in, as the audit scored it."""
-    from ..plugins import make_plugin_manager
-    from ..scoring.extend import collect_indicators
+    from crm_audit.core.plugins import make_plugin_manager
+    from crm_audit.scoring.extend import collect_indicators
 
     probes = set(KNOWN_PROBES) | ({p.probe for p in result.probes} if result is not None else set())
     try:
@@ -179,7 +179,7 @@ def _hierarchy_consistency(name: str, ri_table: str | None, as_json: bool) -> No
 @click.option("--out", "out_file", default=None, help="Write the re-scored AuditResult JSON here (atomically).")
 def score(result_file: str, hierarchy_name: str | None, evidence_file: str | None, as_json: bool, out_file: str | None) -> None:
     """Re-score a saved audit result against a hierarchy, without contacting the target."""
-    from ..verdict import finalize
+    from crm_audit.core.verdict import finalize
 
     result = read_result(result_file)
     name = hierarchy_name or (result.scoring or {}).get("hierarchy") or "default"
@@ -262,7 +262,7 @@ def compare(result_files: tuple[str, ...], hierarchy_name: str | None, evidence_
     if len(set(labels)) != len(labels):  # same CRM audited twice: tell the runs apart
         for e in entries:
             e["label"] = f"{e['label']} ({e['run_id']})"
-    from ..scoring.compare import CompareError, compare_scorings  # scipy: only when comparing (fast --help)
+    from crm_audit.scoring.compare import CompareError, compare_scorings  # scipy: only when comparing (fast --help)
 
     try:
         comparison = compare_scorings(entries, rho, reference, default_rule, per_indicator)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..signing import (
+from crm_audit.ci.signing import (
     SigningError,
     VerificationError,
     generate_keypair,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from ..model import ProbeResult
-from . import charts
-from .view import as_float, clip
+from crm_audit.core.model import ProbeResult
+from crm_audit.report import charts
+from crm_audit.report.view import as_float, clip
 
 VALUE_LIMIT = 300
 

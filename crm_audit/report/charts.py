@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from .view import as_float, fmt_num
+from crm_audit.report.view import as_float, fmt_num
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:

@@ -10,10 +10,10 @@ import csv
 import io
 from typing import Any
 
-from ..hookspecs import hookimpl
-from ..model import AuditResult
-from ..probe import Reporter
-from .view import IndicatorRow, as_float, indicator_rows
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import AuditResult
+from crm_audit.core.probe import Reporter
+from crm_audit.report.view import IndicatorRow, as_float, indicator_rows
 
 COLUMNS = (
     "id", "title", "dimension", "assessed", "actual", "expected", "difference", "unit",

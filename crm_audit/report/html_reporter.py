@@ -20,11 +20,11 @@ from markupsafe import Markup, escape
 if TYPE_CHECKING:  # pragma: no cover
     from jinja2 import Environment
 
-from ..hookspecs import hookimpl
-from ..model import AuditResult, Evidence, Finding, Severity
-from ..probe import Reporter
-from . import artifacts, charts
-from .view import (
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import AuditResult, Evidence, Finding, Severity
+from crm_audit.core.probe import Reporter
+from crm_audit.report import artifacts, charts
+from crm_audit.report.view import (
     SEVERITIES_DESC, STATES, as_float, clip, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct,
     fmt_value, indicator_rows, not_assessed_findings, not_assessed_indicators, overall, reason_text,
     score_with_coverage, scoring_nodes, verdict_view,

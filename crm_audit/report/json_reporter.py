@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from ..model import AuditResult
-from ..probe import Reporter
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import AuditResult
+from crm_audit.core.probe import Reporter
 
 
 class JsonReporter(Reporter):

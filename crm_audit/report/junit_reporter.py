@@ -13,10 +13,10 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from ..hookspecs import hookimpl
-from ..model import AuditResult, Finding
-from ..probe import Reporter
-from .view import (
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import AuditResult, Finding
+from crm_audit.core.probe import Reporter
+from crm_audit.report.view import (
     IndicatorRow, clip, failed_indicators, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct, fmt_value,
     indicator_rows, reason_text, score_with_coverage, verdict_view,
 )

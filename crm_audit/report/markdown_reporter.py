@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from ..hookspecs import hookimpl
-from ..model import AuditResult
-from ..probe import Reporter
-from .view import (
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import AuditResult
+from crm_audit.core.probe import Reporter
+from crm_audit.report.view import (
     SEVERITIES_DESC, dimension_coverage, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct, fmt_value,
     indicator_rows, not_assessed_findings, not_assessed_indicators, reason_text, score_with_coverage,
     verdict_view,

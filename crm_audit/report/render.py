@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..fsutil import write_atomic
-from ..model import AuditResult
-from ..probe import Reporter
+from crm_audit.fsutil import write_atomic
+from crm_audit.core.model import AuditResult
+from crm_audit.core.probe import Reporter
 
 ReporterSet = Mapping[str, type[Reporter]] | Iterable[type[Reporter]]
 

@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from ..hookspecs import hookimpl
-from ..model import AuditResult, Finding, Severity, Status
-from ..probe import Reporter
-from .view import (
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import AuditResult, Finding, Severity, Status
+from crm_audit.core.probe import Reporter
+from crm_audit.report.view import (
     clip, finding_state, findings_sorted, indicator_dimensions, is_security_finding, not_assessed_findings, overall,
     reason_text, verdict_view,
 )

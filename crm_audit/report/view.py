@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..model import SEVERITY_ORDER, AuditResult, Finding, NotAssessed, Status
+from crm_audit.core.model import SEVERITY_ORDER, AuditResult, Finding, NotAssessed, Status
 
 #: dimensions whose findings are security findings (SARIF's scope): security, and backup & recovery
 SECURITY_DIMENSIONS = frozenset({"sec", "bak"})

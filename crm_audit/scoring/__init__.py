@@ -4,12 +4,12 @@ fuzzy aggregation, evidence, and grey relational comparison. Never talks to the 
 
 from __future__ import annotations
 
-from .ahp import AhpError, AhpResult, ahp_weights
-from .engine import score_result
-from .evidence import Evidence, EvidenceError, EvidenceItem, load_evidence
-from .grades import GRADES, grade_of
-from .indicator_findings import failed_indicator_findings
-from .hierarchy import KNOWN_PROBES, Hierarchy, HierarchyError, Node, available_hierarchies, load_hierarchy
+from crm_audit.scoring.ahp import AhpError, AhpResult, ahp_weights
+from crm_audit.scoring.engine import score_result
+from crm_audit.scoring.evidence import Evidence, EvidenceError, EvidenceItem, load_evidence
+from crm_audit.scoring.grades import GRADES, grade_of
+from crm_audit.scoring.indicator_findings import failed_indicator_findings
+from crm_audit.scoring.hierarchy import KNOWN_PROBES, Hierarchy, HierarchyError, Node, available_hierarchies, load_hierarchy
 
 __all__ = [
     "AhpError",

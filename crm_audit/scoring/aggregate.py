@@ -15,8 +15,8 @@ from typing import Collection, Mapping
 
 import numpy as np
 
-from . import fuzzy
-from .hierarchy import Hierarchy
+from crm_audit.scoring import fuzzy
+from crm_audit.scoring.hierarchy import Hierarchy
 
 
 @dataclass(frozen=True)

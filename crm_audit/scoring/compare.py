@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from .grey import NORMALISATIONS, RHO, grey_relational_grades
+from crm_audit.scoring.grey import NORMALISATIONS, RHO, grey_relational_grades
 
 
 class CompareError(ValueError):

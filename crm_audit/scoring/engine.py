@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..model import AuditResult
-from . import fuzzy
-from .aggregate import aggregate, coverage
-from .evidence import Evidence
-from .functions import describe_caps
-from .grades import grade_of, shown
-from .hierarchy import Hierarchy, Node
-from .leaf import LeafScore, ResultIndex, score_leaf
+from crm_audit.core.model import AuditResult
+from crm_audit.scoring import fuzzy
+from crm_audit.scoring.aggregate import aggregate, coverage
+from crm_audit.scoring.evidence import Evidence
+from crm_audit.scoring.functions import describe_caps
+from crm_audit.scoring.grades import grade_of, shown
+from crm_audit.scoring.hierarchy import Hierarchy, Node
+from crm_audit.scoring.leaf import LeafScore, ResultIndex, score_leaf
 
 _DIGITS = 6
 

@@ -34,9 +34,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..safeyaml import YamlError, load_yaml
-from . import finance
-from .units import UnitError, split_quantity
+from crm_audit.core.safeyaml import YamlError, load_yaml
+from crm_audit.scoring import finance
+from crm_audit.scoring.units import UnitError, split_quantity
 
 _WORDS: dict[str, float] = {
     "pass": 1.0, "passed": 1.0, "yes": 1.0, "met": 1.0, "true": 1.0, "full": 1.0,

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .hierarchy import Hierarchy, HierarchyError, Node, _leaf_fields
+from crm_audit.scoring.hierarchy import Hierarchy, HierarchyError, Node, _leaf_fields
 
 
 class IndicatorSpec(BaseModel):

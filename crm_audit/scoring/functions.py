@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Iterable, Literal, Mapping, Protocol
 
-from ..model import SEVERITY_ORDER, Finding
-from .units import UnitError, parse_quantity
+from crm_audit.core.model import SEVERITY_ORDER, Finding
+from crm_audit.scoring.units import UnitError, parse_quantity
 
 Better = Literal["lower", "higher"]
 

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .grades import DEFAULT_SCALE, GradeScale, shown
+from crm_audit.scoring.grades import DEFAULT_SCALE, GradeScale, shown
 
 _Op = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: operator name → b = op(w (n,), r (n, m)); names as in the literature

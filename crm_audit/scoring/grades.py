@@ -167,7 +167,7 @@ def _check_coverage(scale: GradeScale) -> None:
     """Every score 0–100 (in steps of 0.01) must belong to some grade."""
     import numpy as np
 
-    from .fuzzy import membership_matrix
+    from crm_audit.scoring.fuzzy import membership_matrix
 
     grid = np.linspace(0.0, 100.0, 10001)
     total = membership_matrix(grid, scale).sum(axis=1)

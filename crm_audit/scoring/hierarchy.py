@@ -54,13 +54,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
-from ..safeyaml import YamlError, load_yaml
-from ..model import SEVERITY_ORDER
-from . import fuzzy
-from .ahp import DEFAULT_RI_TABLE, RI_TABLES, AhpError, AhpResult, HierarchyConsistency, ahp_weights, hierarchy_consistency
-from .functions import FunctionSpecError, ScoringFunction, parse_function
-from .grades import DEFAULT_SCALE, GradeScale, GradeScaleError, parse_grade_scale
-from .units import UnitError, check_unit, parse_quantity
+from crm_audit.core.safeyaml import YamlError, load_yaml
+from crm_audit.core.model import SEVERITY_ORDER
+from crm_audit.scoring import fuzzy
+from crm_audit.scoring.ahp import DEFAULT_RI_TABLE, RI_TABLES, AhpError, AhpResult, HierarchyConsistency, ahp_weights, hierarchy_consistency
+from crm_audit.scoring.functions import FunctionSpecError, ScoringFunction, parse_function
+from crm_audit.scoring.grades import DEFAULT_SCALE, GradeScale, GradeScaleError, parse_grade_scale
+from crm_audit.scoring.units import UnitError, check_unit, parse_quantity
 
 KNOWN_PROBES: frozenset[str] = frozenset(
     {"latency", "flows", "load", "tls", "access", "backup", "data_quality", "kpi", "api_surface"}
@@ -179,7 +179,7 @@ def load_hierarchy(name_or_path: str | Path, known_probes: set[str] | frozenset[
     tree = build_hierarchy(data, origin, probes, default_name=Path(origin).stem)
     if not indicators:
         return tree
-    from .extend import merge_indicators
+    from crm_audit.scoring.extend import merge_indicators
 
     return merge_indicators(tree, indicators, probes)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..model import Evidence, Finding, Severity, Status
-from .hierarchy import Hierarchy
+from crm_audit.core.model import Evidence, Finding, Severity, Status
+from crm_audit.scoring.hierarchy import Hierarchy
 
 #: severity of a failed indicator when its hierarchy node does not say
 DEFAULT_SEVERITY = "medium"

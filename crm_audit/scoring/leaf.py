@@ -33,11 +33,11 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..model import AuditResult, Finding, Measurement, Status
-from .evidence import Evidence
-from .functions import apply_caps
-from .hierarchy import Node
-from .units import UnitError, convert
+from crm_audit.core.model import AuditResult, Finding, Measurement, Status
+from crm_audit.scoring.evidence import Evidence
+from crm_audit.scoring.functions import apply_caps
+from crm_audit.scoring.hierarchy import Node
+from crm_audit.scoring.units import UnitError, convert
 
 _COUNTED = (Status.passed, Status.failed, Status.warn)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .grades import GRADES
+from crm_audit.scoring.grades import GRADES
 
 SCORING_HEADERS = ("indicator", "weight", "score", "grade", "actual", "expected", "diff", "unit", "note")
 COMPARE_HEADERS = ("rank", "result", "score", "grade", "grey grade", "grey rank", "coverage")

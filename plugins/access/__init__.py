@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
-from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
-from crm_audit.target import BudgetExceeded, Cancelled, OutOfScope, TargetError
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
+from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.core.target import BudgetExceeded, Cancelled, OutOfScope, TargetError
 
 from .access_log import check_access_log
 from .anonymous import check_anonymous

@@ -11,8 +11,8 @@ import json
 import re
 from typing import Any
 
-from crm_audit.adapter import dig
-from crm_audit.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.core.adapter import dig
+from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 
 from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_LOGGING, AccessRun, operation_hint, refs
 

@@ -12,9 +12,9 @@ import re
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from crm_audit.adapter import Operation
-from crm_audit.model import Evidence, NotAssessed, Severity, Status
-from crm_audit.target import Exchange
+from crm_audit.core.adapter import Operation
+from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.core.target import Exchange
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, slug
 

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
-from crm_audit.adapter import Adapter, classify_http, dig
-from crm_audit.model import Evidence, Finding, NotAssessed, Severity, Status
-from crm_audit.probe import ProbeContext
-from crm_audit.profile import Account
-from crm_audit.target import Exchange
+from crm_audit.core.adapter import Adapter, classify_http, dig
+from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
+from crm_audit.core.probe import ProbeContext
+from crm_audit.core.profile import Account
+from crm_audit.core.target import Exchange
 
 from .options import AccessOptions
 

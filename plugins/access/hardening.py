@@ -10,8 +10,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from crm_audit.model import Evidence, NotAssessed, Severity, Status
-from crm_audit.target import Exchange
+from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.core.target import Exchange
 
 from .common import INDICATOR_ACCESS, INDICATOR_HARDENING, AccessRun, app_silent, refs
 

@@ -12,11 +12,11 @@ import re
 import secrets
 from typing import Any
 
-from crm_audit.adapter import RawCredentials, fill
-from crm_audit.auth import LoginAttempt
-from crm_audit.model import Evidence, NotAssessed, Severity, Status
-from crm_audit.profile import Account
-from crm_audit.target import Exchange, TargetError
+from crm_audit.core.adapter import RawCredentials, fill
+from crm_audit.core.auth import LoginAttempt
+from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.core.profile import Account
+from crm_audit.core.target import Exchange, TargetError
 
 from .common import HINT_DISRUPTIVE, HINT_WRITES, INDICATOR_AUTHN, INDICATOR_LOGIN, AccessRun, operation_hint, refs
 

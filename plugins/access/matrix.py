@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crm_audit.model import NotAssessed, Severity, Status
-from crm_audit.profile import Account
-from crm_audit.target import Exchange
+from crm_audit.core.model import NotAssessed, Severity, Status
+from crm_audit.core.profile import Account
+from crm_audit.core.target import Exchange
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, refs, same_value, update_took_effect
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_audit.model import Evidence, NotAssessed, Severity, Status
-from crm_audit.profile import Account
-from crm_audit.target import Exchange
+from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.core.profile import Account
+from crm_audit.core.target import Exchange
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, refs, same_value, update_took_effect
 

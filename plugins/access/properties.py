@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from crm_audit.model import Evidence, NotAssessed, Severity, Status
-from crm_audit.profile import Account
-from crm_audit.target import Exchange
+from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.core.profile import Account
+from crm_audit.core.target import Exchange
 
-from crm_audit.adapter import dig, nest
+from crm_audit.core.adapter import dig, nest
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, operation_hint, refs, same_value
 from .objects import actors, other_tenant_hint, other_tenant_writer

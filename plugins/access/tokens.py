@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 import jwt
 
-from crm_audit.adapter import Caller, RawCredentials
-from crm_audit.model import Evidence, NotAssessed, Severity, Status
-from crm_audit.profile import Account
-from crm_audit.target import Exchange, TargetError
+from crm_audit.core.adapter import Caller, RawCredentials
+from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
+from crm_audit.core.profile import Account
+from crm_audit.core.target import Exchange, TargetError
 
 from .common import INDICATOR_AUTHN, AccessRun, refs
 

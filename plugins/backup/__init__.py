@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.hookspecs import hookimpl
-from crm_audit.model import ProbeResult
-from crm_audit.options import AccountName
-from crm_audit.probe import Probe, ProbeContext
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import ProbeResult
+from crm_audit.core.options import AccountName
+from crm_audit.core.probe import Probe, ProbeContext
 
 from .drill import BackupAudit
 from .operations import Operations

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crm_audit.adapter import IncompleteRead
+from crm_audit.core.adapter import IncompleteRead
 
 Phase = Literal["before_backup", "after_backup"]
 

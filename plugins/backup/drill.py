@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crm_audit import accounts
-from crm_audit.adapter import IncompleteRead, dig
-from crm_audit.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
+from crm_audit.core import accounts
+from crm_audit.core.adapter import IncompleteRead, dig
+from crm_audit.core.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 
 from . import exposure
 from .canaries import CanarySet

@@ -22,8 +22,8 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crm_audit.adapter import dig
-from crm_audit.model import Evidence, NotAssessed
+from crm_audit.core.adapter import dig
+from crm_audit.core.model import Evidence, NotAssessed
 
 OUTPUT_KEEP_CHARS = 2000
 #: most bytes of a command's output kept (enough for a JSON backup list); the rest is drained, not kept

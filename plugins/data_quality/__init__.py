@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit import accounts
-from crm_audit.hookspecs import hookimpl
-from crm_audit.options import AccountName
-from crm_audit.model import Finding, Measurement, ProbeResult, Severity, Status
-from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.core import accounts
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.options import AccountName
+from crm_audit.core.model import Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 
 from .checks import Counts, ReferenceCheck, count_defects
 

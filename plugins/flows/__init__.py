@@ -6,8 +6,8 @@ creates carry the run's tag and are deleted afterwards (``ctx.defer``), also on 
 
 from __future__ import annotations
 
-from crm_audit.hookspecs import hookimpl
-from crm_audit.probe import Probe
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.probe import Probe
 
 from .probe import FlowsProbe
 

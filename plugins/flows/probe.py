@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.model import (Evidence, Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
+from crm_audit.core.model import (Evidence, Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
                              Status)
-from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
-from crm_audit.profile import Flow, FlowStep
-from crm_audit.target import BudgetExceeded
+from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.core.profile import Flow, FlowStep
+from crm_audit.core.target import BudgetExceeded
 
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]+)\}")
 WRITE_ACTIONS = {"create", "update", "delete"}

@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.accounts import admin, name_of
-from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Measurement, ProbeResult
-from crm_audit.options import AccountName
-from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.core.accounts import admin, name_of
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import Measurement, ProbeResult
+from crm_audit.core.options import AccountName
+from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 
 from .formulas import Metric, case_metrics, account_metrics, lead_metrics
 

@@ -16,12 +16,12 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.adapter import NAMED_OPERATIONS
-from crm_audit.hookspecs import hookimpl
-from crm_audit.model import Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity, Status
-from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
-from crm_audit.profile import Endpoint
-from crm_audit.target import BudgetExceeded, Exchange
+from crm_audit.core.adapter import NAMED_OPERATIONS
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity, Status
+from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.core.profile import Endpoint
+from crm_audit.core.target import BudgetExceeded, Exchange
 
 __version__ = "0.4.0"
 

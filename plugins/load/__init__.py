@@ -6,8 +6,8 @@ never imports it. See docs/performance.md for the method and the two-machine set
 
 from __future__ import annotations
 
-from crm_audit.hookspecs import hookimpl
-from crm_audit.probe import Probe
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.probe import Probe
 
 from .probe import LoadProbe
 

@@ -20,8 +20,8 @@ import statistics
 import time
 from typing import Any
 
-from crm_audit.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
-from crm_audit.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
+from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 
 from .cluster import Cluster, LoadRunError
 from .options import SAFE_MAX_USERS, LoadOptions

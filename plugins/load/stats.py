@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from crm_audit.model import percentile
+from crm_audit.core.model import percentile
 
 Row = tuple[float, str, float, bool]
 

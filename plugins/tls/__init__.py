@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from crm_audit.hookspecs import hookimpl
-from crm_audit.model import ProbeResult
-from crm_audit.probe import Probe, ProbeContext
+from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.model import ProbeResult
+from crm_audit.core.probe import Probe, ProbeContext
 
 __version__ = "0.1.0"
 INDICATOR = "sec.transport"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_audit.model import Evidence, Finding, NotAssessed, Severity, Status
+from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
 
 from .http_checks import HSTS_MOZILLA_AGE, HSTS_PASS_AGE, HttpFacts
 from .scan import ServerReport

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Protocol
 from urllib.parse import urlsplit
 
-from crm_audit.model import Evidence, NotAssessed
+from crm_audit.core.model import Evidence, NotAssessed
 
 from .scan import HstsSeen
 
@@ -21,7 +21,7 @@ HSTS_MOZILLA_AGE = 63_072_000  # two years: what Mozilla's configurations ask fo
 
 
 class ExchangeLike(Protocol):
-    """What this module needs from ``crm_audit.target.Exchange``."""
+    """What this module needs from ``crm_audit.core.target.Exchange``."""
 
     status: int | None
     headers: Mapping[str, str]

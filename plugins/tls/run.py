@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from crm_audit.model import Finding, Measurement, ProbeResult
-from crm_audit.probe import ProbeContext
+from crm_audit.core.model import Finding, Measurement, ProbeResult
+from crm_audit.core.probe import ProbeContext
 
 from . import EXPECTED_SCORE, INDICATOR, TlsOptions, _url, connections_for_rate, parse_host_port
 from . import findings as fnd

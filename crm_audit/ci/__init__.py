@@ -1,0 +1,1 @@
+"""What CI jobs use: gates, baseline, waivers, signing."""

@@ -1,0 +1,1 @@
+"""The core contracts: model, probe, adapter, hookspecs, target, runner and what they share."""
