@@ -389,7 +389,7 @@ def path_params(path: str) -> tuple[str, ...]:
 def __getattr__(name: str) -> Any:
     """``crm_audit.core.adapter.RestAdapter`` and its config models, for code written before the split."""
     if name in ("RestAdapter", "RestConfig", "ResourceConfig", "Pagination", "DenialRule"):
-        from crm_audit import rest_adapter
+        from crm_audit.protocols import rest as rest_adapter
         return getattr(rest_adapter, name)
     raise AttributeError(name)
 
