@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -23,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - heavy modules are imported where they ar
     from crm_audit.core.plugins import Registry
     from crm_audit.core.profile import Profile
 
-EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
+from crm_audit.core.errors import EXIT_CANNOT_RUN, EXIT_GATE, EXIT_OK, EXIT_USAGE  # noqa: F401 - re-exported
 
 
 def fail(message: str, code: int) -> None:
@@ -44,18 +42,11 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - known errors get one line, the rest is the last line of defence
-            from crm_audit.core.plugins import PluginError
-            from crm_audit.core.profile import ProfileError
+            from crm_audit.core.errors import CrmAuditError
             from crm_audit.core.redact import Redactor
-            from crm_audit.core.runner import UsageError
-            from crm_audit.core.target import TargetError
 
-            if isinstance(exc, (ProfileError, UsageError)):
-                fail(str(exc), EXIT_USAGE)
-            if isinstance(exc, TargetError):
-                fail(str(exc), EXIT_CANNOT_RUN)
-            if isinstance(exc, PluginError):
-                fail(f"plugin problem: {exc}", EXIT_CANNOT_RUN)
+            if isinstance(exc, CrmAuditError):  # raised on purpose, phrased without secrets; the class holds the exit code
+                fail(str(exc) or type(exc).__name__, exc.exit_code)
             if isinstance(exc, (UnicodeDecodeError, IsADirectoryError, NotADirectoryError, FileNotFoundError,
                                 PermissionError)):
                 fail(Redactor().redact(_file_problem(exc)) or "", EXIT_USAGE)
@@ -123,8 +114,9 @@ class Progress:
 
 
 class LazyGroup(click.Group):
-    """A group that imports the sub-commands of ``crm_audit.commands`` only when one is asked for
-    (or listed by --help), so ``--version`` and the built-in commands start fast."""
+    """A group that imports the sub-commands of ``crm_audit.commands`` and asks the plugins for
+    theirs (``crm_audit_register_commands``: ``demo``, ``load-worker``, a third party's) only when
+    one is asked for (or listed by --help), so ``--version`` and the built-in commands start fast."""
 
     _loaded = False
 
@@ -135,6 +127,18 @@ class LazyGroup(click.Group):
 
             for cmd in COMMANDS:
                 self.add_command(cmd)
+            self._load_plugin_commands()
+
+    def _load_plugin_commands(self) -> None:
+        """Add the plugins' commands; a broken plugin costs its own commands only (a warning)."""
+        from crm_audit.core.plugins import PluginError, make_plugin_manager
+
+        try:
+            warnings = make_plugin_manager().register_commands(self)
+        except PluginError as exc:  # clashing probes: the command that needs them reports it in full
+            warnings = [str(exc)]
+        for w in warnings:
+            click.echo(f"crm-audit: warning: {w}", err=True)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
@@ -166,13 +170,17 @@ def cli() -> None:
     """
 
 
-def _registry() -> Registry:
+def plugin_registry() -> Registry:
+    """The installed plugins (probes, reporters, adapters, auth methods), warning on stderr about any that failed to load."""
     from crm_audit.core.plugins import make_plugin_manager
 
     reg = make_plugin_manager()
     for w in reg.warnings:
         click.echo(f"crm-audit: warning: {w}", err=True)
     return reg
+
+
+_registry = plugin_registry
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -218,6 +226,8 @@ def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--allow-disruptive/--no-allow-disruptive", default=None,
                      help="Allow lockout attempts, restores and heavier load (default: the profile's allow.disruptive)."),
         click.option("--quiet", "-q", is_flag=True, help="Print only the summary."),
+        click.option("--verbose", "-v", "verbose", count=True,
+                     help="Show the probes' log lines on stderr (-vv: debug too); secrets are redacted."),
         click.option("-o", "--option", "overrides", multiple=True, metavar="plugins.PROBE.KEY=VALUE",
                      help="Override a probe option for this run (repeatable); the value is read as YAML, "
                           "e.g. -o plugins.latency.samples=5 -o 'plugins.access.checks=[anonymous]'."),
@@ -227,6 +237,9 @@ def audit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def packed(*args: Any, **kwargs: Any) -> Any:
+        from crm_audit.core.logs import configure
+
+        configure(kwargs.pop("verbose"))
         # the CI options travel as one `ci` dict, so commands pass them on without naming each
         return fn(*args, ci={k: kwargs.pop(k) for k in ci_keys}, **kwargs)
 
@@ -257,8 +270,11 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
     for pct in ("regression_threshold", "min_coverage"):
         if ci.get(pct) is not None:
             ci[pct] = ci[pct] / 100.0
+    from crm_audit.core.catalogue import registry_catalogue
+
     prepared = prepare(profile, PostOptions(fail_under=tuple(fail_under or ()), fail_on=fail_on,
-                                            hierarchy=hierarchy, **{k: v for k, v in ci.items() if v is not None}))
+                                            hierarchy=hierarchy, **{k: v for k, v in ci.items() if v is not None}),
+                       catalogue=registry_catalogue(registry))
     prepared.indicators = plugin_indicators(registry)
     opts = RunOptions(only=_split(only), skip=_split(skip), hierarchy=hierarchy,
                       allow_disruptive=allow_disruptive, allow_writes=allow_writes)
@@ -365,8 +381,7 @@ def validate(profile_path: Path) -> None:
     from crm_audit.core.target import Target
 
     from crm_audit.core.options import OptionErrors
-    from crm_audit.core.profile import ProfileError
-    from crm_audit.core.runner import UsageError
+    from crm_audit.core.errors import UsageError
     from crm_audit.scoring.extend import unscored_probe_warnings
 
     registry = _registry()
@@ -379,7 +394,7 @@ def validate(profile_path: Path) -> None:
             return step()
         except OptionErrors as exc:
             problems.extend(exc.lines)
-        except (ProfileError, UsageError) as exc:
+        except UsageError as exc:  # a ProfileError too
             problems.append(str(exc))
         return None
 
@@ -388,7 +403,9 @@ def validate(profile_path: Path) -> None:
     hierarchy = check(lambda: _load_hierarchy(profile, registry, None))
     check(lambda: _load_evidence(profile))
     check(lambda: make_adapter(registry, profile, Target(profile)))
-    check(lambda: prepare(profile, PostOptions()))
+    from crm_audit.core.catalogue import registry_catalogue
+
+    check(lambda: prepare(profile, PostOptions(), catalogue=registry_catalogue(registry)))
     for line in problems:
         click.echo(f"crm-audit: error: {line}", err=True)
     if problems:
@@ -407,7 +424,7 @@ def init(path: Path, force: bool) -> None:
     """Write a commented starter profile to PATH."""
     from importlib.resources import files
 
-    from crm_audit.core.runner import UsageError
+    from crm_audit.core.errors import UsageError
 
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite it")
@@ -420,12 +437,12 @@ def init(path: Path, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
 def plugins_cmd(as_json: bool) -> None:
-    """List the probes, reporters, adapters and auth methods the installed plugins provide."""
+    """List the probes (with their category), reporters, adapters and auth methods the installed plugins provide."""
     reg = _registry()
     rows: list[dict[str, Any]] = []
     for pid, cls in sorted(reg.probes.items()):
         rows.append({"kind": "probe", "id": pid, "version": cls.version, "plugin": reg.origin[f"probe:{pid}"],
-                     "indicators": list(cls.indicators), "writes": cls.writes, "disruptive": cls.disruptive,
+                     "category": cls.category, "indicators": list(cls.indicators), "writes": cls.writes, "disruptive": cls.disruptive,
                      "title": cls.title})
     for fmt, rcls in sorted(reg.reporters.items()):
         rows.append({"kind": "reporter", "id": fmt, "version": rcls.version, "plugin": reg.origin[f"reporter:{fmt}"],
@@ -445,85 +462,12 @@ def plugins_cmd(as_json: bool) -> None:
         extra = ""
         if r["kind"] == "probe":
             flags = [f for f in ("writes", "disruptive") if r[f]]
-            extra = f"  feeds {', '.join(r['indicators']) or '-'}" + (f"  [{', '.join(flags)}]" if flags else "")
+            extra = f"  {r['category']}; feeds {', '.join(r['indicators']) or '-'}" + (f"  [{', '.join(flags)}]" if flags else "")
         elif r["kind"] == "reporter":
             extra = f"  → {r['file']}"
         elif r["kind"] == "auth":
             extra = "  [password login]" if r["password_login"] else ""
         click.echo(f"{r['kind']:<9} {r['id']:<14} {r['version']:<8} ({r['plugin']}){extra}")
-
-
-@cli.command()
-@click.option("--flaw", "flaws", multiple=True, metavar="NAME",
-              help="Switch a flaw on in the demo CRM (repeatable). `--flaw list` shows them.")
-@click.option("--delay-ms", type=click.IntRange(0, 60_000), default=0, help="Extra latency per API request.")
-@click.option("--serve", is_flag=True, help="Only run the demo CRM until Ctrl-C, printing its URL and credentials file.")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port for --serve (default: a free one).")
-@click.option("--protocol", type=click.Choice(["rest", "jsonrpc"]), default="rest", show_default=True,
-              help="The face to audit: REST, or JSON-RPC (POST /api/jsonrpc, audited with profiles/demo-jsonrpc.yaml).")
-@audit_options
-@handle_errors
-def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, protocol: str, out: Path, formats: str | None,
-         only: tuple[str, ...], skip: tuple[str, ...], hierarchy: str | None, fail_under: tuple[str, ...],
-         fail_on: str | None, allow_disruptive: bool | None, quiet: bool, ci: dict[str, Any]) -> None:
-    """Start the embedded demo CRM on loopback, audit it with profiles/demo.yaml, write a report.
-
-    \b
-    Examples:
-      crm-audit demo                          audit a well-configured demo CRM
-      crm-audit demo --flaw bola --flaw cors  audit one with those flaws switched on
-      crm-audit demo --serve                  just run it, to point other tools at it
-      crm-audit demo --protocol jsonrpc       audit its JSON-RPC face instead of its REST API
-    """
-    from crm_audit_demo import FLAWS, DemoServer
-    from crm_audit.core.runner import UsageError
-
-    if "list" in flaws:
-        for name, desc in sorted(FLAWS.items()):
-            click.echo(f"{name:<22} {desc}")
-        return
-    unknown = [f for f in flaws if f not in FLAWS]
-    if unknown:
-        raise UsageError(f"unknown flaw(s) {', '.join(unknown)}; known: {', '.join(sorted(FLAWS))}")
-    with DemoServer(flaws=flaws, delay_ms=delay_ms, port=port if serve else 0, protocol=protocol) as server:
-        if serve:
-            _serve_forever(server)
-            return
-        from crm_audit_demo.profile import demo_profile
-
-        registry = _registry()
-        profile = demo_profile(server)
-        code = execute(profile, registry, out, formats, only, skip, hierarchy, fail_under, fail_on,
-                       allow_disruptive, quiet, ci=ci)
-    sys.exit(code)
-
-
-def _serve_forever(server: Any) -> None:
-    env_file = Path(server.data_dir) / "demo.env"
-    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"export DEMO_BASE_URL={server.base_url}\n")
-        if server.ca_path:
-            fh.write(f"export DEMO_CA_BUNDLE={server.ca_path}\n")
-        for k, v in sorted(server.env.items()):
-            fh.write(f"export {k}='{v}'\n")
-    click.echo(f"demo CRM at {server.base_url} (pid {server.pid}); flaws: {', '.join(server.flaws) or 'none'}")
-    if server.protocol == "jsonrpc":
-        click.echo(f"JSON-RPC endpoint: {server.base_url}/api/jsonrpc (profile: profiles/{server.profile_name})")
-    if server.ca_path:
-        click.echo(f"test CA certificate: {server.ca_path}")
-    click.echo(f"credentials (mode 0600): source {env_file}")
-    click.echo("users: admin@acme.example, manager@acme.example, sales@acme.example, sales2@acme.example, "
-               "readonly@acme.example, admin@globex.example, sales@globex.example")
-    click.echo("press Ctrl-C to stop")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    click.echo("stopping")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from crm_audit.core.model import AuditResult
 from crm_audit.core.plugins import Registry
-from crm_audit.core.runner import UsageError
+from crm_audit.core.errors import UsageError
 
 DEFAULT_FORMATS = ("json", "html")
 

@@ -24,9 +24,9 @@ def summary_lines(result: AuditResult) -> list[str]:
     lines.append(f"open findings: {len(open_findings)}" + (f" ({sev})" if sev else ""))
     for f in top_open(open_findings):
         lines.append(f"  {f.severity.value:<8} {f.id}  {f.title}"[:160])
-    na = (result.scoring or {}).get("not_assessed") or []
+    na = result.scoring.not_assessed if result.scoring is not None else []
     if na:
-        weight = sum(float(i.get("weight") or 0) for i in na)
+        weight = sum(i.weight or 0.0 for i in na)
         lines.append(f"not assessed: {len(na)} indicator(s), {weight:.0%} of the weight (the report lists why and how to test them)")
     for p in result.probes:
         if p.status in ("error", "incomplete", "skipped"):
@@ -38,16 +38,16 @@ def summary_lines(result: AuditResult) -> list[str]:
 
 def score_line(result: AuditResult) -> str:
     """'score 81.5/100 (Good), coverage 88% — perf 100%, sec 64%, …'; no grade word below the coverage floor."""
-    s = result.scoring or {}
-    score = (s.get("overall") or {}).get("score")
-    if not s or score is None:
+    s = result.scoring
+    score = s.overall.score if s is not None else None
+    if s is None or score is None:
         return "score: not scored"
-    grade = (s.get("overall") or {}).get("grade")
+    grade = s.overall.grade
     text = f"score {score:.1f}/100" + (f" ({grade})" if grade else " (no grade: coverage too low)")
-    text += f", coverage {float(s.get('coverage') or 0):.0%}"
-    dims = [n for n in s.get("nodes", []) if n.get("kind") == "dimension"]
+    text += f", coverage {s.coverage or 0:.0%}"
+    dims = s.of_kind("dimension")
     if dims:
-        text += " — " + ", ".join(f"{d['id']} {float(d.get('coverage') or 0):.0%}" for d in dims)
+        text += " — " + ", ".join(f"{d.id} {d.coverage or 0:.0%}" for d in dims)
     return text
 
 

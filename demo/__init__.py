@@ -20,15 +20,16 @@ Every start reseeds: a fresh database, fresh certificates, an empty backup catal
 the "nightly" backup. With ``requests`` pass ``verify=str(ca_path)`` per request: a
 ``REQUESTS_CA_BUNDLE`` env var silently overrides ``Session.verify``.
 
-Accounts (username = e-mail; user ids are 1..8 in this order)
+Accounts (username = e-mail; user ids are 1..9 in this order)
 --------------------------------------------------------------
 1 admin@acme.example (admin, DEMO_ADMIN_PASSWORD), 2 manager@acme.example (manager,
 DEMO_MANAGER_PASSWORD), 3 sales@acme.example (sales, DEMO_SALES_PASSWORD),
 4 sales2@acme.example (sales, DEMO_SALES2_PASSWORD), 5 readonly@acme.example (readonly,
 DEMO_READONLY_PASSWORD), 6 lockout@acme.example (sales, DEMO_LOCKOUT_PASSWORD; for
 lockout tests, owns no records), 7 admin@globex.example (admin, DEMO_GLOBEX_ADMIN_PASSWORD),
-8 sales@globex.example (sales, DEMO_GLOBEX_SALES_PASSWORD). Header ``X-API-Key:
-$DEMO_API_KEY`` authenticates as service user 9 integration@acme.example (readonly, acme,
+8 sales@globex.example (sales, DEMO_GLOBEX_SALES_PASSWORD), 9 disposable@acme.example (sales,
+DEMO_DISPOSABLE_PASSWORD; for token-lifecycle tests, owns no records). Header ``X-API-Key:
+$DEMO_API_KEY`` authenticates as service user 10 integration@acme.example (readonly, acme,
 ``kind: "service"``, cannot log in). Tenant ids are the strings ``"acme"`` and ``"globex"``
 (records' ``tenant_id``, the token's ``tenant`` claim). ``acme`` is the operator tenant.
 
@@ -70,6 +71,12 @@ API (JSON; prefix /api; OpenAPI at /openapi.json, public; no /docs UI)
   token" | "token expired" | "token revoked" | "invalid API key"}`` + ``WWW-Authenticate: Bearer``.
 - ``GET /api/users?limit=&offset=`` (admin) -> ``{"items","total","limit","offset"}`` of its tenant;
   ``GET /api/users/{id}`` (admin; other tenant -> 404). Others -> 403.
+- Credentials (``api_users.py``): ``POST /api/me/password {"old_password","new_password"}`` -> 200
+  (wrong old -> 400, new under 8 characters -> 422); every earlier token of the user is then
+  revoked. Admin only, users of its tenant, never itself (403; unknown -> 404): ``POST /api/users
+  {"username","password",role?,first_name?,last_name?}`` -> 201 user (hashed password; 409 if
+  taken), ``DELETE /api/users/{id}`` -> 204, ``POST /api/users/{id}/deactivate|activate`` -> 200
+  user; a deactivated user cannot log in and its tokens are refused.
 - ``GET /api/admin/audit-log?limit=`` (admin; default 100, max 1000) -> ``{"items":[{"at",
   "actor","action","target","ip"}]}`` newest first, the admin's tenant plus unattributable
   events. actions: login, login_failed, login_locked, logout, create, update, delete,
@@ -107,6 +114,9 @@ readonly still cannot write). ``tenant-leak`` also affects ``GET /api/users``.
 password of 8+ characters (422 otherwise, 409 if taken). ``cors`` answers preflights itself
 (204). ``no-security-headers`` removes all six headers above (HSTS included).
 ``backup-public``: list/create/download anonymous; restore still needs the operator admin.
+``token-after-password-change``, ``token-after-deactivation``: the earlier tokens stay valid.
+``plaintext-password``: ``POST /api/users`` stores the password as it is (so the new user's
+login fails) and answers it back in ``password``.
 ``weak-tls``: TLS 1.0-1.3 with ``ALL:!aNULL:!eNULL:@SECLEVEL=0`` (CBC, static-RSA, CAMELLIA,
 ARIA...; this OpenSSL build has no 3DES).
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 
 from crm_audit_demo.auth import Principal
+from crm_audit_demo.config import ROLES, TENANTS
 from crm_audit_demo.deps import (authenticate, client_ip, get_state, not_found, parse_id, require_admin,
                    require_operator_admin)
 from crm_audit_demo.users import public_user
@@ -36,6 +37,48 @@ def get_user(user_id: str, request: Request, principal: Principal = Depends(auth
     if user is None:
         raise not_found()
     return public_user(user, state.config.has("leak-hashes"))
+
+
+def write_user(user_id: str, values: dict[str, Any], request: Request, principal: Principal) -> dict[str, Any]:
+    """Change a user: its own names for anyone; role too for an admin of its tenant.
+
+    A non-admin may change only itself, and never its role or tenant — unless the
+    self-escalation flaw honours them on the caller's own record.
+    """
+    state = get_state(request)
+    uid = parse_id(user_id, state)
+    own = uid == principal.user_id
+    if not own:
+        require_admin(principal)
+    user = state.users.by_id(uid, None if own else principal.tenant)  # one's own user, whatever its tenant
+    if user is None:
+        raise not_found()
+    changes: dict[str, Any] = {k: v for k, v in values.items()
+                               if k in ("first_name", "last_name") and (v is None or isinstance(v, str))}
+    if (principal.role == "admin" and not own) or (own and state.config.has("self-escalation")):
+        if values.get("role") in ROLES:
+            changes["role"] = values["role"]
+    if own and state.config.has("self-escalation") and values.get("tenant_id") in TENANTS:
+        changes["tenant_id"] = values["tenant_id"]
+    updated = state.users.update(uid, changes)
+    if updated is None:
+        raise not_found()
+    _audit(request, principal, "update", f"user/{uid}")
+    return public_user(updated, state.config.has("leak-hashes"))
+
+
+@router.put("/api/users/{user_id}", tags=["users"])
+def replace_user(user_id: str, request: Request, values: dict[str, Any] = Body(...),
+                 principal: Principal = Depends(authenticate)) -> dict[str, Any]:
+    """Replace a user's editable fields (names; role for an admin of the tenant)."""
+    return write_user(user_id, values, request, principal)
+
+
+@router.patch("/api/users/{user_id}", tags=["users"])
+def update_user(user_id: str, request: Request, values: dict[str, Any] = Body(...),
+                principal: Principal = Depends(authenticate)) -> dict[str, Any]:
+    """Change some of a user's editable fields (names; role for an admin of the tenant)."""
+    return write_user(user_id, values, request, principal)
 
 
 @router.get("/api/admin/audit-log", tags=["admin"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -77,7 +78,18 @@ def login(body: LoginIn, request: Request) -> Any:
     state.guard.succeeded(username)
     token = state.tokens.issue(user["id"], user["tenant_id"], user["role"])
     state.audit.add(username, "login", f"user/{user['id']}", ip, user["tenant_id"])
-    return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL_S}
+    answer = JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL_S})
+    session_cookie(answer, state, request.url.scheme == "https")
+    return answer
+
+
+def session_cookie(answer: Response, state: DemoState, https: bool) -> None:
+    """A browser session id on login (the API itself authenticates by token); flagged unless insecure-cookies."""
+    if state.config.has("insecure-cookies"):
+        answer.set_cookie("sessionid", secrets.token_urlsafe(24), path="/", samesite=None)  # type: ignore[arg-type]
+    else:
+        answer.set_cookie("sessionid", secrets.token_urlsafe(24), path="/", secure=https, httponly=True,
+                          samesite="lax")
 
 
 def _tenant_of(state: DemoState, username: str) -> str | None:

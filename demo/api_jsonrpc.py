@@ -11,15 +11,20 @@ Every call but ``auth.*`` names its company in ``params.context.company``; it mu
 caller's own (``AccessError`` otherwise, ``UserError`` when missing).
 
 Methods: ``auth.login``, ``auth.logout``, ``auth.register``; ``users.me``, ``users.write_me``,
-``users.search_read``, ``users.read``; ``audit_log.search_read``; and for each record model
+``users.search_read``, ``users.read``, ``users.write {id, values}``; ``audit_log.search_read``; and for each record model
 (``contacts``, ``accounts``, ``leads``, ``opportunities``, ``cases``) ``search_read {limit, offset,
 tag}`` → ``{records, total, limit, offset}``, ``read {id}``, ``create {values}``, ``write {id,
-values, replace?}`` and ``unlink {id}`` → ``true``.
+values, replace?}`` and ``unlink {id}`` → ``true``. Beyond the resources (``api_surface``):
+``settings.search_read``/``settings.read``, ``dashboard.search_read``, ``system.status`` (no session
+needed) and ``system.listMethods``. Credentials (``api_users``): ``users.change_password {old_password,
+new_password}``, ``users.create {username, password, role?}``, ``users.unlink {id}``, ``users.deactivate {id}``,
+``users.activate {id}``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Callable
 
 from fastapi import APIRouter, HTTPException, Request
@@ -27,10 +32,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from crm_audit_demo import api_admin, api_auth
+from crm_audit_demo import api_admin, api_auth, api_surface, api_users
 from crm_audit_demo.api_records import DEFAULT_LIMIT, resource_api
 from crm_audit_demo.auth import AuthError, Principal
-from crm_audit_demo.deps import get_state
+from crm_audit_demo.config import TENANTS
+from crm_audit_demo.deps import get_state, switched_tenant
 from crm_audit_demo.resources import RESOURCES
 
 PATH = "/api/jsonrpc"
@@ -103,7 +109,7 @@ def _principal(request: Request) -> Principal:
         if claims.get("sub") != uid:
             raise RpcError(100, "AuthenticationError", "session does not belong to this user")
         user = state.users.by_id(int(uid))
-        if user is None or not user["active"]:
+        if user is None or not (user["active"] or state.config.has("token-after-deactivation")):
             raise RpcError(100, "AuthenticationError", "invalid session")
         exp = claims.get("exp")
         return Principal(user_id=int(uid), username=user["username"], tenant=claims["tenant"], role=claims["role"],
@@ -160,6 +166,16 @@ def _model(model: type, values: dict[str, Any]) -> Any:
         raise _from_status(422, details) from None
 
 
+def _shaped(request: Request, parse: Callable[[], Any]) -> Any:
+    """``parse()``; under the body-shape-500 flaw a values object of the wrong shape crashes (a 500) instead."""
+    try:
+        return parse()
+    except RpcError as exc:
+        if exc.name == "ValidationError" and get_state(request).config.has("body-shape-500"):
+            raise TypeError(f"unhandled: {exc.detail}") from None
+        raise
+
+
 # ---------------------------------------------------------------- methods
 
 
@@ -177,11 +193,11 @@ def _record_method(resource: str, action: str) -> Callable[[Request, dict[str, A
         if action == "read":
             return handlers.read(request, _id(params), principal)
         if action == "create":
-            return handlers.create(request, _model(full_model, _values(params)), principal)
+            return handlers.create(request, _shaped(request, lambda: _model(full_model, _values(params))), principal)
         if action == "write":
             full = params.get("replace") is True
-            return handlers.write(request, _id(params), _model(full_model if full else patch_model, _values(params)),
-                                  principal, full=full)
+            body = _shaped(request, lambda: _model(full_model if full else patch_model, _values(params)))
+            return handlers.write(request, _id(params), body, principal, full=full)
         return _unwrap(handlers.delete(request, _id(params), principal))
 
     return call
@@ -195,6 +211,8 @@ def _users(action: str) -> Callable[[Request, dict[str, Any], Principal], Any]:
             return api_auth.patch_me(_model(api_auth.MeUpdate, _values(params)), request, principal)
         if action == "read":
             return api_admin.get_user(_id(params), request, principal)
+        if action == "write":
+            return api_admin.write_user(_id(params), _values(params), request, principal)
         page = api_admin.list_users(request, _int(params, "limit", 50, 1), _int(params, "offset", 0), principal)
         return {"records": page["items"], "total": page["total"], "limit": page["limit"], "offset": page["offset"]}
 
@@ -208,8 +226,11 @@ def _audit_log(request: Request, params: dict[str, Any], principal: Principal) -
 Method = Callable[[Request, dict[str, Any], Principal], Any]
 METHODS: dict[str, Method] = {
     **{f"{r}.{a}": _record_method(r, a) for r in RESOURCES for a in ("search_read", "read", "create", "write", "unlink")},
-    **{f"users.{a}": _users(a) for a in ("me", "write_me", "search_read", "read")},
+    **{f"users.{a}": _users(a) for a in ("me", "write_me", "search_read", "read", "write")},
     "audit_log.search_read": _audit_log,
+    **api_users.RPC_METHODS,
+    **api_surface.rpc_methods(),
+    "system.listMethods": lambda request, params, principal: sorted(METHODS),
 }
 
 
@@ -241,12 +262,22 @@ def dispatch(request: Request, method: str, params: dict[str, Any]) -> Any:
         return _login(request, params)
     if method == "auth.register":
         return _register(request, params)
+    public, result = api_surface.public_rpc(request, method, sorted(METHODS))
+    if public:
+        return result
     principal = _principal(request)
     if method == "auth.logout":
         return _unwrap(api_auth.logout(request, principal))
     call = METHODS.get(method)
     if call is None:
         raise RpcError(-32601, "MethodNotFound", f"no method {method[:80]!r}")
+    context = params.get("context") if isinstance(params.get("context"), dict) else {}
+    asked = next((context.get(k) for k in ("_tenant", "tenant_id") if context.get(k)), None)
+    switched = switched_tenant(request, principal)
+    if get_state(request).config.has("tenant-context") and asked in TENANTS:
+        switched = replace(principal, tenant=asked)  # the flaw: the call's context picks the tenant
+    if switched.tenant != principal.tenant:  # a flaw switched the tenant: it picks the company too
+        principal, params = switched, {**params, "context": {**context, "company": switched.tenant}}
     _company(params, principal)
     return call(request, params, principal)
 
@@ -274,4 +305,7 @@ async def jsonrpc(request: Request) -> Response:
         return _answer(exc.body(rid))
     except HTTPException as exc:
         return _answer(_from_status(exc.status_code, exc.detail).body(rid))
-    return _answer({"jsonrpc": "2.0", "id": rid, "result": result})
+    answer = _answer({"jsonrpc": "2.0", "id": rid, "result": result})
+    if call["method"] == "auth.login":  # the same browser session cookie as the REST login
+        api_auth.session_cookie(answer, get_state(request), request.url.scheme == "https")
+    return answer

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from crm_audit_demo.auth import Principal
+from crm_audit_demo.config import TENANTS
 from crm_audit_demo.deps import authenticate, client_ip, forbidden, get_state, not_found, parse_id
 from crm_audit_demo.resources import DEFAULTS, RESOURCES, FieldSpec
 from crm_audit_demo.state import DemoState
@@ -81,6 +82,11 @@ class _Handlers:
         tenant = None if state.config.has("bola") else principal.tenant
         record = state.records.get(self.resource, record_id, tenant)
         if record is None:
+            anywhere = state.records.get(self.resource, record_id, None)
+            if anywhere is None and state.config.has("missing-id-500"):
+                raise LookupError(f"{self.resource} {record_id} does not exist")  # unhandled: a 500
+            if anywhere is not None and state.config.has("existence-oracle"):
+                raise forbidden(f"this {self.resource[:-1]} belongs to another tenant")
             raise not_found()
         return record
 
@@ -133,11 +139,26 @@ class _Handlers:
         items, total = state.records.list(self.resource, tenant, limit, offset, tag)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
+    def _persisted_anyway(self, state: DemoState, check: Any, save: Any) -> None:
+        """Run the authorization ``check``; under persist-on-deny a refusal still runs ``save`` first."""
+        try:
+            check()
+        except HTTPException:
+            if state.config.has("persist-on-deny"):
+                save()
+            raise
+
     def create(self, request: Request, body: BaseModel, principal: Principal) -> dict[str, Any]:
         state = get_state(request)
-        self._may(state, principal, "create")
-        values = {"tenant_id": principal.tenant, "owner_id": principal.user_id,
-                  **self._values(state, principal, body, full=True, existing=None)}
+        new = lambda: {"tenant_id": principal.tenant, "owner_id": principal.user_id,  # noqa: E731
+                       **self._values(state, principal, body, full=True, existing=None)}
+        foreign = (body.model_extra or {}).get("tenant_id")
+        if state.config.has("persist-on-deny") and foreign in TENANTS and foreign != principal.tenant:
+            state.records.create(self.resource, {**new(), "tenant_id": foreign})
+            raise forbidden(f"records of tenant {foreign!r} may not be created by this user")
+        self._persisted_anyway(state, lambda: self._may(state, principal, "create"),
+                               lambda: state.records.create(self.resource, new()))
+        values = new()
         record = state.records.create(self.resource, values)
         self._audit(state, request, principal, "create", record["id"])
         return record
@@ -148,9 +169,15 @@ class _Handlers:
     def write(self, request: Request, item_id: str, body: BaseModel, principal: Principal,
               full: bool) -> dict[str, Any]:
         state = get_state(request)
-        self._may(state, principal, "update")
+
+        def save(record: dict[str, Any] | None = None) -> None:
+            record = record or self._load(state, principal, item_id)
+            state.records.update(self.resource, record["id"],
+                                 self._values(state, principal, body, full=full, existing=record))
+
+        self._persisted_anyway(state, lambda: self._may(state, principal, "update"), save)
         record = self._load(state, principal, item_id)
-        self._owned(state, principal, record, "update")
+        self._persisted_anyway(state, lambda: self._owned(state, principal, record, "update"), lambda: save(record))
         values = self._values(state, principal, body, full=full, existing=record)
         updated = state.records.update(self.resource, record["id"], values)
         if updated is None:
@@ -160,9 +187,10 @@ class _Handlers:
 
     def delete(self, request: Request, item_id: str, principal: Principal) -> Response:
         state = get_state(request)
-        self._may(state, principal, "delete")
+        drop = lambda: state.records.delete(self.resource, self._load(state, principal, item_id)["id"])  # noqa: E731
+        self._persisted_anyway(state, lambda: self._may(state, principal, "delete"), drop)
         record = self._load(state, principal, item_id)
-        self._owned(state, principal, record, "delete")
+        self._persisted_anyway(state, lambda: self._owned(state, principal, record, "delete"), drop)
         state.records.delete(self.resource, record["id"])
         self._audit(state, request, principal, "delete", record["id"])
         return Response(status_code=204)

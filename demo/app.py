@@ -9,11 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 
-from crm_audit_demo import api_admin, api_auth, api_jsonrpc, api_records
+from crm_audit_demo import api_admin, api_auth, api_jsonrpc, api_records, api_surface, api_users
 from crm_audit_demo.audit_log import AuditLog
-from crm_audit_demo.auth import LoginGuard, TokenService
+from crm_audit_demo.auth import HARD_LOCKOUT_S, LOCKOUT_DURATION_S, LoginGuard, TokenService
 from crm_audit_demo.backup import BackupStore
 from crm_audit_demo.config import BACKUP_KEY_ENV, DemoConfig
 from crm_audit_demo.data import generate
@@ -45,9 +47,19 @@ def build_state(config: DemoConfig) -> DemoState:
     backups.create(kind="nightly", created_at=now - age)
     return DemoState(
         config=config, db=db, records=RecordStore(db), users=UserStore(db),
-        tokens=TokenService(config), guard=LoginGuard(enabled=not config.has("no-lockout")),
+        tokens=TokenService(config),
+        guard=LoginGuard(enabled=not config.has("no-lockout"),
+                         duration_s=HARD_LOCKOUT_S if config.has("hard-lockout") else LOCKOUT_DURATION_S),
         audit=AuditLog(data_dir / "audit.log.jsonl"), backups=backups,
     )
+
+
+async def _crash_on_bad_body(request: Request, exc: Exception) -> Response:
+    """The body-shape-500 flaw: a request body that fails validation escapes as an unhandled error (a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    if any(e.get("loc", ("",))[0] == "body" for e in errors):
+        raise TypeError("unhandled: the request body has the wrong shape")
+    return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
 
 
 def create_app(config: DemoConfig) -> FastAPI:
@@ -68,12 +80,16 @@ def create_app(config: DemoConfig) -> FastAPI:
     app.include_router(api_auth.router)
     app.include_router(api_records.build_router())
     app.include_router(api_admin.router)
+    app.include_router(api_users.router)
+    app.include_router(api_surface.router)
     if config.protocol == "jsonrpc":
         app.include_router(api_jsonrpc.router)
     # add_middleware prepends: the last added runs outermost.
+    if config.has("body-shape-500"):
+        app.add_exception_handler(RequestValidationError, _crash_on_bad_body)
     app.add_middleware(Capacity, capacity=config.capacity, delay_s=config.delay_ms / 1000)
     app.add_middleware(Errors, traces=config.has("stack-traces"))
-    app.add_middleware(Cors, reflect=config.has("cors"))
+    app.add_middleware(Cors, reflect=config.has("cors"), any_origin=config.has("cors-any-origin"))
     app.add_middleware(SecurityHeaders, enabled=not config.has("no-security-headers"),
                        hsts=not config.has("no-hsts"), banner=config.has("verbose-banner"))
     return app

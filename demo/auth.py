@@ -25,7 +25,9 @@ from crm_audit_demo.config import JWT_SECRET_ENV, DemoConfig
 TOKEN_TTL_S = 900
 LOCKOUT_THRESHOLD = 5
 LOCKOUT_WINDOW_S = 15 * 60
-LOCKOUT_DURATION_S = 60
+#: short on purpose: long enough to stop guessing, short enough not to keep the owner out (hard-lockout: 15 min)
+LOCKOUT_DURATION_S = 3
+HARD_LOCKOUT_S = 15 * 60
 WELL_KNOWN_SECRET = "secret"
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -90,6 +92,8 @@ class TokenService:
         self.config = config
         self.key = WELL_KNOWN_SECRET if config.has("default-secret") else config.secrets[JWT_SECRET_ENV]
         self._revoked: dict[str, float] = {}
+        #: user id -> how many times its sessions were ended (a password change); tokens carry it as "gen"
+        self._generation: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def issue(self, user_id: int, tenant: str, role: str) -> str:
@@ -97,6 +101,10 @@ class TokenService:
         now = int(time.time())
         claims: dict[str, Any] = {"sub": str(user_id), "tenant": tenant, "role": role, "iat": now,
                                   "jti": uuid.uuid4().hex}
+        with self._lock:
+            gen = self._generation.get(str(user_id), 0)
+        if gen:
+            claims["gen"] = gen
         if not self.config.has("no-expiry"):
             claims["exp"] = now + TOKEN_TTL_S
         return jwt.encode(claims, self.key, algorithm="HS256")
@@ -124,7 +132,16 @@ class TokenService:
             raise AuthError("invalid token")
         if claims.get("jti") and self.is_revoked(str(claims["jti"])):
             raise AuthError("token revoked")
+        with self._lock:
+            current = self._generation.get(str(claims["sub"]), 0)
+        if claims.get("gen", 0) != current:
+            raise AuthError("token revoked")
         return claims
+
+    def end_sessions(self, user_id: int) -> None:
+        """Reject every token issued to the user so far (after a password change)."""
+        with self._lock:
+            self._generation[str(user_id)] = self._generation.get(str(user_id), 0) + 1
 
     @staticmethod
     def _decode_unsigned(token: str) -> dict[str, Any]:
@@ -155,8 +172,9 @@ class LoginGuard:
     Unknown usernames are counted too, so lockout does not reveal which accounts exist.
     """
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, duration_s: float = LOCKOUT_DURATION_S) -> None:
         self.enabled = enabled
+        self.duration_s = duration_s
         self._failures: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -184,7 +202,7 @@ class LoginGuard:
             while attempts and attempts[0] < now - LOCKOUT_WINDOW_S:
                 attempts.popleft()
             if len(attempts) >= LOCKOUT_THRESHOLD:
-                self._locked_until[username] = now + LOCKOUT_DURATION_S
+                self._locked_until[username] = now + self.duration_s
                 attempts.clear()
 
     def succeeded(self, username: str) -> None:

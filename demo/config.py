@@ -30,7 +30,7 @@ TENANTS: tuple[str, ...] = ("acme", "globex")
 OPERATOR_TENANT = "acme"
 ROLES: tuple[str, ...] = ("admin", "manager", "sales", "readonly")
 
-# Order matters: user ids are assigned 1..8 in this order (the API key's service user is 9).
+# Order matters: user ids are assigned 1..9 in this order (the API key's service user is 10).
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("admin@acme.example", "admin", "acme", "DEMO_ADMIN_PASSWORD"),
     DemoUser("manager@acme.example", "manager", "acme", "DEMO_MANAGER_PASSWORD"),
@@ -40,6 +40,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("lockout@acme.example", "sales", "acme", "DEMO_LOCKOUT_PASSWORD"),
     DemoUser("admin@globex.example", "admin", "globex", "DEMO_GLOBEX_ADMIN_PASSWORD"),
     DemoUser("sales@globex.example", "sales", "globex", "DEMO_GLOBEX_SALES_PASSWORD"),
+    DemoUser("disposable@acme.example", "sales", "acme", "DEMO_DISPOSABLE_PASSWORD"),
 )
 API_KEY_USER = DemoUser("integration@acme.example", "readonly", "acme", "DEMO_API_KEY")
 

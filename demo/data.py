@@ -11,10 +11,11 @@ Defect definitions (per tenant, over its contacts; ``normalize(e) = e.strip().lo
   contact of the tenant; counted as "extra" rows, i.e. sum over groups of (size - 1).
   Blank e-mails never count.
 - ``missing_email``: e-mail is null or the empty string.
-- ``malformed_email``: e-mail present but its normalized form does not match
-  ``^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$``.
-- ``malformed_phone``: phone is null or does not match ``^\\+?[0-9 ()-]{7,20}$``
-  (seeded contacts always have a phone string).
+- ``malformed_email``: e-mail present but its normalized form is not a valid address for
+  ``email-validator`` (syntax only, no DNS).
+- ``malformed_phone``: phone is null or not a valid number for ``phonenumbers``
+  (libphonenumber; every seeded number carries its +country code; seeded contacts always
+  have a phone string).
 - ``stale``: ``updated_at`` older than ``STALE_DAYS`` (365) days.
 - ``dangling_account``: ``account_id`` is not null and is not the id of an account of
   the same tenant.
@@ -100,6 +101,8 @@ _STEMS_B = (
     "Partners", "Manufacturing", "Media", "Finance", "Dynamics", "Works", "Solutions", "Robotics",
 )
 _SUFFIXES = ("Inc", "Ltd", "GmbH", "LLC", "SA", "AG", "BV", "Oy")
+#: real North American area codes, so a "valid" seeded phone is valid for libphonenumber too
+_AREA_CODES = (201, 202, 212, 213, 305, 312, 404, 415, 512, 617, 646, 702, 713, 718, 808, 917)
 _INDUSTRIES = (
     "Software", "Manufacturing", "Retail", "Healthcare", "Finance", "Logistics", "Energy",
     "Education", "Media", "Hospitality", "Telecom", "Public sector",
@@ -129,7 +132,7 @@ def owners_by_tenant() -> dict[str, list[tuple[int, int]]]:
     """(user id, weight) of the users who own seeded records, per tenant (no readonly/lockout)."""
     result: dict[str, list[tuple[int, int]]] = {t: [] for t in TENANTS}
     for user_id, user in enumerate(DEMO_USERS, start=1):
-        if user.role in _OWNER_WEIGHTS and not user.username.startswith("lockout@"):
+        if user.role in _OWNER_WEIGHTS and not user.username.startswith(("lockout@", "disposable@")):
             result[user.tenant].append((user_id, _OWNER_WEIGHTS[user.role]))
     return result
 
@@ -189,9 +192,9 @@ class _TenantGenerator:
         r = self.rng
         d = lambda k: "".join(str(r.randint(0, 9)) for _ in range(k))  # noqa: E731
         return r.choice((
-            lambda: f"+1 {r.randint(201, 989)}-555-{d(4)}",
+            lambda: f"+1 {r.choice(_AREA_CODES)}-555-{d(4)}",
             lambda: f"+44 20 7946 {d(4)}",
-            lambda: f"({r.randint(201, 989)}) 555-{d(4)}",
+            lambda: f"+1 ({r.choice(_AREA_CODES)}) 555-{d(4)}",
             lambda: f"+49 30 {d(7)}",
             lambda: f"+33 1 {d(2)} {d(2)} {d(2)} {d(2)}",
         ))()
@@ -201,12 +204,12 @@ class _TenantGenerator:
         d = lambda k: "".join(str(r.randint(0, 9)) for _ in range(k))  # noqa: E731
         return r.choice((
             lambda: f"{d(3)}-{d(2)}",
-            lambda: f"{d(3)}.555.{d(4)}",
-            lambda: f"+1 {d(3)} 555 {d(4)} ext. {d(2)}",
+            lambda: f"+1 1{d(3)[1:]}.555.{d(4)}",          # no North American area code starts with 1
+            lambda: f"+1 {d(3)} 555 {d(4)}{d(2)}",          # two digits too many
             lambda: "call back after 5pm",
             lambda: "n/a",
             lambda: f"+49 {d(3)} {d(4)} {d(4)} {d(4)} {d(3)}",
-            lambda: f"++49 30 {d(7)}",
+            lambda: f"+999 30 {d(7)}",                      # no country has the code 999
         ))()
 
     # -- tables ----------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import HTTPException, Request
 
 from crm_audit_demo.auth import AuthError, Principal
-from crm_audit_demo.config import OPERATOR_TENANT
+from crm_audit_demo.config import OPERATOR_TENANT, TENANTS
 from crm_audit_demo.state import DemoState
 
 BEARER = {"WWW-Authenticate": "Bearer"}
@@ -38,7 +40,22 @@ def not_found(detail: str = "not found") -> HTTPException:
 
 
 def authenticate(request: Request) -> Principal:
-    """The caller from ``Authorization: Bearer`` (preferred) or ``X-API-Key``; else 401."""
+    """The caller from ``Authorization: Bearer`` (preferred) or ``X-API-Key``; else 401.
+
+    Under the tenant-header flaw an ``X-Tenant-ID`` header or ``?tenant_id=`` switches its tenant.
+    """
+    return switched_tenant(request, _authenticate(request))
+
+
+def switched_tenant(request: Request, principal: Principal) -> Principal:
+    """The caller as the tenant-header flaw sees it: the tenant a header or query parameter names."""
+    if not get_state(request).config.has("tenant-header"):
+        return principal
+    asked = request.headers.get("x-tenant-id") or request.query_params.get("tenant_id")
+    return replace(principal, tenant=asked) if asked in TENANTS else principal
+
+
+def _authenticate(request: Request) -> Principal:
     state = get_state(request)
     header = request.headers.get("authorization", "")
     api_key = request.headers.get("x-api-key")
@@ -55,7 +72,7 @@ def authenticate(request: Request) -> Principal:
         except ValueError as exc:
             raise unauthorized("invalid token", "invalid_token") from exc
         user = state.users.by_id(user_id)
-        if user is None or not user["active"]:
+        if user is None or not (user["active"] or state.config.has("token-after-deactivation")):
             raise unauthorized("invalid token", "invalid_token")
         exp = claims.get("exp")
         return Principal(user_id=user_id, username=user["username"], tenant=claims["tenant"],

@@ -30,6 +30,27 @@ FLAWS: dict[str, str] = {
     "plain-backup": "backups are the plain SQLite file, not encrypted",
     "weak-tls": "TLS 1.0/1.1 and weak (SECLEVEL=0, CBC, non-PFS) cipher suites are offered",
     "no-hsts": "no Strict-Transport-Security header",
+    "settings-leak": "GET /api/settings/integrations (JSON-RPC settings.search_read) is readable by any user, with "
+                     "full API keys and every user's e-mail",
+    "no-pagination": "GET /api/dashboard (JSON-RPC dashboard.search_read) ignores limit/offset and returns everything",
+    "public-metadata": "anonymous GET /api/status (JSON-RPC system.status) shows version, database and tenant list; "
+                       "JSON-RPC system.listMethods answers anonymously",
+    "self-escalation": "PUT/PATCH /api/users/{id} (JSON-RPC users.write) on the caller's own user honours role and tenant_id",
+    "tenant-header": "an X-Tenant-ID header or ?tenant_id= query parameter switches the caller's tenant",
+    "tenant-context": "JSON-RPC: a _tenant or tenant_id key in params.context switches the caller's tenant",
+    "persist-on-deny": "a forbidden create (or one into another tenant), update or delete answers 403 but is saved",
+    "token-after-password-change": "changing the password (POST /api/me/password) leaves the user's earlier tokens "
+                                   "valid",
+    "token-after-deactivation": "tokens of a deactivated user (POST /api/users/{id}/deactivate) are still accepted",
+    "plaintext-password": "POST /api/users (JSON-RPC users.create) stores the password unhashed (the new user cannot "
+                          "log in) and echoes it in the answer",
+    "missing-id-500": "by-id record endpoints answer 500 (an unhandled lookup error) for ids that do not exist",
+    "body-shape-500": "record bodies of the wrong shape (wrong field types, oversized values, an array, a wrong "
+                      "content type) answer 500 instead of 422",
+    "existence-oracle": "a record of another tenant answers 403 'not yours' where an absent id answers 404",
+    "cors-any-origin": "Access-Control-Allow-Origin: * on every answer, and preflights allow the Authorization header",
+    "insecure-cookies": "the session cookie set on login lacks Secure, HttpOnly and SameSite",
+    "hard-lockout": "after 5 failed logins the account is locked for 15 minutes, the correct password included",
 }
 
 

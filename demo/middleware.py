@@ -80,26 +80,28 @@ class SecurityHeaders:
 
 
 class Cors:
-    """With ``reflect`` on (the cors flaw) any Origin is trusted with credentials; else no CORS."""
+    """With ``reflect`` on (the cors flaw) any Origin is trusted with credentials; with ``any_origin`` (the
+    cors-any-origin flaw) every answer says ``Access-Control-Allow-Origin: *`` and preflights allow
+    ``Authorization``; else no CORS."""
 
     ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
     ALLOW_HEADERS = b"Authorization, Content-Type, X-API-Key"
 
-    def __init__(self, app: ASGIApp, *, reflect: bool) -> None:
-        self.app, self.reflect = app, reflect
+    def __init__(self, app: ASGIApp, *, reflect: bool, any_origin: bool = False) -> None:
+        self.app, self.reflect, self.any_origin = app, reflect, any_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         origin = _header(scope, b"origin") if scope["type"] == "http" else None
-        if not self.reflect or origin is None:
+        if not (self.reflect or self.any_origin) or origin is None:
             await self.app(scope, receive, send)
             return
-        cors = [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true"),
-                (b"vary", b"Origin")]
+        cors = ([(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true"),
+                 (b"vary", b"Origin")] if self.reflect else [(b"access-control-allow-origin", b"*")])
         if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
             requested = _header(scope, b"access-control-request-headers") or self.ALLOW_HEADERS
-            await send({"type": "http.response.start", "status": 204, "headers": cors + [
+            await send({"type": "http.response.start", "status": 204 if self.reflect else 200, "headers": cors + [
                 (b"access-control-allow-methods", self.ALLOW_METHODS),
-                (b"access-control-allow-headers", requested),
+                (b"access-control-allow-headers", requested if self.reflect else self.ALLOW_HEADERS),
                 (b"access-control-max-age", b"600"),
             ]})
             await send({"type": "http.response.body", "body": b""})

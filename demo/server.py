@@ -1,6 +1,7 @@
 """``DemoServer``: start the demo CRM as a child process on a loopback port, and stop it.
 
-Only the standard library is imported here, so ``import crm_audit_demo`` stays cheap.
+Only the standard library, psutil and two small core helpers (``crm_audit.core.net``,
+``crm_audit.core.processes``) are imported here, so ``import crm_audit_demo`` stays cheap.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ import atexit
 import http.client
 import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from crm_audit.core.net import free_port
+from crm_audit.core.processes import stop_processes
 from crm_audit_demo.config import PROTOCOLS, SECRET_ENV_NAMES, generate_secret
 from crm_audit_demo.flaws import validate_flaws
 from crm_audit_demo.serve import CLEANUP_ENV, HOST, PARENT_PID_ENV
@@ -30,13 +31,6 @@ STOP_GRACE_S = 5.0
 LOG_FILENAME = "server.log"
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 _running: weakref.WeakSet[DemoServer] = weakref.WeakSet()
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class DemoServer:
@@ -101,7 +95,7 @@ class DemoServer:
         attempts = 3 if self.port == 0 else 1
         fixed_port = self.port
         for attempt in range(attempts):
-            self.port = fixed_port or free_port()
+            self.port = fixed_port or free_port(HOST)
             try:
                 self._launch()
                 self._wait_ready()
@@ -203,18 +197,8 @@ class DemoServer:
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-            except ProcessLookupError:
-                pass
-        proc.wait()
+        if proc is not None:
+            stop_processes([proc], grace_s=STOP_GRACE_S)
 
     def __repr__(self) -> str:
         state = f"pid={self.pid} {self.base_url}" if self.running else "stopped"

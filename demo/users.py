@@ -20,6 +20,7 @@ _NAMES = {
     "admin@globex.example": ("Greta", "Gold"),
     "sales@globex.example": ("Gil", "Sanders"),
     "integration@acme.example": ("Integration", "Service"),
+    "disposable@acme.example": ("Dana", "Dispo"),
 }
 _TENANT_NAMES = {"acme": "Acme Corporation", "globex": "Globex Inc."}
 PUBLIC_FIELDS = ("id", "username", "email", "first_name", "last_name", "role", "tenant_id", "kind",
@@ -93,17 +94,40 @@ class UserStore:
                             [*data.values(), user_id])
             return self.by_id(user_id)
 
-    def create(self, username: str, password: str, role: str, tenant: str) -> dict[str, Any]:
-        """Insert an active person user; raises ValueError when the username is taken."""
+    def set_password(self, user_id: int, password: str) -> None:
+        """Store a new (hashed) password for the user."""
+        with self.db.lock:
+            self.db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+                            [hash_password(password), iso(utc_now()), user_id])
+
+    def set_active(self, user_id: int, active: bool) -> dict[str, Any] | None:
+        """Activate or deactivate a user (an inactive user cannot log in); the updated row."""
+        with self.db.lock:
+            self.db.execute("UPDATE users SET active = ?, updated_at = ? WHERE id = ?",
+                            [1 if active else 0, iso(utc_now()), user_id])
+            return self.by_id(user_id)
+
+    def delete(self, user_id: int) -> bool:
+        """Remove a person user (and nothing else); False when there was none."""
+        with self.db.lock:
+            cursor = self.db.execute("DELETE FROM users WHERE id = ? AND kind = 'person'", [user_id])
+        return bool(cursor.rowcount)
+
+    def create(self, username: str, password: str, role: str, tenant: str, *, plain: bool = False,
+               first_name: str | None = None, last_name: str | None = None) -> dict[str, Any]:
+        """Insert an active person user; raises ValueError when the username is taken.
+
+        ``plain``: store the password as it is (the plaintext-password flaw), not its hash.
+        """
         now = iso(utc_now())
-        password_hash = hash_password(password)
+        password_hash = password if plain else hash_password(password)
         with self.db.lock:
             if self.db.query_one("SELECT id FROM users WHERE username = ?", [username]):
                 raise ValueError("username already exists")
             cursor = self.db.execute(
                 "INSERT INTO users (tenant_id, username, email, first_name, last_name, role, kind, "
                 "password_hash, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'person', ?, 1, ?, ?)",
-                [tenant, username, username, None, None, role, password_hash, now, now],
+                [tenant, username, username, first_name, last_name, role, password_hash, now, now],
             )
             user = self.by_id(int(cursor.lastrowid or 0))
         assert user is not None

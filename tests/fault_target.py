@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 
+from crm_audit.core.processes import stop_processes
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -112,13 +114,7 @@ class FaultTarget:
                     pipe.close()
             except OSError:
                 pass
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([proc])
 
     def __enter__(self) -> "FaultTarget":
         return self.start()

@@ -64,7 +64,7 @@ DIMENSIONS: list[tuple[str, str, float, list[tuple[Any, ...]]]] = [
         ("sec.access_logging", "Access logging", 0.1, "pass/fail", None, None, None, None, "evidence"),
     ]),
     ("bak", "Backup & recovery", 0.15, [
-        ("bak.restore_verified", "Restore verified", 0.4, "pass/fail", "pass", "pass", None, 100.0, "probe:backup"),
+        ("bak.restore_verified", "Restore verified", 0.4, "pass/fail", 1.0, 1.0, "higher", 100.0, "probe:backup"),
         ("bak.rto", "Recovery time objective", 0.3, "s", 312.0, 600.0, "lower", 95.0, "probe:backup"),
         ("bak.rpo", "Recovery point objective", 0.3, "s", 5400.0, 3600.0, "lower", 48.0, "probe:backup"),
     ]),
@@ -258,7 +258,7 @@ def access_probe(role: str = "sales_rep") -> ProbeResult:
                 evidence=[Evidence(request="GET /", status=200, observed="header absent")],
                 remediation="Add a restrictive Content-Security-Policy.",
                 waiver={"justification": "API only; no browser UI served from this host", "by": "sec-team",
-                        "expires": "2025-12-31"}),
+                        "expires": "2025-12-31", "pattern": "hardening.headers.csp_missing"}),
         Finding(id="hardening.error.stack_trace", title="Server error leaks a stack trace", severity=Severity.medium,
                 indicator="sec.hardening", probe="access",
                 evidence=[Evidence(request="GET /api/users/?limit=-1", status=500,
@@ -294,27 +294,35 @@ def backup_probe() -> ProbeResult:
                           severity=Severity.high, indicator="bak.protection", probe="backup",
                           evidence=[Evidence(request="GET /admin/backups/latest.sql.gz", status=200)],
                           remediation="Protect backup endpoints; require admin role and MFA.")],
-        artifacts={"timeline": [{"event": "canaries written", "t_s": 0.0}, {"event": "backup started", "t_s": 4.2},
-                                {"event": "backup finished", "t_s": 96.0}, {"event": "restore started", "t_s": 110.0},
-                                {"event": "service back", "t_s": 402.0}, {"event": "canaries verified", "t_s": 422.0}],
-                   "rto_s": 312.0, "rpo_s": 5400.0,
-                   "canaries": {"written": 25, "restored": 25, "fields_checked": 175, "mismatches": 0}},
+        artifacts={"backup": {  # the drill's record, as plugins/backup/drill.py nests it
+            "timeline": [{"event": "canaries written", "t_s": 0.0}, {"event": "backup started", "t_s": 4.2},
+                         {"event": "backup finished", "t_s": 96.0}, {"event": "restore started", "t_s": 110.0},
+                         {"event": "service back", "t_s": 402.0}, {"event": "canaries verified", "t_s": 422.0}],
+            "rto_s": 312.0, "rpo_s": 5400.0,
+            "canaries": {"written": 25, "restored": 25, "fields_checked": 175, "mismatches": 0}},
+            "cleanup": {"state": "clean", "canaries": None}},
     )
 
 
 def metrics_probe(probe: str, label: str = "") -> ProbeResult:
     if probe == "kpi":
-        metrics = [{"name": "Resolution rate" + label, "value": 0.83, "expected": 0.8,
-                    "formula": "resolved / submitted", "numerator": 415, "denominator": 500},
-                   {"name": "First response time (h)", "value": 3.2, "expected": 1.0,
-                    "formula": "mean(first_response - submitted)", "numerator": None, "denominator": 500}]
+        metrics = [{"name": "Resolution rate" + label, "indicator": "biz.resolution_rate", "unit": "ratio",
+                    "value": 0.83, "expected": 0.8, "formula": "resolved / submitted", "numerator": 415,
+                    "denominator": 500},
+                   {"name": "First response time (h)", "indicator": "svc.response_time", "unit": "h", "value": 3.2,
+                    "expected": 1.0, "formula": "mean(first_response - submitted)", "numerator": None,
+                    "denominator": 500}]
+        return ProbeResult(probe=probe, title="Kpi", version="1.0.0", duration_s=8.0, requests=60,
+                           artifacts={"metrics": metrics, "records": {"cases": 500, "leads": 0, "accounts": 0},
+                                      "account": "analyst"})
     else:
         metrics = [{"name": "Completeness", "value": 0.962, "expected": 0.95, "formula": "present / required",
                     "numerator": 4810, "denominator": 5000},
                    {"name": "E-mail validity", "value": 0.91, "expected": 0.98, "formula": "valid / present",
                     "numerator": 910, "denominator": 1000}]
     return ProbeResult(probe=probe, title=probe.replace("_", " ").title(), version="1.0.0", duration_s=8.0,
-                       requests=60, artifacts={"metrics": metrics})
+                       requests=60, artifacts={"metrics": metrics, "defects": {}, "records": 5000,
+                                               "resource": "contacts", "account": "analyst"})
 
 
 def flows_probe(label: str = "Lead to deal") -> ProbeResult:
@@ -327,7 +335,9 @@ def flows_probe(label: str = "Lead to deal") -> ProbeResult:
                                   better="higher", label=label)],
         findings=[Finding(id="flows.lead_to_deal.slow_step", title="Step 'attach quote' exceeds 1 s",
                           severity=Severity.low, indicator="perf.flow_completion_time", probe="flows")],
-        artifacts={"flows": [{"name": label, "runs": 30, "completed": 29}], "note": "third-party probe"},
+        artifacts={"flows": [{"name": label, "account": "sales-rep", "runs": 30, "completed": 29,
+                              "completion_rate": 0.9667, "slo_s": 3.0, "completion_s": _summary(2.6, 0.2, 29).model_dump(),
+                              "steps": [{"name": "attach quote", "action": "create", "summary_ms": None, "failures": 1}]}]},
     )
 
 
@@ -396,14 +406,17 @@ def realistic_result(**overrides: Any) -> AuditResult:
                GateOutcome(gate="no regression against baseline", passed=False,
                            detail="perf.response_time_p95 regressed (p = 0.003)")],
         baseline={"run_id": "20250301T090000Z-1c2d", "new_findings": ["access.bola.contacts", "tls.hsts.missing"],
-                  "fixed_findings": [{"id": "tls.protocol.sslv3_enabled", "title": "SSL 3.0 is enabled"}],
+                  "fixed_findings": ["tls.protocol.sslv3_enabled"],
                   "score_changes": [{"id": "crm", "before": 74.2, "after": round(scored["overall"]["score"], 1)}, {"id": "bak", "before": 70.0,
                                                                                    "after": 77.8}],
-                  "regressions": [{"indicator": "perf.response_time_p95", "label": "Search deals", "before": 388.0,
-                                   "after": 471.0, "p_value": 0.003}]},
-        waivers={"file": "waivers.yaml", "applied": 1, "expired": 0},
-        signature={"algorithm": "ed25519", "key_fingerprint": "SHA256:4mVq1mX2sYbG8nK3pL0rT6uW9zA5cE7dF2hJ1kM0nPo",
-                   "value": "b64:Zm9vYmFy", "state": "signed"},
+                  "regressions": [{"indicator": "perf.response_time_p95", "label": "Search deals", "probe": "latency",
+                                   "unit": "ms", "before": 388.0, "after": 471.0, "relative_change": 0.2139,
+                                   "p_value": 0.003, "samples": [200, 200]}]},
+        waivers={"applied": [{"id": "hardening.headers.*", "by": "sec-team", "expires": "2025-12-31",
+                              "justification": "API only; no browser UI served from this host",
+                              "findings": ["hardening.headers.csp_missing"]}], "expired": [], "unmatched": []},
+        signature={"algorithm": "ed25519", "key_fingerprint": "sha256:" + "4d" * 32,
+                   "signed_at": "2025-03-08T09:30:00+00:00", "value": "Zm9vYmFy" * 11},
     )
     data["indicator_findings"] = indicator_findings()
     data.update(overrides)
@@ -425,7 +438,7 @@ def hostile_result() -> AuditResult:
         waiver=None,
     )
     waived = Finding(id="hardening.banner", title="Banner " + HOSTILE, severity=Severity.low, probe="access",
-                     waiver={"justification": HOSTILE, "by": IMG, "expires": TEMPLATE})
+                     waiver={"justification": HOSTILE, "by": IMG, "expires": TEMPLATE, "pattern": HOSTILE})
     untested = Finding(id="access.untested." + HOSTILE, title="Untested " + HOSTILE, severity=Severity.high,
                        status=Status.skipped, probe="access", not_assessed=NotAssessed.safety, hint="run " + HOSTILE)
     access = access_probe(role=HOSTILE)
@@ -433,16 +446,16 @@ def hostile_result() -> AuditResult:
     probes = [latency_probe(name_suffix=" " + HOSTILE), load_probe(), tls_probe(host="h" + HOSTILE), access,
               backup_probe(), metrics_probe("kpi", label=HOSTILE), flows_probe(label=HOSTILE),
               ProbeResult(probe="x" + HOSTILE, title=HOSTILE, status="error", reason=HOSTILE + CONTROL)]
-    return base.model_copy(update={
+    return AuditResult.model_validate({**dict(base), **{
         "target": TargetSummary(name="CRM " + HOSTILE, base_url="https://crm.example.test/" + IMG, scope=[HOSTILE]),
         "probes": probes,
         "scoring": hostile_scoring(),
         "gates": [GateOutcome(gate=HOSTILE, passed=False, detail=HOSTILE)],
-        "baseline": {"new_findings": [HOSTILE], "fixed_findings": [{"id": HOSTILE, "title": HOSTILE}],
+        "baseline": {"new_findings": [HOSTILE], "fixed_findings": [HOSTILE],
                      "score_changes": [{"id": HOSTILE, "before": 1, "after": 2}],
-                     "regressions": [{"indicator": HOSTILE, "label": HOSTILE, "before": 1, "after": 2,
-                                      "p_value": 0.01}]},
-        "signature": {"state": HOSTILE, "key_fingerprint": IMG},
+                     "regressions": [{"indicator": HOSTILE, "label": HOSTILE, "probe": HOSTILE, "unit": IMG,
+                                      "before": 1, "after": 2, "relative_change": 1.0, "p_value": 0.01}]},
+        "signature": {"algorithm": "ed25519", "key_fingerprint": IMG, "signed_at": HOSTILE, "value": HOSTILE},
         "incomplete_reason": HOSTILE, "complete": False,
         "indicator_findings": [*base.indicator_findings, Finding(
             id="indicator.perf.response_time_p95", title="p95 of " + HOSTILE, severity=Severity.medium,
@@ -450,7 +463,7 @@ def hostile_result() -> AuditResult:
         "verdict": base.verdict.model_copy(update={  # type: ignore[union-attr]
             "reasons": ["1 open critical finding: " + HOSTILE, IMG],
             "dimension_coverage": {**base.verdict.dimension_coverage, HOSTILE: 0.5}}),  # type: ignore[union-attr]
-    })
+    }})
 
 
 def hostile_scoring() -> dict[str, Any]:
@@ -469,7 +482,8 @@ def unscored_result() -> AuditResult:
     probes = []
     for probe in base.probes:
         if probe.probe == "backup":
-            drill = {**probe.artifacts, "timeline": [{**e, "status": 200} for e in probe.artifacts["timeline"]],
+            record = probe.artifacts["backup"]
+            drill = {**record, "timeline": [{**e, "status": 200} for e in record["timeline"]],
                      "backups_created": ["b-20250314"], "notes": []}
             probe = probe.model_copy(update={"artifacts": {"backup": drill, "cleanup": {"state": "clean"}}})
         probes.append(probe)

@@ -78,3 +78,29 @@ def test_matrix_helpers() -> None:
 def test_by_privilege_orders_most_first_and_keeps_ties_in_profile_order() -> None:
     assert names(accounts.by_privilege(DEMO)) == ["sales", "boss", "mgr", "g_admin", "viewer"]
     assert names(accounts.by_privilege(DEMO, most_first=False, tenant="acme")) == ["viewer", "sales", "boss", "mgr"]
+
+
+def test_own_rules_and_role_privilege() -> None:
+    own = profile([{"name": "rep", "role": "rep"}, {"name": "ro", "role": "ro"}],
+                  {"rep": {"contacts": {"list": "own", "read": "own", "create": "allow"}},
+                   "ro": {"contacts": {"list": "allow", "read": "deny"}}})
+    rep, ro = own.account("rep"), own.account("ro")
+    assert accounts.rule(own, "rep", "contacts", "read") == "own" and accounts.rule(own, "rep", "leads", "read") is None
+    assert accounts.may(own, rep, "contacts", "read")               # 'own': allowed on its own records
+    assert not accounts.may(own, ro, "contacts", "read")
+    assert accounts.role_privilege(own, "rep") == 1 and accounts.role_privilege(own, "nobody") == 0
+    assert accounts.most_privileged(own, resource="contacts", action="create").name == "rep"
+
+
+def test_the_access_probe_picks_through_the_core() -> None:
+    """AccessRun's account helpers answer exactly as crm_audit.core.accounts does."""
+    from types import SimpleNamespace
+
+    from crm_audit_plugins.access.common import AccessRun
+
+    run = AccessRun.__new__(AccessRun)
+    run.ctx = SimpleNamespace(profile=DEMO)
+    assert run.general_accounts() == accounts.accounts(DEMO)
+    assert run.first_of_role("admin", tenant="globex").name == "g_admin"
+    assert run.writer("contacts", "acme", exclude=["sales"]).name == "boss"
+    assert run.privilege("viewer") == 2 and run.may(DEMO.account("viewer"), "contacts", "read")

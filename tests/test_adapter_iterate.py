@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from crm_audit.core.adapter import IncompleteRead, RestAdapter
+from crm_audit.core.adapter import IncompleteRead
+from crm_audit.protocols.rest import RestAdapter
 from crm_audit.core.profile import Profile
 from crm_audit.core.target import Target
 

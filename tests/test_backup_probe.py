@@ -19,7 +19,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crm_audit.core.adapter import RestAdapter
+from crm_audit.protocols.rest import RestAdapter
 from crm_audit_demo import DemoServer
 from crm_audit_demo.profile import demo_profile
 from crm_audit.core.model import ProbeResult

@@ -74,6 +74,13 @@ def test_judge_samples_needs_size_and_significance() -> None:
     assert judge_samples(base, mild, "lower", "ms", RegressionPolicy(threshold=0.05, min_delta_ms=0))["regressed"]
 
 
+def _scoring(**scores: float) -> dict:
+    """A scored hierarchy of flat nodes with the given scores (the first one is the root)."""
+    nodes = [{"id": nid, "title": nid, "kind": "root" if i == 0 else "dimension", "weight": 1.0, "assessed": True,
+              "score": score} for i, (nid, score) in enumerate(scores.items())]
+    return {"hierarchy": "h", "title": "h", "root": nodes[0]["id"], "overall": {"score": nodes[0]["score"]}, "nodes": nodes}
+
+
 def _result(findings: list[Finding], scoring: dict | None = None) -> AuditResult:
     return AuditResult(tool={"name": "crm-audit", "version": "t"}, run_id="now",
                        target=TargetSummary(name="t", base_url="http://127.0.0.1:1", scope=["127.0.0.1"]),
@@ -86,14 +93,13 @@ def test_findings_and_scores_diffed() -> None:
         return Finding(id=fid, title=fid, severity=Severity.high, status=status)
 
     before = result_document(_result([f("a"), f("b"), f("c", Status.passed)],
-                                     {"nodes": [{"id": "crm", "score": 80.0}, {"id": "sec", "score": 60.0}]}))
-    now = _result([f("b"), f("c"), f("d", Status.warn)],
-                  {"nodes": [{"id": "crm", "score": 70.0}, {"id": "sec", "score": 60.0}, {"id": "new", "score": 5}]})
+                                     _scoring(crm=80.0, sec=60.0)))
+    now = _result([f("b"), f("c"), f("d", Status.warn)], _scoring(crm=70.0, sec=60.0, new=5))
     base = compare(now, before)
     assert base["run_id"] == "now"
     assert base["new_findings"] == ["c", "d"] and base["fixed_findings"] == ["a"]
     assert base["unchanged_findings"] == ["b"]
-    assert base["score_changes"] == [{"id": "crm", "before": 80.0, "after": 70.0}]
+    assert [c.model_dump() for c in base.score_changes] == [{"id": "crm", "before": 80.0, "after": 70.0}]
     assert base["regressions"] == []
 
 

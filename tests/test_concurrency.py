@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import crm_audit.core.adapter
+import crm_audit.protocols.rest
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import ProbeResult
 from crm_audit.core.plugins import make_plugin_manager
@@ -108,7 +108,7 @@ def audit(rate: float, budget: int, only: list[str]) -> tuple[Any, Hits]:
     with LocalServer({"/hit": hits.route, "/": hits.route}) as srv:
         profile = parse_profile(f"target: {{base_url: '{srv.base_url}', rate_limit_rps: {rate}, "
                                 f"request_budget: {budget}}}\nhierarchy: none\n")
-        reg = make_plugin_manager([Plugin(), crm_audit.core.adapter], entry_points=False)
+        reg = make_plugin_manager([Plugin(), crm_audit.protocols.rest], entry_points=False)
         result = run_audit(profile, reg, RunOptions(only=only))
     return result, hits
 

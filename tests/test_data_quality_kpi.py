@@ -60,7 +60,7 @@ def test_rules_on_hand_made_records() -> None:
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     recent, old = "2025-12-01T00:00:00Z", "2023-01-01T00:00:00Z"
     recs = [
-        {"first_name": "A", "last_name": "B", "email": "a@x.io", "phone": "+1 555 0100", "account_id": 1, "updated_at": recent},
+        {"first_name": "A", "last_name": "B", "email": "a@x.io", "phone": "+1 212 555 0100", "account_id": 1, "updated_at": recent},
         {"first_name": "A", "last_name": "B", "email": " A@X.io ", "phone": "555", "account_id": 9, "updated_at": old},
         {"first_name": "C", "last_name": "", "email": "not-an-email", "phone": None, "account_id": None, "updated_at": recent},
     ]

@@ -22,6 +22,7 @@ from crm_audit.core.model import AuditResult, Finding, ProbeResult
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import Profile, load_profile
 from crm_audit.core.runner import RunOptions, run_audit
+from crm_audit.scoring import load_hierarchy
 
 from targets.django_crm import DjangoCrmServer
 from targets.postgres import PostgresServer
@@ -77,7 +78,7 @@ def backup_run(crm: DjangoCrmServer, writing: AuditResult, tmp_path_factory: pyt
 
 def _leftovers(crm: DjangoCrmServer, tag: str) -> dict[str, list[Any]]:
     """Records carrying ``tag`` that are still in the CRM (seen as admin1)."""
-    from crm_audit.core.adapter import RestAdapter
+    from crm_audit.protocols.rest import RestAdapter
     from crm_audit.core.target import Target
 
     prof = load(crm)
@@ -128,7 +129,7 @@ def test_profile_is_valid_and_uses_env_references_only(crm: DjangoCrmServer) -> 
 
 def test_adapter_creates_reads_updates_deletes_every_resource(crm: DjangoCrmServer) -> None:
     """Each resource's bodies work on 0.9.0: create (200, no record) → found by tag → read → PUT → delete."""
-    from crm_audit.core.adapter import RestAdapter
+    from crm_audit.protocols.rest import RestAdapter
     from crm_audit.core.target import Target
 
     prof = load(crm)
@@ -228,13 +229,84 @@ def test_cors_wildcard_is_recorded(writing: AuditResult) -> None:
     assert f.status.value == "pass"
 
 
-def test_non_disruptive_profile_leaves_login_limit_and_registration_not_assessed(non_disruptive: AuditResult) -> None:
-    """Issue 14: skipped for safety, with the flag that runs them — not a pass, and no score for the login limit."""
-    ids = _findings(non_disruptive)
-    for fid in ("access.login.no_lockout", "access.registration.privileged"):
+def test_cors_lets_any_origin_send_authorization(writing: AuditResult) -> None:
+    """Flaw 12: the preflight answers Access-Control-Allow-Origin: * and allows the Authorization header."""
+    f = _findings(writing)["access.cors.any_origin"]
+    assert f.status.value == "fail" and f.severity.value == "medium", f.title
+    assert "'*'" in f.title and "authorization" in (f.evidence[0].observed or "").lower()
+
+
+def test_missing_ids_answer_500(writing: AuditResult, crm: DjangoCrmServer) -> None:
+    """Flaw 4: a missing id answers 500 (every method on /api/cases/<missing>/, GET /api/api-settings/<missing>/);
+    one finding per operation, and its evidence replays to the same 500 on the server."""
+    from crm_audit.core.target import Target
+
+    hits = {fid: f for fid, f in _findings(writing).items()
+            if fid.startswith("access.errors.server_error_on_missing_id.") and f.status.value == "fail"}
+    requests_seen = [e.request or "" for f in hits.values() for e in f.evidence]
+    assert any(r.startswith("GET ") and "/api/cases/999999937/" in r for r in requests_seen), sorted(hits)
+    assert any("/api/api-settings/999999937/" in r for r in requests_seen), sorted(hits)
+    assert all(e.status == 500 and "replay" in e.details for f in hits.values() for e in f.evidence)
+    target = Target(load(crm))
+    try:
+        assert target.request("GET", "/api/cases/999999937/", account="admin1").status == 500
+    finally:
+        target.close()
+
+
+def test_tokens_survive_password_change_and_deactivation(writing: AuditResult) -> None:
+    """Flaw 3: an old token still gets 200 after a password change and after the user is set Inactive."""
+    ids = _findings(writing)
+    for fid, what in (("access.token.valid_after_password_change", "/api/profile/change-password/"),
+                      ("access.token.valid_after_deactivation", "/status/")):
         f = ids[fid]
-        assert f.status.value == "skipped" and f.not_assessed is not None and f.not_assessed.value == "safety", fid
-        assert f.hint and "--allow-disruptive" in f.hint, (fid, f.hint)
+        assert f.status.value == "fail" and f.severity.value == "high", (fid, f.title)
+        assert any(what in (e.request or "") for e in f.evidence), fid
+        assert f.evidence[-1].status == 200  # the old token, re-sent after the change
+
+
+def test_password_created_through_the_api_is_stored_in_plain_text(writing: AuditResult) -> None:
+    """Flaw 10: POST /api/users/ answers 201, the user is listed active, and cannot log in with its password."""
+    ids = _findings(writing)
+    f = ids["access.password.storage"]
+    assert f.status.value == "fail" and f.title.startswith("Symptom"), f.title
+    assert f.evidence[0].status == 201 and "/api/users/" in (f.evidence[0].request or "")
+    assert (f.evidence[1].details or {}).get("listed_active") is True and f.evidence[1].status == 400
+    assert ids["access.password.echoed"].status.value == "pass"  # 0.9.0 answers only a message
+
+
+def test_disposable_account_restored_and_created_user_removed(writing: AuditResult, crm: DjangoCrmServer) -> None:
+    """After the audit (asked of the CRM itself): the disposable account logs in with its own password and is
+    active, and no user the password-storage check created is left."""
+    import requests
+
+    email = "disposable@example.com"
+    login = requests.post(f"{crm.base_url}/api/auth/login/", json={"email": email, "password": crm.password(email)},
+                          timeout=30)
+    assert login.status_code == 200, login.text[:200]
+    admin = requests.post(f"{crm.base_url}/api/auth/login/", timeout=30, json={
+        "email": "admin1@example.com", "password": crm.password("admin1@example.com")}).json()["token"]
+    users = requests.get(f"{crm.base_url}/api/users/", params={"limit": 1000}, timeout=30,
+                         headers={"Authorization": f"JWT {admin}"}).json()
+    active = users["active_users"]["active_users"]
+    inactive = users["inactive_users"]["inactive_users"]
+    assert email in {u["email"] for u in active} and email not in {u["email"] for u in inactive}
+    tag = f"crm-audit-{writing.run_id}"
+    assert [u["email"] for u in active + inactive if u.get("last_name") == tag] == []
+    left = " ".join(_probes(writing)["access"].artifacts.get("left_behind") or [])
+    assert "disposable" not in left and "created by the audit" not in left, left
+
+
+def test_non_disruptive_profile_leaves_login_limit_and_registration_not_assessed(non_disruptive: AuditResult) -> None:
+    """Issue 14: skipped for safety, with the flag that runs them — not a pass, and no score for the login limit.
+    Self-registration runs with writes alone: the profile maps users.delete and the audit finds the registered
+    user in users/ (the answer names no id), so it removes it again (flaw 1 found without --allow-disruptive)."""
+    ids = _findings(non_disruptive)
+    f = ids["access.login.no_lockout"]
+    assert f.status.value == "skipped" and f.not_assessed is not None and f.not_assessed.value == "safety"
+    assert f.hint and "--allow-disruptive" in f.hint, f.hint
+    assert ids["access.registration.privileged"].status.value == "fail"
+    assert not _probes(non_disruptive)["access"].artifacts.get("left_behind")
     assert non_disruptive.scoring
     node = next(n for n in non_disruptive.scoring["nodes"] if n["id"] == "sec.login_limit")
     assert node["assessed"] is False and node["score"] is None, node
@@ -242,6 +314,33 @@ def test_non_disruptive_profile_leaves_login_limit_and_registration_not_assessed
 
 
 # ------------------------------------------------------------------ access: no false positives
+
+
+def test_api_settings_leak_keys_and_every_users_email(writing: AuditResult, crm: DjangoCrmServer) -> None:
+    """Flaw 5: any USER reads GET /api/api-settings/ with the API keys and every user's e-mail; the key never
+    reaches the result (the test reads it itself, as admin1)."""
+    import requests
+
+    ids = _findings(writing)
+    key = ids["access.data_exposure.secrets.get_api_api_settings"]
+    assert key.status.value == "fail" and key.severity.value == "critical"
+    assert "api_settings[].apikey" in key.evidence[0].observed and "user1" in (key.evidence[0].request or "")
+    emails = ids["access.data_exposure.user_emails"]
+    assert emails.status.value == "fail" and "GET /api/api-settings/" in emails.evidence[0].details["operations"]
+    token = requests.post(f"{crm.base_url}/api/auth/login/", timeout=30, json={
+        "email": "admin1@example.com", "password": crm.password("admin1@example.com")}).json()["token"]
+    keys = [s["apikey"] for s in requests.get(f"{crm.base_url}/api/api-settings/", timeout=30,
+                                               headers={"Authorization": f"JWT {token}"}).json()["api_settings"]]
+    assert keys and not any(k in writing.model_dump_json() for k in keys)
+
+
+def test_dashboard_ignores_the_page_size(writing: AuditResult) -> None:
+    """Flaw 13: GET /api/dashboard/?limit=1 returns every record; the other collections page (or are too small)."""
+    ids = _findings(writing)
+    f = ids["access.collections.page_size_ignored.get_api_dashboard"]
+    assert f.status.value == "fail" and f.evidence[0].details["sizes"]["one_per_page"]["items"] > 1
+    others = [fid for fid, x in ids.items() if fid.startswith("access.collections.") and x.status.value == "fail"]
+    assert others == ["access.collections.page_size_ignored.get_api_dashboard"]
 
 
 def test_resource_lists_require_authentication(writing: AuditResult) -> None:
@@ -310,8 +409,29 @@ def test_no_secret_reaches_the_result(writing: AuditResult, read_only: AuditResu
 
 
 def test_scored(writing: AuditResult, read_only: AuditResult) -> None:
-    for result in (read_only, writing):
-        assert result.scoring
+    """Each run is scored against the default hierarchy from what its own probes observed, and only that."""
+    tree = load_hierarchy("default")
+    for result, ran in ((read_only, READ_ONLY), (writing, WRITING)):
+        scoring = result.scoring
+        assert scoring is not None and scoring.hierarchy == "default"
+        assert scoring.coverage is not None and 0 < scoring.coverage < 1, scoring.coverage  # evidence for some, not all
+        observed = {m.indicator for m in result.all_measurements()} | {f.indicator for f in result.all_findings()}
+        for leaf in tree.leaves():
+            node = scoring.node(leaf.id)
+            assert node is not None, leaf.id
+            if set(leaf.probes) & set(ran) or leaf.id in observed or "evidence" in leaf.sources:
+                continue
+            # nothing of this run feeds it: not assessed, saying which probe would
+            assert not node.assessed and node.score is None, leaf.id
+            assert node.not_assessed and any("did not run" in r for r in node.not_assessed.reasons), leaf.id
+    # read-only run: the p95 indicator shows the slowest endpoint's measured p95 (the PIA triple's actual)
+    p95 = read_only.scoring.node("perf.response_time_p95")  # type: ignore[union-attr]
+    measured = [m.value for m in read_only.all_measurements() if m.indicator == "perf.response_time_p95"]
+    assert p95 is not None and p95.assessed and measured and p95.actual == pytest.approx(max(measured), rel=1e-6)
+    # writing run: the lead update without owner check (facts flaw 9) is an open access-control finding that costs score
+    access = writing.scoring.node("sec.access_control")  # type: ignore[union-attr]
+    assert access is not None and access.assessed and "access.bola.leads" in access.findings
+    assert access.score is not None and access.score < 100
 
 
 def test_backup_run_leaves_nothing_behind(backup_run: AuditResult, crm: DjangoCrmServer) -> None:
@@ -333,3 +453,35 @@ def test_vertical_reads_are_judged(writing: AuditResult) -> None:
 def test_user_can_update_another_users_lead_is_found(writing: AuditResult) -> None:
     """Facts flaw 9: lead update has no owner check; found only if the update's effect can be re-read."""
     assert _findings(writing)["access.bola.leads"].status.value == "fail"
+
+
+def test_user_promotes_itself_to_admin_and_is_restored(writing: AuditResult, crm: DjangoCrmServer) -> None:
+    """Flaw 8: USER PUT /api/users/<own id>/ with role ADMIN is found (re-read and GET /api/users/ then 200);
+    afterwards, asked of the CRM as admin1, user1 is a USER again."""
+    import requests
+
+    f = _findings(writing)["access.self_escalation"]
+    assert f.status.value == "fail" and f.severity.value == "critical", f.title
+    assert any("PUT /api/users/" in (e.observed or "") and "role → ADMIN" in (e.observed or "")
+               and "now allowed" in (e.observed or "") for e in f.evidence), [e.observed for e in f.evidence]
+    admin = requests.post(f"{crm.base_url}/api/auth/login/", timeout=30, json={
+        "email": "admin1@example.com", "password": crm.password("admin1@example.com")}).json()["token"]
+    users = requests.get(f"{crm.base_url}/api/users/", params={"limit": 1000}, timeout=30,
+                         headers={"Authorization": f"JWT {admin}"}).json()
+    roles = {u["email"]: u["role"] for u in users["active_users"]["active_users"]}
+    assert roles["user1@example.com"] == "USER" and roles["user2@example.com"] == "USER", roles
+    assert "user1" not in " ".join(_probes(writing)["access"].artifacts.get("left_behind") or [])
+
+
+def test_one_tenant_leaves_tenant_checks_not_assessed(writing: AuditResult) -> None:
+    """Flaw 7: no tenants. Tenant isolation and tenant context injection are not assessed, with the reason
+    and what would run them — never a pass."""
+    ids = _findings(writing)
+    for fid in ("access.tenant_leak.contacts", "access.tenant_injection"):
+        f = ids[fid]
+        assert f.status.value == "skipped" and f.not_assessed.value == "needs_account", (fid, f.title)
+        assert "one tenant" in f.title and f.hint and "tenant" in f.hint, (fid, f.hint)
+    assert not [f.id for f in ids.values() if "tenant" in f.id and f.status.value == "pass"]
+    # no refused write of the audit was saved anyway (anonymous creates/updates/deletes are refused)
+    persisted = [f for f in ids.values() if f.id.startswith("access.persisted_on_deny.")]
+    assert persisted and all(f.status.value == "pass" for f in persisted), [f.title for f in persisted]

@@ -163,6 +163,24 @@ def test_the_plugins_security_findings_are_in_sarif(demo_run: Path) -> None:
     assert results["audit_trail.denied_request"]["properties"]["probe"] == "audit_trail"
 
 
+def test_the_pages_report_section_draws_the_probe(demo_run: Path) -> None:
+    trail = next(p for p in result(demo_run)["probes"] if p["probe"] == "audit_trail")
+    page = (demo_run / "report.html").read_text(encoding="utf-8")
+    section = re.search(r'<section class="probe" id="probe-\d+" data-probe="audit_trail">(.*?)</section>', page, re.S)
+    assert section is not None
+    rows = re.findall(r'<tr><td>([^<]+)</td><td class="st-(\w+)">([^<]+)</td></tr>', section.group(1))
+    assert sorted((state, html.unescape(seen)) for _, state, seen in rows) == sorted(
+        (f["status"], f["title"].split(": ", 1)[-1]) for f in trail["findings"])
+    assert {"A denied request", "An admin action"} == {action for action, _, _ in rows}
+
+
+def test_the_pages_command_runs(installed: dict[str, str]) -> None:
+    run = crm_audit(installed, "audit-trail-events")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["denied_request: A denied request", "admin_action: An admin action"]
+    assert "audit-trail-events" in crm_audit(installed, "--help").stdout
+
+
 def test_the_pages_reporter_wrote_its_file(demo_run: Path) -> None:
     counts = dict(line.split() for line in (demo_run / "counts.txt").read_text(encoding="utf-8").splitlines())
     assert counts["medium"] == "1" and counts["critical"] == "0"

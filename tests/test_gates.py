@@ -59,12 +59,14 @@ def test_command_line_overrides_profile_gates() -> None:
 
 
 def test_every_gate_judged_and_waived_findings_do_not_fail() -> None:
-    scoring = {"overall": {"score": 72.0, "grade": "Good"},
-               "nodes": [{"id": "crm", "kind": "root", "score": 72.0, "parent": None},
-                         {"id": "perf", "kind": "dimension", "score": 55.0, "parent": "crm"}]}
+    scoring = {"hierarchy": "h", "title": "h", "root": "crm", "overall": {"score": 72.0, "grade": "Good"},
+               "nodes": [{"id": "crm", "title": "CRM", "kind": "root", "weight": 1.0, "assessed": True, "score": 72.0,
+                          "parent": None},
+                         {"id": "perf", "title": "Performance", "kind": "dimension", "weight": 1.0, "assessed": True,
+                          "score": 55.0, "parent": "crm"}]}
     high = Finding(id="tls.weak", title="weak", severity=Severity.high, status=Status.failed)
     waived = Finding(id="access.x", title="x", severity=Severity.critical, status=Status.failed,
-                     waiver={"justification": "j", "by": "b", "expires": "2099-01-01"})
+                     waiver={"justification": "j", "by": "b", "expires": "2099-01-01", "pattern": "access.x"})
     lat = Measurement(indicator="perf.response_time_p95", value=420.0, unit="ms", label="list")
     res = make_result([high, waived], [lat], scoring)
     gates = Gates(fail_under=70, fail_under_dimension={"perf": 60, "nope": 1}, fail_on="critical",
@@ -86,7 +88,7 @@ def test_regression_gates_read_the_baseline_record() -> None:
     base = {"run_id": "old", "new_findings": ["access.new"], "fixed_findings": [], "unchanged_findings": [],
             "score_changes": [], "regressions": [{"indicator": "perf.response_time_p95", "label": "list",
                                                   "before": 10.0, "after": 40.0, "p_value": 1e-6,
-                                                  "relative_change": 3.0, "unit": "ms"}]}
+                                                  "relative_change": 3.0, "unit": "ms", "probe": "latency"}]}
     out = {g.gate: g for g in evaluate_gates(make_result([new], baseline=base), Gates(fail_on_regression=True))}
     assert not out["regression:measurements"].passed and "list" in out["regression:measurements"].detail
     assert not out["regression:findings"].passed and "access.new" in out["regression:findings"].detail

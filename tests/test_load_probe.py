@@ -7,22 +7,28 @@ count within a 250 ms p95 SLO falls when the delay grows.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
+from requests.utils import default_user_agent
 
 from crm_audit_demo.profile import demo_profile
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.runner import RunOptions, run_audit
-from crm_audit_plugins.load.cluster import SECRET_ENV, Cluster, LoadRunError, free_port, locust_env, worker_command
+from crm_audit.core.net import free_port
+from crm_audit_plugins.load.cluster import SECRET_ENV, Cluster, LoadRunError, locust_env, worker_command
 from crm_audit_plugins.load.locustfile import render_locustfile
 from crm_audit_plugins.load.stats import ladder, step_stats
 
@@ -30,6 +36,8 @@ from crm_audit_demo import DemoServer
 
 pytestmark = pytest.mark.integration
 
+#: the User-Agent of the audit's own HTTP client (the Target); the load generator sends another
+AUDIT_AGENT = default_user_agent()
 TASKS = [{"name": "list contacts", "path": "/api/contacts", "account": "sales", "params": {"limit": 5}, "weight": 3},
          {"name": "current user", "path": "/api/me", "account": "readonly", "weight": 1}]
 BASE = {"tasks": TASKS, "max_users": 8, "step_s": 1.5, "sustained_s": 1.5, "slo_p95_ms": 250,
@@ -39,9 +47,85 @@ ARTIFACT_KEYS = {"steps", "max_sustainable_users", "target_users", "slo_p95_ms",
 STEP_KEYS = {"users", "duration_s", "requests", "rps", "p50_ms", "p95_ms", "error_rate", "within_slo"}
 
 
-def _load(profile, **opts):
+class CountingProxy:
+    """A plain-HTTP reverse proxy on loopback in front of a demo served without TLS: it forwards
+    every request and records (monotonic time, method, path) of each, so a test counts what
+    reached the server rather than what the probe says it sent (as tests/test_target.py does)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        #: (time, method, path, sent by the load generator rather than the audit's own client)
+        self.hits: list[tuple[float, str, str, bool]] = []
+        lock, outer = threading.Lock(), self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                generated = self.headers.get("User-Agent", "") != AUDIT_AGENT
+                with lock:
+                    outer.hits.append((time.monotonic(), self.command, self.path.split("?")[0], generated))
+                size = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(size) if size else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                try:
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                finally:
+                    upstream.close()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "CountingProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def task_hits(self, load_only: bool = False) -> list[float]:
+        """Times of the hits on the load tasks' paths: all (the probe's baseline and recovery use them
+        too, through the Target), or only those the load generator sent."""
+        paths = {t["path"] for t in TASKS}
+        return sorted(t for t, _, path, generated in self.hits if path in paths and (generated or not load_only))
+
+
+def _proxied_profile(server, proxy: CountingProxy):
+    """The demo profile pointed at the proxy (same host, so the same scope)."""
+    return demo_profile(SimpleNamespace(base_url=proxy.base_url, env=server.env, ca_path=None,
+                                        profile_name="demo.yaml"))
+
+
+def _max_in_window(times: list[float], window_s: float) -> int:
+    """The most hits in any window of ``window_s`` seconds."""
+    most, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] > window_s:
+            lo += 1
+        most = max(most, hi - lo + 1)
+    return most
+
+
+def _load(profile, workdir: Path | None = None, **opts):
     profile = profile.model_copy(update={"plugins": {"load": {**BASE, **opts}}})
-    result = run_audit(profile, make_plugin_manager(), RunOptions(only=["load"], hierarchy="none"))
+    result = run_audit(profile, make_plugin_manager(), RunOptions(only=["load"], hierarchy="none", workdir=workdir))
     probe = result.probes[0]
     assert probe.status == "ok", probe.reason
     return probe
@@ -93,12 +177,19 @@ def test_ladder_ends_at_the_capacity_knee():
     assert m.value == 4 and m.bounded_by is None  # the CRM set the level, not the audit
 
 
-def test_request_budget_and_time_limit_hold():
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    before = set(tmp.glob("crm-audit-load-*"))
-    with DemoServer(delay_ms=20, capacity=4) as server:
-        probe = _load(demo_profile(server), slo_p95_ms=5000, max_requests=60, max_total_s=12, sustained_s=0)
-    assert set(tmp.glob("crm-audit-load-*")) <= before  # headers file (tokens) and locustfile removed
+def test_request_budget_and_time_limit_hold(tmp_path: Path):
+    """The budget holds on the server: the requests that reached it are counted there, not by the probe."""
+    with DemoServer(delay_ms=20, capacity=4, tls=False) as server, CountingProxy(server.port) as proxy:
+        # min_step_gain 0: the knee rule off, so the ladder climbs until the budget or the time limit stops it
+        probe = _load(_proxied_profile(server, proxy), workdir=tmp_path, slo_p95_ms=5000, max_requests=60,
+                      max_total_s=12, sustained_s=0, min_step_gain=0)
+        on_tasks, generated = proxy.task_hits(), proxy.task_hits(load_only=True)
+    # its own work folder (headers file with tokens, locustfile) is removed; the audit's workdir is the test's own
+    assert list(tmp_path.glob("crm-audit-load-*")) == []
+    # the load generator's requests that reached the server stay within max_requests …
+    assert 0 < len(generated) <= 60, len(generated)
+    # … and the result counts every request of the probe (load, baseline, recovery) that reached it
+    assert probe.requests == len(on_tasks), (probe.requests, len(on_tasks))
     lim = _limits(probe)
     assert lim["budget"] == 60 and lim["requests"] <= 60
     assert lim["stop_reason"] in ("request budget", "max_total_s")
@@ -155,11 +246,16 @@ def test_step_stats_are_exact():
 
 
 def test_rate_cap_holds():
-    """The load phase never exceeds its rate cap (target.rate_limit_rps by default), measured from the request rows."""
-    with DemoServer(delay_ms=0, capacity=16) as server:
-        probe = _load(demo_profile(server), steps=[8], sustained_s=0, max_rps=40, step_s=3, max_total_s=20)
+    """The load phase never exceeds its rate cap (target.rate_limit_rps by default), counted on the server."""
+    with DemoServer(delay_ms=0, capacity=16, tls=False) as server, CountingProxy(server.port) as proxy:
+        probe = _load(_proxied_profile(server, proxy), steps=[8], sustained_s=0, max_rps=40, step_s=3,
+                      max_total_s=20)
+        generated = proxy.task_hits(load_only=True)
     step = probe.artifacts["steps"][0]
-    assert step["requests"] > 0 and step["rps"] <= 40 * 1.15, step
+    assert step["requests"] > 0 and len(generated) >= step["requests"], (step, len(generated))
+    # at 40 req/s with 8 users, no 2-second window on the server holds more than 2 × 40 plus one request per user
+    busiest = _max_in_window(generated, 2.0)
+    assert 40 <= busiest <= 2 * 40 + 8, busiest
     assert _limits(probe)["max_rps"] == 40
     # a request is timed from when it is sent, not from when it queued for the cap: 8 users sharing
     # 40 req/s wait about 200 ms each between requests; none of that may count as latency

@@ -69,7 +69,7 @@ def test_bad_profiles_give_one_clear_line(text: str, env: dict, expected: str) -
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="profile file not found"):
+    with pytest.raises(ProfileError, match="cannot read profile file"):
         load_profile(tmp_path / "absent.yaml")
 
 

@@ -7,13 +7,13 @@ import base64
 import html
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 from local_http import LocalServer
+from crm_audit.core.net import free_port
 from crm_audit.core.redact import MASK
 
 TOKEN = "tok-Lk9/Qz+7=wX4-leak"
@@ -66,9 +66,7 @@ def test_no_form_of_any_secret_reaches_any_output(tmp_path: Path) -> None:
                                            "token": TOKEN, "cookie": f"sid={_b64(TOKEN)}"}).encode())
     accounts = ["bearer", "key", "basic"]
     with LocalServer(routes) as srv:
-        with socket.socket() as sock:  # a port nothing listens on: the request fails with the URL in the error
-            sock.bind(("127.0.0.1", 0))
-            closed_port = sock.getsockname()[1]
+        closed_port = free_port()  # a port nothing listens on: the request fails with the URL in the error
         endpoints = [f"  - {{name: leak{i}, path: /leak/{i}, account: {accounts[i % 3]}, slo_p95_ms: 5000}}"
                      for i in range(len(SEEDS))]
         endpoints += [

@@ -43,10 +43,9 @@ def test_unscored_rows_come_from_measurements() -> None:
 
 def test_formula_like_text_is_neutralised_but_numbers_are_not() -> None:
     result = rf.realistic_result()
-    scoring = dict(result.scoring)
-    scoring["nodes"] = [dict(n, title='=HYPERLINK("http://evil.test","x")') if n["id"] == "perf.error_rate" else n
-                        for n in scoring["nodes"]]
-    got = rows(result.model_copy(update={"scoring": scoring}))
+    nodes = [n.model_copy(update={"title": '=HYPERLINK("http://evil.test","x")'}) if n.id == "perf.error_rate" else n
+             for n in result.scoring.nodes]
+    got = rows(result.model_copy(update={"scoring": result.scoring.model_copy(update={"nodes": nodes})}))
     evil = next(r for r in got if r["id"] == "perf.error_rate")
     assert evil["title"].startswith("'=HYPERLINK")
     assert float(evil["difference"]) < 0   # a negative number stays a number

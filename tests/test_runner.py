@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import crm_audit.core.adapter
+import crm_audit.protocols.rest
 
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import Evidence, Finding, ProbeResult, Status
@@ -74,7 +74,7 @@ def env():
             "accounts: [{name: a, role: r, auth: {method: basic, username: u, password: '${P}'}}]\n"
             "hierarchy: none\n",
             env={"P": SECRET})
-        yield profile, make_plugin_manager([Plugin(), crm_audit.core.adapter], entry_points=False)
+        yield profile, make_plugin_manager([Plugin(), crm_audit.protocols.rest], entry_points=False)
 
 
 def test_failures_are_isolated_and_the_audit_goes_on(env) -> None:
@@ -168,7 +168,7 @@ def test_a_timed_out_probe_cannot_keep_sending(env) -> None:
         def crm_audit_register_probes(self):
             return [RunawayProbe, OkProbe]
 
-    reg = make_plugin_manager([P(), crm_audit.core.adapter], entry_points=False)
+    reg = make_plugin_manager([P(), crm_audit.protocols.rest], entry_points=False)
     res = run_audit(profile, reg, RunOptions(only=["t_runaway", "t_ok"]))
     by = {p.probe: p for p in res.probes}
     assert by["t_runaway"].status == "error" and "timed out" in by["t_runaway"].reason

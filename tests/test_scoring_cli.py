@@ -88,7 +88,7 @@ def test_ahp_inconsistent_exits_1_naming_the_pair(runner, tmp_path):
         ("criteria: [a]\nmatrix: [[1, 3], [1/3, 1]]\n", "criteria"),
         ("matrix: [[1, 3]]\n", "square"),
         ("weights: [1]\n", "matrix"),
-        ("matrix: [[1, 3], [1/3, 1\n", "invalid YAML"),
+        ("matrix: [[1, 3], [1/3, 1\n", "not valid YAML"),
     ],
 )
 def test_ahp_bad_input_exits_2_with_one_line(runner, tmp_path, text, fragment):

@@ -15,7 +15,7 @@ from crm_audit.scoring.hierarchy import build_hierarchy
 
 EXAMPLE_EVIDENCE = Path(__file__).resolve().parents[1] / "examples" / "evidence.yaml"
 
-NODE_KEYS = {"id", "title", "parent", "depth", "kind", "weight", "global_weight", "effective_weight", "assessed",
+NODE_KEYS = {"id", "title", "parent", "children", "depth", "kind", "weight", "global_weight", "effective_weight", "assessed",
              "score", "grade", "membership", "unit", "actual", "expected", "difference", "better", "source",
              "function", "evidence", "capped_by", "findings", "coverage", "grade_withheld", "not_assessed"}
 
@@ -99,7 +99,8 @@ def test_worked_example_of_the_docs():
 
 
 def test_dict_shape_and_preorder():
-    s = score_result(worked_result(), build_hierarchy(WORKED_HIERARCHY, "<docs>"))
+    """The serialised shape of the typed scoring (what result.json holds)."""
+    s = score_result(worked_result(), build_hierarchy(WORKED_HIERARCHY, "<docs>")).model_dump(mode="json")
     assert list(s) == ["hierarchy", "title", "grades", "overall", "coverage", "min_coverage", "root", "nodes",
                        "not_assessed"]
     assert s["hierarchy"] == "worked-example" and s["root"] == "crm"
@@ -111,6 +112,7 @@ def test_dict_shape_and_preorder():
         assert set(node) == NODE_KEYS
     n = by_id(s)
     assert (n["crm"]["kind"], n["crm"]["parent"], n["crm"]["depth"]) == ("root", None, 0)
+    assert n["crm"]["children"] == ["perf", "sec"] and n["sec.transport"]["children"] == []
     assert (n["sec"]["kind"], n["sec"]["parent"], n["sec"]["depth"]) == ("dimension", "crm", 1)
     assert (n["sec.transport"]["kind"], n["sec.transport"]["depth"]) == ("indicator", 2)
     assert n["perf.response_time_p95"]["function"].startswith("log-normal: 90 at 300 ms, 50 at 1000 ms")
@@ -125,7 +127,7 @@ def test_rescored_result_round_trips():
     s = score_result(result, build_hierarchy(WORKED_HIERARCHY, "<docs>"))
     rescored = result.model_copy(update={"scoring": s})
     assert rescored.scoring["overall"]["score"] == s["overall"]["score"]
-    assert json.loads(json.dumps(rescored.scoring)) == s
+    assert AuditResult.model_validate_json(rescored.model_dump_json()).scoring == s
 
 
 def test_findings_indicator_is_assessed_only_by_observed_outcomes():
@@ -159,7 +161,7 @@ def test_findings_count_even_if_the_probe_did_not_finish():
 def test_waived_and_passed_findings_do_not_penalise():
     h = build_hierarchy(WORKED_HIERARCHY, "<docs>")
     result = make_result(ProbeResult(probe="tls", findings=[
-        finding("tls.a", "sec.transport", Severity.high, waiver={"reason": "accepted until Q3"}),
+        finding("tls.a", "sec.transport", Severity.high, waiver={"justification": "accepted until Q3", "by": "ciso", "expires": "2099-01-01", "pattern": "tls.a"}),
         finding("tls.b", "sec.transport", Severity.medium, Status.passed),
         finding("tls.c", "sec.transport", Severity.critical, Status.error),
     ]))
@@ -259,12 +261,12 @@ def test_default_hierarchy_with_example_evidence():
     assert s["overall"]["score"] is not None
     assert s["overall"]["grade"] is None and s["overall"]["fuzzy_grade"] is None  # coverage too low for a grade word
     assert n["crm"]["grade_withheld"].startswith("coverage ")
-    json.dumps(s, allow_nan=False)
+    json.dumps(s.model_dump(mode="json"), allow_nan=False)
 
 
 def test_nothing_assessed():
     s = score_result(make_result(), load_hierarchy("security"))
-    assert s["overall"] == {"score": None, "grade": None, "membership": None, "fuzzy_grade": None}
+    assert s.overall.model_dump() == {"score": None, "grade": None, "membership": None, "fuzzy_grade": None}
     assert s["coverage"] == 0.0
     assert all(not n["assessed"] for n in s["nodes"])
 

@@ -114,7 +114,7 @@ def test_none_gives_empty_evidence():
         ("cash_flows: [-100, 50]\ndiscount_rate: 8\n", "fraction"),
         ("vendor: acme\n", "unknown key"),
         ("indicators: [1, 2]\n", "must map"),
-        ("indicators: {a: 1\n", "invalid YAML"),
+        ("indicators: {a: 1\n", "not valid YAML"),
     ],
 )
 def test_evidence_errors_are_one_line(tmp_path, text, fragment):

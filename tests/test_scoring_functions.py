@@ -136,7 +136,7 @@ def test_findings_penalties_and_floor():
 
 def test_passed_and_waived_findings_do_not_penalise():
     f = fn({"type": "findings"})
-    found = [_finding("a", Severity.high, Status.passed), _finding("b", Severity.high, waiver={"reason": "accepted"}),
+    found = [_finding("a", Severity.high, Status.passed), _finding("b", Severity.high, waiver={"justification": "accepted", "by": "ciso", "expires": "2099-01-01", "pattern": "b"}),
              _finding("c", Severity.high, Status.error)]
     assert f.penalty(found) == 0.0
 
@@ -153,7 +153,7 @@ def test_critical_finding_caps_at_20():
     assert score == 50.0
     assert apply_caps(score, found, f.caps) == (20.0, "crit")
     assert apply_caps(10.0, found, f.caps) == (10.0, "crit")  # already below the cap: still capped (issue 14)
-    waived = [_finding("crit", Severity.critical, waiver={"by": "ciso"})]
+    waived = [_finding("crit", Severity.critical, waiver={"justification": "accepted", "by": "ciso", "expires": "2099-01-01", "pattern": "crit"})]
     assert apply_caps(95.0, waived, f.caps) == (95.0, None)
 
 

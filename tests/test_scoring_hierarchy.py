@@ -254,7 +254,7 @@ def test_leaf_mistakes(tmp_path, patch, fragment):
 def test_invalid_yaml(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("nodes: [\n  - id: a\n")
-    with pytest.raises(HierarchyError, match="invalid YAML") as exc:
+    with pytest.raises(HierarchyError, match="not valid YAML") as exc:
         load_hierarchy(str(path))
     assert "\n" not in str(exc.value)
 

@@ -27,8 +27,9 @@ from crm_audit_plugins.tls.grade import grade, overall
 from crm_audit_plugins.tls.http_checks import insecure_cookie_names, parse_hsts, split_set_cookie
 from crm_audit_plugins.tls.scan import AcceptedCipher, ServerReport, Vulnerabilities
 
+import tls_servers
 from tls_servers import (
-    NginxServer, PyServer, make_ca, make_leaf, make_pki, nginx_sites, probe_context, python_servers, start_all, tmp_env_ok,
+    NginxServer, PyServer, make_ca, make_leaf, make_pki, nginx_sites, probe_context, python_servers, start_all,
 )
 
 FAILING = (Status.failed, Status.warn, Status.error)
@@ -189,12 +190,38 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
+def nginx_missing() -> str | None:
+    """What keeps the real nginx scenarios from running here (None: nothing)."""
+    if os.geteuid() != 0:
+        return "needs root (nginx runs its workers as another user)"
+    if not Path(tls_servers.NGINX).exists():
+        return f"Debian nginx is not installed ({tls_servers.NGINX} missing; scripts/test.sh installs it)"
+    return None
+
+
+def require_nginx() -> None:
+    """Skip the real-server TLS tests where nginx cannot run; in CI (CI set) fail instead, as the
+    PostgreSQL rule does (tests/targets/postgres.py), so a missing nginx never hides behind a skip."""
+    reason = nginx_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"nginx unavailable in CI: {reason}")
+        pytest.skip(reason)
+
+
+def test_a_missing_nginx_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(tls_servers, "NGINX", str(tmp_path / "no-nginx"))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="nginx unavailable in CI: "):
+        require_nginx()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        require_nginx()
+
+
 @pytest.fixture(scope="module")
 def servers(pki: dict[str, Any], tmp_path_factory: pytest.TempPathFactory):
-    if not tmp_env_ok():
-        if os.environ.get("CI"):  # in CI a missing nginx must fail the run, never hide behind a skip
-            pytest.fail("the TLS tests need root and Debian nginx (scripts/test.sh installs it)")
-        pytest.skip("needs root and Debian nginx")
+    require_nginx()
     nginx = NginxServer(tmp_path_factory.mktemp("nginx"), nginx_sites(pki))
     py = python_servers(pki)
     stop = start_all([nginx, *py.values()])
@@ -418,7 +445,7 @@ def test_two_endpoints_grade_is_the_weakest(servers, pki, tmp_path: Path) -> Non
 @pytest.mark.integration
 def test_unreachable_extra_host_is_not_assessed_and_lowers_the_grade(servers, pki, tmp_path: Path) -> None:
     """An extra host that refuses connections: its checks are errors (not assessed), the good host's A+ drops to B."""
-    from crm_audit_plugins.load.cluster import free_port
+    from crm_audit.core.net import free_port
 
     url, http_port = servers["good"]
     closed = free_port()  # nothing listens there

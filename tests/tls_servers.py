@@ -28,6 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from crm_audit.core.net import free_port
+from crm_audit.core.processes import stop_processes
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 HSTS_GOOD = "max-age=63072000; includeSubDomains"
 
@@ -170,13 +173,6 @@ def _sign_sha1_with_openssl(directory: Path, name: str, draft: x509.Certificate,
 
 
 # --------------------------------------------------------------------------- ports
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout_s: float = 10.0, host: str = "127.0.0.1") -> None:
@@ -369,12 +365,7 @@ class PyServer:
     def stop(self) -> None:
         """Stop the server process this object started (by its own PID)."""
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_processes([self._proc])
             if self._proc.stdout:
                 self._proc.stdout.close()
             self._proc = None

@@ -11,18 +11,21 @@ not a change of the target (measured: two runs of the same server 5.6 → 11.2 m
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from crm_audit.core.ci_model import BaselineComparison, Regression, RegressionPolicyRecord, ScoreChange
+from crm_audit.core.errors import InputFileError
 from crm_audit.core.model import AuditResult
+from crm_audit.core.safeyaml import load_file
+from crm_audit.core.scoring_model import Scoring
 
 FAILING = ("fail", "warn")
 
 
-class BaselineError(ValueError):
+class BaselineError(InputFileError):
     """The baseline file cannot be read or is not an audit result."""
 
 
@@ -40,14 +43,7 @@ class RegressionPolicy:
 def load_baseline(path: str | Path) -> dict[str, Any]:
     """A previous run's result.json, as plain data (older schema versions are fine)."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise BaselineError(f"{p}: not UTF-8 text") from None
-    except OSError as exc:
-        raise BaselineError(f"{p}: cannot read baseline: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"{p}: baseline is not JSON (line {exc.lineno}: {exc.msg})") from None
+    data = load_file(p, "baseline", BaselineError, as_json=True).data
     if not isinstance(data, dict) or not isinstance(data.get("probes"), list) or "run_id" not in data:
         raise BaselineError(f"{p}: not an audit result (expected the result.json of an earlier run)")
     return data
@@ -77,39 +73,45 @@ def _abs_floor(unit: str, policy: RegressionPolicy) -> float:
 
 
 def compare(current: AuditResult, baseline: dict[str, Any],
-            policy: RegressionPolicy = RegressionPolicy()) -> dict[str, Any]:
-    """The ``result.baseline`` record: new/fixed/unchanged findings, score changes, regressions."""
+            policy: RegressionPolicy = RegressionPolicy()) -> BaselineComparison:
+    """The ``result.baseline`` record: new/fixed/unchanged findings, score changes, regressions.
+
+    ``baseline`` is the earlier result as plain JSON data, so results of older schema versions compare too.
+    """
     now = _failing_ids([f.model_dump(mode="json") for f in current.all_findings()])
     before = _failing_ids([f for p in baseline.get("probes") or [] for f in (p.get("findings") or [])])
-    return {
-        "run_id": baseline.get("run_id"),
-        "started": baseline.get("started"),
-        "new_findings": sorted(now - before),
-        "fixed_findings": sorted(before - now),
-        "unchanged_findings": sorted(now & before),
-        "score_changes": _score_changes(current.scoring or {}, baseline.get("scoring") or {}),
-        "regressions": _regressions(current, baseline, policy),
-        "policy": {"threshold": policy.threshold, "alpha": policy.alpha, "min_delta_ms": policy.min_delta_ms},
-    }
+    run_id, started = baseline.get("run_id"), baseline.get("started")
+    return BaselineComparison(
+        run_id=None if run_id is None else str(run_id),
+        started=None if started is None else str(started),
+        new_findings=sorted(now - before),
+        fixed_findings=sorted(before - now),
+        unchanged_findings=sorted(now & before),
+        score_changes=_score_changes(current.scoring, baseline.get("scoring") or {}),
+        regressions=_regressions(current, baseline, policy),
+        policy=RegressionPolicyRecord(threshold=policy.threshold, alpha=policy.alpha, min_delta_ms=policy.min_delta_ms),
+    )
 
 
 def _failing_ids(findings: list[dict[str, Any]]) -> set[str]:
     return {str(f.get("id")) for f in findings if isinstance(f, dict) and f.get("status") in FAILING}
 
 
-def _score_changes(now: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]:
+def _score_changes(now: Scoring | None, before: dict[str, Any]) -> list[ScoreChange]:
+    """Nodes of the current scoring whose score moved against the baseline's (raw JSON) scoring."""
     old = {n.get("id"): n.get("score") for n in before.get("nodes") or [] if isinstance(n, dict)}
     out = []
-    for node in now.get("nodes") or []:
-        nid, after = node.get("id"), node.get("score")
+    for node in now.nodes if now is not None else []:
+        nid, after = node.id, node.score
         prev = old.get(nid)
+        prev = float(prev) if isinstance(prev, (int, float)) and not isinstance(prev, bool) else None
         if nid in old and (prev is None) != (after is None) or (
                 prev is not None and after is not None and abs(after - prev) >= 0.05):
-            out.append({"id": nid, "before": prev, "after": after})
+            out.append(ScoreChange(id=nid, before=prev, after=after))
     return out
 
 
-def _regressions(current: AuditResult, baseline: dict[str, Any], policy: RegressionPolicy) -> list[dict[str, Any]]:
+def _regressions(current: AuditResult, baseline: dict[str, Any], policy: RegressionPolicy) -> list[Regression]:
     old: dict[tuple[str, str, str], dict[str, Any]] = {}
     for p in baseline.get("probes") or []:
         for m in p.get("measurements") or []:
@@ -123,7 +125,7 @@ def _regressions(current: AuditResult, baseline: dict[str, Any], policy: Regress
                 continue
             verdict = judge_samples(prev["raw_samples"], m.raw_samples, m.better, m.unit, policy)
             if verdict and verdict.pop("regressed"):
-                out.append({"indicator": m.indicator, "label": m.label, "probe": p.probe, "unit": m.unit,
-                            "statistic": "median", **verdict,
-                            "samples": [len(prev["raw_samples"]), len(m.raw_samples)]})
+                out.append(Regression(indicator=m.indicator, label=m.label, probe=p.probe, unit=m.unit,
+                                      statistic="median", **verdict,
+                                      samples=[len(prev["raw_samples"]), len(m.raw_samples)]))
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from crm_audit.core.errors import InputFileError
 from crm_audit.core.model import SEVERITY_ORDER, AuditResult, GateOutcome
 from crm_audit.core.profile import Gates, ThresholdGate
 
@@ -13,18 +14,18 @@ from crm_audit.core.profile import Gates, ThresholdGate
 def evaluate_gates(result: AuditResult, gates: Gates) -> list[GateOutcome]:
     """Judge the result against every configured gate; an empty list means no gate was set."""
     out: list[GateOutcome] = []
-    scoring = result.scoring or {}
-    overall = (scoring.get("overall") or {}).get("score")
+    scoring = result.scoring
+    overall = scoring.overall.score if scoring is not None else None
     if gates.fail_under is not None:
         if overall is None:
             out.append(GateOutcome(gate="fail_under", passed=False, detail="no overall score to compare (nothing scored)"))
         else:
             out.append(GateOutcome(gate="fail_under", passed=overall >= gates.fail_under,
                                    detail=f"overall score {overall:.1f} vs floor {gates.fail_under:g}"))
-    nodes = {n["id"]: n for n in scoring.get("nodes", [])}
+    nodes = {n.id: n for n in scoring.nodes} if scoring is not None else {}
     for dim, floor in gates.fail_under_dimension.items():
         node = nodes.get(dim)
-        score = node.get("score") if node else None
+        score = node.score if node else None
         if score is None:
             out.append(GateOutcome(gate=f"fail_under:{dim}", passed=False, detail=f"dimension {dim!r} not scored"))
         else:
@@ -67,7 +68,7 @@ def coverage_gate(result: AuditResult, gates: Gates) -> GateOutcome:
     if floor is None:
         rules = result.verdict.rules if result.verdict is not None else {}
         floor = float(rules.get("min_coverage", 0.6))
-    coverage = (result.scoring or {}).get("coverage")
+    coverage = result.scoring.coverage if result.scoring is not None else None
     if coverage is None:
         return GateOutcome(gate="coverage", passed=False, detail="not scored: coverage unknown")
     return GateOutcome(gate="coverage", passed=coverage >= floor,
@@ -97,7 +98,7 @@ def verdict_gate(result: AuditResult, level: str) -> GateOutcome:
 # ------------------------------------------------------------------ command-line gate syntax
 
 
-class GateSyntaxError(ValueError):
+class GateSyntaxError(InputFileError):
     """A --fail-under or --threshold value that cannot be parsed (usage error)."""
 
 
@@ -177,24 +178,24 @@ def regression_gates(result: AuditResult, gates: Gates) -> list[GateOutcome]:
     if not gates.fail_on_regression:
         return []
     base = result.baseline
-    if not base:
+    if base is None:
         return [GateOutcome(gate="regression", passed=True,
                             detail="no baseline given (first run?); nothing to compare against")]
-    regs = base.get("regressions") or []
+    regs = base.regressions
     if regs:
-        parts = [f"{r.get('label') or r.get('indicator')} median {r.get('before'):g}→{r.get('after'):g}"
-                 f"{r.get('unit') or ''} (+{(r.get('relative_change') or 0) * 100:.0f}%, p={r.get('p_value'):.1e})"
+        parts = [f"{r.label or r.indicator} median {r.before:g}→{r.after:g}"
+                 f"{r.unit} (+{r.relative_change * 100:.0f}%, p={r.p_value:.1e})"
                  for r in regs]
-        detail = f"{len(regs)} regression(s) against run {base.get('run_id')}: " + "; ".join(parts)
+        detail = f"{len(regs)} regression(s) against run {base.run_id}: " + "; ".join(parts)
     else:
-        detail = f"no measurement regressed against run {base.get('run_id')}"
+        detail = f"no measurement regressed against run {base.run_id}"
     out = [GateOutcome(gate="regression:measurements", passed=not regs, detail=detail)]
-    new_ids = set(base.get("new_findings") or [])
+    new_ids = set(base.new_findings)
     new_open = sorted({f.id for f in result.all_findings() if f.id in new_ids and f.is_open
                        and f.severity.value != "info"})
     out.append(GateOutcome(
         gate="regression:findings", passed=not new_open,
-        detail=(f"{len(new_open)} new open finding(s) since run {base.get('run_id')}: "
+        detail=(f"{len(new_open)} new open finding(s) since run {base.run_id}: "
                 + ", ".join(new_open[:10]) + (" …" if len(new_open) > 10 else ""))
-        if new_open else f"no new open finding since run {base.get('run_id')}"))
+        if new_open else f"no new open finding since run {base.run_id}"))
     return out

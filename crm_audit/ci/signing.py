@@ -19,20 +19,26 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from crm_audit.core.errors import EXIT_GATE, CrmAuditError, InputFileError
 from crm_audit.fsutil import write_atomic
+from crm_audit.core.ci_model import Signature
 from crm_audit.core.model import AuditResult
+from crm_audit.core.safeyaml import parse_text, read_file
 
 ALGORITHM = "ed25519"
-SIGNATURE_KEYS = {"algorithm", "key_fingerprint", "value", "signed_at"}
+#: the keys of a signature record, exactly those of the Signature model
+SIGNATURE_KEYS = set(Signature.model_fields)
 PRIVATE_NAME, PUBLIC_NAME = "crm-audit-signing.key", "crm-audit-signing.pub"
 
 
-class SigningError(ValueError):
+class SigningError(InputFileError):
     """A key or file cannot be used (usage problem, exit 2)."""
 
 
-class VerificationError(Exception):
+class VerificationError(CrmAuditError):
     """The signature does not hold; the message is one line saying why (exit 1)."""
+
+    exit_code = EXIT_GATE
 
 
 # ------------------------------------------------------------------ keys
@@ -130,7 +136,7 @@ def sign_document(doc: dict[str, Any], key: Ed25519PrivateKey, signed_at: str | 
 def sign_result(result: AuditResult, key: Ed25519PrivateKey) -> AuditResult:
     """The result with its signature set; its result.json then verifies with the public key."""
     signed = sign_document(result_document(result), key)
-    return result.model_copy(update={"signature": signed["signature"]})
+    return result.model_copy(update={"signature": Signature.model_validate(signed["signature"])})
 
 
 def verify_document(doc: dict[str, Any], public_key: Ed25519PublicKey) -> dict[str, Any]:
@@ -164,12 +170,8 @@ def verify_document(doc: dict[str, Any], public_key: Ed25519PublicKey) -> dict[s
 def read_document(path: str | Path) -> dict[str, Any]:
     """A result.json as data; a file that is not JSON or not a result is a SigningError."""
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SigningError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VerificationError(f"{p}: not valid JSON ({exc}); the file was damaged or is not a result") from None
+    doc = parse_text(read_file(p, "result", SigningError), str(p), as_json=True,
+                     error=lambda problem: VerificationError(f"{problem}; the file was damaged or is not a result")).data
     if not isinstance(doc, dict) or "run_id" not in doc or "schema_version" not in doc:
         raise SigningError(f"{p}: not an audit result (no run_id / schema_version)")
     return doc

@@ -10,18 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from crm_audit.core.ci_model import FindingWaiver, WaiverOutcome, WaiversRecord
 from crm_audit.core.model import AuditResult, Finding, Status
-from crm_audit.core.safeyaml import YamlError, load_yaml
+from crm_audit.core.errors import InputFileError, first_error
+from crm_audit.core.safeyaml import load_file
 
 WAIVABLE = (Status.failed, Status.warn)
 
 
-class WaiverError(ValueError):
+class WaiverError(InputFileError):
     """The waivers file cannot be read or is invalid; the message names the file and entry."""
 
 
@@ -59,6 +61,7 @@ class Waiver(BaseModel):
         return today > self.expires
 
     def summary(self) -> dict[str, Any]:
+        """The entry as the fields of a ``WaiverOutcome`` (expires as an ISO date)."""
         return {"id": self.id, "target": self.target, "by": self.by, "expires": self.expires.isoformat(),
                 "justification": self.justification}
 
@@ -66,16 +69,7 @@ class Waiver(BaseModel):
 def load_waivers(path: str | Path) -> list[Waiver]:
     """Read a waivers YAML file: a list of entries, or a mapping with a ``waivers:`` list."""
     p = Path(path)
-    try:
-        data = load_yaml(p.read_text(encoding="utf-8")).data
-    except UnicodeDecodeError:
-        raise WaiverError(f"{p}: not UTF-8 text") from None
-    except OSError as exc:
-        raise WaiverError(f"{p}: cannot read waivers file: {exc.strerror or exc}") from None
-    except YamlError as exc:
-        where = f" (line {exc.line})" if exc.line else ""
-        raise WaiverError(f"{p}: invalid YAML{where}: {exc.problem}") from None
-    return parse_waivers(data, str(p))
+    return parse_waivers(load_file(p, "waivers file", WaiverError).data, str(p))
 
 
 def parse_waivers(data: Any, source: str = "<waivers>") -> list[Waiver]:
@@ -96,19 +90,25 @@ def parse_waivers(data: Any, source: str = "<waivers>") -> list[Waiver]:
         try:
             out.append(Waiver.model_validate(entry))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"]) or "entry"
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-            raise WaiverError(f"{source}: waivers[{i}].{loc}: {msg}") from None
+            raise WaiverError(f"{source}: {first_error(exc, f'waivers[{i}]')}") from None
     return out
+
+
+def check_waiver_ids(waivers: list[Waiver], catalogue: "Catalogue", source: str = "<waivers>") -> None:
+    """Every waiver's id names a catalogue check or a finding id under one (patterns: some check's
+    ids can match); a typo is a :class:`WaiverError` of one line naming the entry."""
+    for i, w in enumerate(waivers):
+        if not catalogue.names(w.id):
+            raise WaiverError(f"{source}: waivers[{i}].id: {w.id!r} names no check of the catalogue "
+                              "(`crm-audit checks` lists them)")
 
 
 def apply_waivers(result: AuditResult, waivers: list[Waiver], today: dt.date | None = None,
                   warn: Callable[[str], None] = lambda msg: None) -> AuditResult:
     """Mark failed/warning findings that a valid waiver matches; record applied, expired, unmatched.
 
-    Sets ``Finding.waiver`` = {"justification", "by", "expires", "pattern"} on each waived
-    finding and ``result.waivers`` = {"applied", "expired", "unmatched"}. Calls ``warn`` once
+    Sets ``Finding.waiver`` (a ``FindingWaiver``: justification, by, expires, pattern) on each
+    waived finding and ``result.waivers`` (a ``WaiversRecord``: applied, expired, unmatched). Calls ``warn`` once
     per expired or unmatched waiver.
     """
     today = today or dt.datetime.now(dt.timezone.utc).date()
@@ -126,25 +126,27 @@ def apply_waivers(result: AuditResult, waivers: list[Waiver], today: dt.date | N
                         if chosen is None and not w.expired(today):
                             chosen = w
             if chosen is not None:
-                f = f.model_copy(update={"waiver": {"justification": chosen.justification, "by": chosen.by,
-                                                    "expires": chosen.expires.isoformat(), "pattern": chosen.id}})
+                f = f.model_copy(update={"waiver": FindingWaiver(justification=chosen.justification, by=chosen.by,
+                                                                 expires=chosen.expires.isoformat(), pattern=chosen.id)})
             out.append(f)
         return out
 
     probes = [probe.model_copy(update={"findings": waive(probe.findings)}) for probe in result.probes]
     indicator_findings = waive(result.indicator_findings)
-    applied, expired, unmatched = [], [], []
+    applied: list[WaiverOutcome] = []
+    expired: list[WaiverOutcome] = []
+    unmatched: list[WaiverOutcome] = []
     for i, w in enumerate(in_target):
         ids = sorted(set(hits[i]))
         if not ids:
-            unmatched.append(w.summary())
+            unmatched.append(WaiverOutcome(**w.summary()))
             warn(f"waiver {w.id!r} (by {w.by}) matches no failed or warning finding; remove it if the issue is fixed")
         elif w.expired(today):
-            expired.append({**w.summary(), "findings": ids})
+            expired.append(WaiverOutcome(**w.summary(), findings=ids))
             warn(f"waiver {w.id!r} (by {w.by}) expired on {w.expires.isoformat()}; "
                  f"{len(ids)} finding(s) count again: {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}")
         else:
-            applied.append({**w.summary(), "findings": ids})
-    other_target = [{**w.summary(), "reason": "target does not match"} for w in waivers if w not in in_target]
-    record = {"applied": applied, "expired": expired, "unmatched": unmatched + other_target}
+            applied.append(WaiverOutcome(**w.summary(), findings=ids))
+    other_target = [WaiverOutcome(**w.summary(), reason="target does not match") for w in waivers if w not in in_target]
+    record = WaiversRecord(applied=applied, expired=expired, unmatched=unmatched + other_target)
     return result.model_copy(update={"probes": probes, "indicator_findings": indicator_findings, "waivers": record})

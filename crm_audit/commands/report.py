@@ -11,20 +11,17 @@ from pathlib import Path
 import click
 
 from crm_audit.core import model
+from crm_audit.core.errors import CannotRun, UsageError
 from crm_audit.core.model import AuditResult
 from crm_audit.report.render import ReportError, render_reports
 
 
-class InputError(click.ClickException):
-    """A bad result file or option: one line, exit code 2."""
-
-    exit_code = 2
+class InputError(UsageError, click.ClickException):
+    """A bad result file or option: one line, exit code 2 (click prints it)."""
 
 
-class RenderError(click.ClickException):
-    """A reporter failed or a file could not be written: exit code 3."""
-
-    exit_code = 3
+class RenderError(CannotRun, click.ClickException):
+    """A reporter failed or a file could not be written: exit code 3 (click prints it)."""
 
 
 def load_result(path: str | Path) -> AuditResult:

@@ -16,9 +16,9 @@ import click
 
 from crm_audit.fsutil import write_atomic
 from crm_audit.core.model import AuditResult, load_result
-from crm_audit.core.safeyaml import YamlError, load_yaml
+from crm_audit.core.errors import UsageError
+from crm_audit.core.safeyaml import load_file
 from crm_audit.scoring import (
-    KNOWN_PROBES,
     AhpError,
     EvidenceError,
     HierarchyError,
@@ -33,10 +33,8 @@ from crm_audit.scoring.grey import NORMALISATIONS, RHO
 from crm_audit.scoring.render import COMPARE_HEADERS, SCORING_HEADERS, compare_rows, format_table, overall_line, scoring_rows
 
 
-class InputError(click.ClickException):
+class InputError(UsageError, click.ClickException):
     """A bad input file or option: one line on stderr, exit code 2."""
-
-    exit_code = 2
 
     def show(self, file: Any = None) -> None:
         click.echo(f"crm-audit: error: {self.format_message()}", err=True)
@@ -72,7 +70,7 @@ def _hierarchy(name: str, result: AuditResult | None = None) -> Any:
     from crm_audit.core.plugins import make_plugin_manager
     from crm_audit.scoring.extend import collect_indicators
 
-    probes = set(KNOWN_PROBES) | ({p.probe for p in result.probes} if result is not None else set())
+    probes = {p.probe for p in result.probes} if result is not None else set()  # with the installed plugins' probes
     try:
         indicators = collect_indicators(make_plugin_manager().hook.crm_audit_register_indicators)
         return load_hierarchy(name, known_probes=probes, indicators=indicators)
@@ -139,21 +137,13 @@ def ahp(matrix_file: str, ri_table: str | None, as_json: bool) -> None:
 
 
 def _read_yaml(path: str) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return load_yaml(text).data
-    except YamlError as exc:
-        where = f" (line {exc.line})" if exc.line else ""
-        raise InputError(f"{path}: invalid YAML{where}: {exc.problem}") from None
+    return load_file(path, "file", InputError).data
 
 
 def _hierarchy_consistency(name: str, ri_table: str | None, as_json: bool) -> None:
     """Print every AHP matrix of a hierarchy and its hierarchy-wide CR; exit 1 if CR ≥ 0.10."""
     try:
-        hierarchy = load_hierarchy(name, known_probes=set(KNOWN_PROBES), ri_table=ri_table)
+        hierarchy = load_hierarchy(name, ri_table=ri_table)
     except HierarchyError as exc:
         raise InputError(str(exc)) from None
     c = hierarchy.consistency()
@@ -182,19 +172,22 @@ def score(result_file: str, hierarchy_name: str | None, evidence_file: str | Non
     from crm_audit.core.verdict import finalize
 
     result = read_result(result_file)
-    name = hierarchy_name or (result.scoring or {}).get("hierarchy") or "default"
-    judged = finalize(result, _hierarchy(name, result), _evidence(evidence_file))
-    scoring = judged.scoring or {}
+    name = hierarchy_name or (result.scoring.hierarchy if result.scoring is not None else None) or "default"
+    from crm_audit.core.catalogue import check_drawn
+
+    judged = check_drawn(finalize(result, _hierarchy(name, result), _evidence(evidence_file)))
+    scoring = judged.scoring
+    assert scoring is not None, "finalize with a hierarchy always scores"
     if out_file:
         try:
             write_atomic(out_file, judged.model_dump_json(indent=2) + "\n")
         except OSError as exc:
             raise InputError(f"--out {out_file}: cannot write: {exc.strerror or exc}") from None
     if as_json:
-        click.echo(json.dumps(scoring, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(scoring.model_dump(mode="json"), indent=2, ensure_ascii=False))
         return
     _print_table(SCORING_HEADERS, scoring_rows(scoring))
-    member = scoring["overall"].get("membership")
+    member = scoring.overall.membership
     if member:
         h = _hierarchy(name, result)
         value = fuzzy.defuzzify([member[g] for g in h.grade_scale.names], h.grade_scale)

@@ -2,18 +2,21 @@
 
 Every helper reads only the profile (its ``accounts`` and ``access_matrix``) and never
 contacts the target. By default only ``purpose: general`` accounts are picked: a
-``purpose: lockout`` account is one the login-limit test may lock, so a check gets it only
-by asking for it (``purpose="lockout"``). Ties keep the order of the profile's accounts.
+``purpose: lockout`` account is one the login-limit test may lock (``disposable``: one the
+token-lifecycle checks may change), so a check gets it only by asking for it
+(``purpose="lockout"``). Ties keep the order of the profile's accounts. This is the one
+account picker: probes (the access probe's ``AccessRun`` included) pick through it.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 from crm_audit.core.profile import Account, Profile
 
 #: an account's purpose: general, or lockout (the one account the login-limit test may lock)
-Purpose = Literal["general", "lockout"]
+Purpose = Literal["general", "lockout", "disposable"]
 
 #: role names taken for administrators, most trusted first (compared case-insensitively)
 ADMIN_ROLES = ("admin", "administrator", "superuser", "manager")
@@ -48,20 +51,31 @@ def first(profile: Profile, *, role: str | Iterable[str] | None = None, tenant: 
     return None
 
 
+def rule(profile: Profile, role: str, resource: str, action: str) -> str | None:
+    """'allow', 'deny' or 'own' from the access matrix, or None when the profile does not say."""
+    decision = profile.access_matrix.get(role, {}).get(resource, {}).get(action)  # type: ignore[call-overload]
+    return str(decision) if decision is not None else None
+
+
 def may(profile: Profile, account: Account, resource: str, action: str) -> bool:
-    """True unless the access matrix denies ``action`` on ``resource`` to the account's role.
+    """True when the access matrix allows ``action`` on ``resource`` to the account's role ('own' counts).
 
     Without an access matrix every action is assumed allowed (a check then verifies by doing).
     """
     if not profile.access_matrix:
         return True
-    return profile.access_matrix.get(account.role, {}).get(resource, {}).get(action) == "allow"  # type: ignore[call-overload]
+    return rule(profile, account.role, resource, action) in ("allow", "own")
+
+
+def role_privilege(profile: Profile, role: str) -> int:
+    """How many actions the access matrix allows ``role`` (0 without a matrix)."""
+    cells = profile.access_matrix.get(role, {})
+    return sum(1 for actions in cells.values() for decision in actions.values() if decision == "allow")
 
 
 def privilege(profile: Profile, account: Account) -> int:
     """How many actions the access matrix allows the account's role (0 without a matrix)."""
-    cells = profile.access_matrix.get(account.role, {})
-    return sum(1 for actions in cells.values() for decision in actions.values() if decision == "allow")
+    return role_privilege(profile, account.role)
 
 
 def _admin_rank(account: Account) -> int:

@@ -4,8 +4,8 @@ Probes speak to a CRM only through the methods of :class:`Adapter` (list, read, 
 update, delete, the record's id / owner / tenant / tag, discovery of operations, calling a
 named operation) and judge every answer only through :meth:`Adapter.classify`, which reads
 it as one :data:`Outcome`. The built-in ``rest`` adapter (``crm_audit/protocols/rest.py``) is
-configured in the profile's ``adapter:`` section and registered through the
-``crm_audit_register_adapters`` hook below, exactly as a third-party adapter plugin is
+configured in the profile's ``adapter:`` section and registered there through the
+``crm_audit_register_adapters`` hook, exactly as a third-party adapter plugin is
 (docs/plugins.md, "Adapters" and "Write an adapter").
 
 Data conventions: records are JSON-like dicts; dates and times are ISO-8601 strings
@@ -24,7 +24,6 @@ from typing import Any, ClassVar, Literal, get_args
 from pydantic import BaseModel
 
 from crm_audit.core.auth import json_path
-from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.target import Exchange, Target, TargetError
 
 #: how an answer reads, for every probe alike (see :meth:`Adapter.classify`)
@@ -67,6 +66,12 @@ NAMED_OPERATIONS: dict[str, tuple[bool, str]] = {
                         "→ the new user (with its id, when the CRM says it)"),
     "audit_log": (True, "the access log; arguments: limit (and other filters) → the answer (its entries, "
                         "possibly wrapped)"),
+    "change_password": (False, "change the caller's own password; arguments: old_password, new_password → the "
+                               "answer"),
+    "users.create": (False, "create a user (as an admin); arguments: username, email, password (and whatever else "
+                            "the CRM needs) → the new user, or only an acknowledgement"),
+    "users.deactivate": (False, "deactivate (disable) a user so it can no longer log in; arguments: id → the answer"),
+    "users.activate": (False, "activate a deactivated user again; arguments: id → the answer"),
 }
 
 
@@ -384,18 +389,3 @@ _PARAM = re.compile(r"\{([^}]+)\}")
 def path_params(path: str) -> tuple[str, ...]:
     """The ``{name}`` parameters of a path template, in order."""
     return tuple(_PARAM.findall(path))
-
-
-def __getattr__(name: str) -> Any:
-    """``crm_audit.core.adapter.RestAdapter`` and its config models, for code written before the split."""
-    if name in ("RestAdapter", "RestConfig", "ResourceConfig", "Pagination", "DenialRule"):
-        from crm_audit.protocols import rest as rest_adapter
-        return getattr(rest_adapter, name)
-    raise AttributeError(name)
-
-
-@hookimpl
-def crm_audit_register_adapters() -> list[type[Adapter]]:
-    """The built-in ``rest`` adapter, registered like any plugin's (entry point ``adapter_rest``)."""
-    from crm_audit.protocols.rest import RestAdapter
-    return [RestAdapter]

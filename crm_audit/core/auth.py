@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
 
 from pydantic import BaseModel, ValidationError
 
+from crm_audit.core.errors import CannotRun
+from crm_audit.core.errors import first_error
 from crm_audit.core.profile import Account, AuthConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +33,7 @@ Signer = Callable[[str, str, bytes | None], Mapping[str, str]]
 """``signer(method, url, body) -> headers`` added to each prepared request (request signing)."""
 
 
-class AuthFailed(Exception):
+class AuthFailed(CannotRun):
     """A login, refresh or logout could not be completed; one line, no secret in it."""
 
 
@@ -105,9 +107,7 @@ class AuthMethod:
             try:
                 self.options = self.options_model.model_validate(account.auth.options)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = ".".join(str(x) for x in err["loc"])
-                raise AuthFailed(f"accounts.{account.name}.auth.options.{loc}: {err['msg']}") from None
+                raise AuthFailed(first_error(exc, f"accounts.{account.name}.auth.options")) from None
 
     def login(self, target: "Target") -> Credentials:
         """Log the account in; raise :class:`AuthFailed` with one clear line when refused."""

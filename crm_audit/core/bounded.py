@@ -17,6 +17,8 @@ import zlib
 from itertools import accumulate
 from typing import Any
 
+from crm_audit.core.errors import CannotRun
+
 CHUNK = 64 * 1024
 #: deepest JSON nesting an answer may have (a CRM record is a few levels deep)
 MAX_JSON_DEPTH = 200
@@ -24,11 +26,11 @@ _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
-class DeadlineHit(Exception):
+class DeadlineHit(CannotRun):
     """The answer did not come in whole before the request's deadline."""
 
 
-class CapHit(Exception):
+class CapHit(CannotRun):
     """The (decoded) answer is larger than the byte cap."""
 
 

@@ -17,7 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from crm_audit.core.probe import Probe, Reporter
     from crm_audit.core.adapter import Adapter
     from crm_audit.core.auth import AuthMethod
+    from crm_audit.core.catalogue import CheckSpec
     from crm_audit.scoring.extend import IndicatorSpec
+    from crm_audit.report.section import ReportSection
+    import click
 
 PROJECT = "crm_audit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -79,6 +82,43 @@ def crm_audit_register_indicators() -> "list[IndicatorSpec]":
     it is added under that dimension with its weight, and the dimension's other children keep
     their proportions in the rest (docs/plugins.md, "Indicators a plugin adds"). A hierarchy
     that already defines the id, or lacks the dimension, keeps its own tree.
+    """
+
+
+@hookspec
+def crm_audit_register_commands(cli: "click.Group") -> None:
+    """Add sub-commands to the ``crm-audit`` command line (as datasette's ``register_commands``).
+
+    Called with the top-level click group when the command line needs a command it does not
+    define itself (and for ``--help``); add commands with ``cli.add_command(…)`` or
+    ``@cli.command()``. Import what a command needs inside it, so start-up stays fast. A plugin
+    that takes a name already in use adds none of its commands (a warning names both plugins).
+    ``crm-audit load-worker`` (the ``load`` plugin) and ``crm-audit demo`` (``crm_audit_demo``)
+    are registered this way.
+    """
+
+
+@hookspec
+def crm_audit_register_report_sections() -> "list[ReportSection]":
+    """Return how the HTML report draws the results of this plugin's probes.
+
+    Called when an HTML report is rendered. Each
+    :class:`crm_audit.report.section.ReportSection` names its ``probe`` id, a Jinja
+    ``template`` and a ``view`` function (ProbeResult → view model, or None: nothing to draw).
+    A probe without a section gets the generic one (measurements, findings, artifacts as data).
+    One section per probe id across all plugins.
+    """
+
+
+@hookspec
+def crm_audit_register_checks() -> "list[CheckSpec]":
+    """Return the check-catalogue entries of the checks this plugin's probes emit.
+
+    Called once per catalogue build (audit, ``crm-audit checks``, waivers). Implement it in
+    one line with :func:`crm_audit.core.catalogue.load_checks` of the plugin module's
+    ``__file__``: it reads every ``checks/*.yaml`` beside it (docs/checks.md lists the entry
+    keys). A finding's id is a check id or a check id plus ``.`` plus an instance suffix; an
+    id no entry covers becomes a result warning. Check ids must be unique across all plugins.
     """
 
 

@@ -6,7 +6,6 @@ versioned AuditResult JSON, so a report can be re-rendered later from the JSON a
 
 from __future__ import annotations
 
-import math
 import statistics
 from enum import Enum
 from pathlib import Path
@@ -14,7 +13,14 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-SCHEMA_VERSION = "1.1"  # 1.1: verdict, indicator_findings, warnings, not-assessed reasons, bounded_by
+from crm_audit.core.ci_model import BaselineComparison, FindingWaiver, Signature, WaiversRecord
+from crm_audit.core.scoring_model import Scoring
+
+#: 1.1: verdict, indicator_findings, warnings, not-assessed reasons, bounded_by;
+#: 1.2: scoring, baseline, waivers, signature and Finding.waiver typed (closed records), scored nodes list their children
+SCHEMA_VERSION = "1.2"
+#: result files of these versions still load (their parts have the same shape; new fields default)
+READABLE_VERSIONS = ("1.0", "1.1", "1.2")
 
 
 class Severity(str, Enum):
@@ -89,11 +95,14 @@ class Finding(_Frozen):
     evidence: list[Evidence] = Field(default_factory=list)
     remediation: str = ""
     references: list[str] = Field(default_factory=list)
-    waiver: dict[str, Any] | None = None
+    waiver: FindingWaiver | None = None
     #: why the check was not assessed (status skipped or error); None for pass/fail/warn
     not_assessed: NotAssessed | None = None
     #: what would assess it, e.g. "run with --allow-disruptive", "add a second tenant account"
     hint: str | None = None
+    #: the catalogue check this finding is an outcome of (``access.bola`` for ``access.bola.contacts``);
+    #: set when the result is finalised, None when no catalogue entry covers the id
+    check: str | None = None
 
     @model_validator(mode="after")
     def _reason_follows_status(self) -> "Finding":
@@ -131,33 +140,24 @@ class SampleSummary(_Frozen):
 
     @classmethod
     def of(cls, samples: Sequence[float]) -> "SampleSummary":
-        if not samples:
+        """The summary of ``samples``; percentiles by ``numpy.percentile`` (linear interpolation)."""
+        import numpy as np  # imported here: the CLI starts without numpy
+
+        if not len(samples):
             raise ValueError("no samples")
-        data = sorted(float(s) for s in samples)
-        return cls(
-            count=len(data),
-            min=data[0],
-            max=data[-1],
-            mean=statistics.fmean(data),
-            stdev=statistics.stdev(data) if len(data) > 1 else 0.0,
-            p50=percentile(data, 50),
-            p90=percentile(data, 90),
-            p95=percentile(data, 95),
-            p99=percentile(data, 99),
-        )
+        data = [float(s) for s in samples]
+        p50, p90, p95, p99 = (float(p) for p in np.percentile(data, [50, 90, 95, 99]))
+        return cls(count=len(data), min=min(data), max=max(data), mean=statistics.fmean(data),
+                   stdev=statistics.stdev(data) if len(data) > 1 else 0.0, p50=p50, p90=p90, p95=p95, p99=p99)
 
 
-def percentile(sorted_data: Sequence[float], pct: float) -> float:
-    """Exact percentile of already sorted data (the 'linear' method of numpy)."""
-    if not sorted_data:
+def percentile(data: Sequence[float], pct: float) -> float:
+    """The ``pct``-th percentile of ``data`` (sorted or not) by ``numpy.percentile``, linear interpolation."""
+    import numpy as np
+
+    if not len(data):
         raise ValueError("no samples")
-    if len(sorted_data) == 1:
-        return float(sorted_data[0])
-    rank = (len(sorted_data) - 1) * pct / 100.0
-    lo = math.floor(rank)
-    hi = math.ceil(rank)
-    frac = rank - lo
-    return float(sorted_data[lo] + (sorted_data[hi] - sorted_data[lo]) * frac)
+    return float(np.percentile(np.asarray(data, dtype=float), pct))
 
 
 class Measurement(_Frozen):
@@ -281,16 +281,16 @@ class AuditResult(_Frozen):
     probes: list[ProbeResult] = Field(default_factory=list)
     #: how the probes ran: probes that measure no time side by side, the others alone (docs/plugins.md)
     schedule: list[SchedulePhase] = Field(default_factory=list)
-    scoring: dict[str, Any] | None = None
+    scoring: Scoring | None = None
     #: findings drawn from the scoring: value-based indicators graded Fail
     indicator_findings: list[Finding] = Field(default_factory=list)
     verdict: Verdict | None = None
     #: problems of the audit itself that did not stop it (a failing observer plugin, …)
     warnings: list[str] = Field(default_factory=list)
     gates: list[GateOutcome] = Field(default_factory=list)
-    baseline: dict[str, Any] | None = None
-    waivers: dict[str, Any] | None = None
-    signature: dict[str, Any] | None = None
+    baseline: BaselineComparison | None = None
+    waivers: WaiversRecord | None = None
+    signature: Signature | None = None
 
     def all_findings(self) -> list[Finding]:
         """Every probe's findings, then the findings drawn from failed indicators."""
@@ -304,22 +304,25 @@ class AuditResult(_Frozen):
 
 
 def load_result(path: str | Path) -> AuditResult:
-    """Read a saved result.json; raises ValueError with one line naming the problem."""
-    import json
+    """Read a saved result.json; raises ValueError with one line naming the problem.
 
+    Results of schema 1.0 and 1.1 load: their scoring, baseline, waivers and signature have
+    the shape 1.2 types, and fields added since take their defaults. A newer or unknown
+    ``schema_version`` is refused with one line rather than read wrongly.
+    """
     from pydantic import ValidationError
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON: {exc.msg} (line {exc.lineno})") from None
+    from crm_audit.core.errors import InputFileError, first_error
+    from crm_audit.core.safeyaml import load_file
+
+    data = load_file(path, "result", as_json=True).data  # InputFileError is a ValueError
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not an AuditResult (expected a JSON object)")
+    version = data.get("schema_version")
+    if version is not None and str(version) not in READABLE_VERSIONS:
+        raise ValueError(f"{path}: not an AuditResult this crm-audit reads: schema version {str(version)[:20]!r} "
+                         f"(reads {', '.join(READABLE_VERSIONS)}); use the crm-audit version that wrote it")
     try:
         return AuditResult.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: not an AuditResult: {where}: {first['msg']}") from None
+        raise InputFileError(f"{path}: not an AuditResult: {first_error(exc)}") from None

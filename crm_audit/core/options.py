@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ValidationError, ValidationInfo
 
+from crm_audit.core.errors import error_lines
 from crm_audit.core.profile import Profile, ProfileError, host_in_scope
 from crm_audit.core.safeyaml import YamlError, load_yaml
 
@@ -79,16 +80,8 @@ ScopedPath = Annotated[str, AfterValidator(_in_scope)]
 
 def option_errors(exc: ValidationError) -> list[tuple[str, str]]:
     """Every problem of a failed options validation as (dotted key, message)."""
-    out: list[tuple[str, str]] = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown option"
-        elif err["type"] == "missing":
-            msg = "required option is missing"
-        out.append((loc, msg))
-    return out
+    return [(".".join(str(x) for x in loc), msg)
+            for loc, msg in error_lines(exc, unknown="unknown option", missing="required option is missing")]
 
 
 def validate_options(model: type[BaseModel], raw: Any, profile: Profile | None) -> BaseModel:

@@ -1,24 +1,32 @@
 """Plugin manager factory and the registry of probes, reporters, adapters and auth methods it yields.
 
 Built-in plugins are found exactly as third-party ones: through the ``crm_audit``
-entry-point group. No global state: every call builds a fresh manager.
+entry-point group. No global state: every call builds a fresh manager. What only one command
+needs (its report sections, the sub-commands plugins add) is asked of the plugins when that
+command needs it, so start-up stays fast.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import pluggy
 
+from crm_audit.core.errors import CannotRun
 from crm_audit.core import hookspecs
 from crm_audit.core.adapter import Adapter
 from crm_audit.core.auth import AuthMethod
 from crm_audit.core.probe import Probe, Reporter
 
+if TYPE_CHECKING:  # pragma: no cover
+    import click
 
-class PluginError(Exception):
+    from crm_audit.report.section import ReportSection
+
+
+class PluginError(CannotRun):
     """A plugin is broken or clashes with another (one line for the user)."""
 
 
@@ -40,6 +48,55 @@ class Registry:
     @property
     def hook(self) -> pluggy.HookRelay:
         return self.pm.hook
+
+    def report_sections(self) -> "dict[str, ReportSection]":
+        """The HTML report section of each probe that has one, by probe id (``crm_audit_register_report_sections``).
+
+        Raises PluginError when two plugins draw the same probe or a plugin returns something else.
+        """
+        from crm_audit.report.section import ReportSection
+
+        out: dict[str, ReportSection] = {}
+        origin: dict[str, str] = {}
+        for impl in self.pm.hook.crm_audit_register_report_sections.get_hookimpls():
+            source = _plugin_name(self.pm, impl)
+            for section in impl.function() or []:
+                if not isinstance(section, ReportSection) or not section.probe:
+                    raise PluginError(f"plugin {source!r} registered a report section that is not a ReportSection "
+                                      f"with a probe id: {section!r}")
+                if section.probe in out and out[section.probe] is not section:
+                    raise PluginError(f"the report section of probe {section.probe!r} is registered twice: "
+                                      f"by {origin[section.probe]!r} and {source!r}")
+                out[section.probe], origin[section.probe] = section, source
+        return out
+
+    def register_commands(self, cli: "click.Group") -> list[str]:
+        """Let every plugin add its sub-commands to ``cli`` (``crm_audit_register_commands``); returns warnings.
+
+        A plugin whose hook fails, or that takes a command name already in use, adds none of its
+        commands and gets a warning naming the problem (and both plugins); the others still work.
+        """
+        warnings: list[str] = []
+        owner = {name: "crm-audit" for name in cli.commands}
+        for impl in self.pm.hook.crm_audit_register_commands.get_hookimpls():
+            source = _plugin_name(self.pm, impl)
+            before = dict(cli.commands)
+            try:
+                impl.function(cli=cli)
+                taken = [name for name, cmd in cli.commands.items() if name in before and before[name] is not cmd]
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the command line
+                taken, problem = [], f"plugin {source!r} could not add its commands: {type(exc).__name__}: {exc}"
+            else:
+                problem = "; ".join(f"command {name!r} is registered twice: by {owner[name]!r} and {source!r} "
+                                    f"(the latter's commands are left out)" for name in taken)
+            if problem:
+                cli.commands.clear()
+                cli.commands.update(before)
+                warnings.append(problem)
+                continue
+            for name in cli.commands:
+                owner.setdefault(name, source)
+        return warnings
 
     def plugin_versions(self) -> dict[str, str]:
         """Distribution name → version of every plugin distribution, plus each probe's own."""

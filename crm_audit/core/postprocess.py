@@ -16,12 +16,13 @@ from typing import Any, Callable
 
 from crm_audit.ci.baseline import BaselineError, RegressionPolicy, compare, load_baseline
 from crm_audit.ci.gates import GateSyntaxError, evaluate_gates, merge_gates
+from crm_audit.core.catalogue import Catalogue, check_drawn
 from crm_audit.core.model import AuditResult
 from crm_audit.core.profile import Gates, Profile
-from crm_audit.core.runner import UsageError
+from crm_audit.core.errors import UsageError
 from crm_audit.ci.signing import SigningError, load_private_key, sign_result
 from crm_audit.core.verdict import finalize
-from crm_audit.ci.waivers import Waiver, WaiverError, apply_waivers, load_waivers
+from crm_audit.ci.waivers import Waiver, WaiverError, apply_waivers, check_waiver_ids, load_waivers
 
 
 @dataclass
@@ -57,13 +58,18 @@ class Prepared:
     indicators: list[Any] = field(default_factory=list)
 
 
-def prepare(profile: Profile, opts: PostOptions) -> Prepared:
-    """Read waivers, baseline and key and parse the gates; any problem is a UsageError (exit 2)."""
+def prepare(profile: Profile, opts: PostOptions, catalogue: Catalogue | None = None) -> Prepared:
+    """Read waivers, baseline and key and parse the gates; any problem is a UsageError (exit 2).
+
+    With a ``catalogue``, every waiver must name one of its checks (or a finding id under one).
+    """
     try:
         gates = merge_gates(profile.gates, opts.fail_under, opts.fail_on, opts.thresholds, opts.fail_on_regression,
                             opts.min_coverage, opts.fail_on_verdict)
         waivers_path = opts.waivers or (Path(profile.waivers) if profile.waivers else None)
         waivers = load_waivers(waivers_path) if waivers_path else []
+        if catalogue is not None and waivers_path is not None:
+            check_waiver_ids(waivers, catalogue, str(waivers_path))
         baseline = load_baseline(opts.baseline) if opts.baseline else None
         key = load_private_key(opts.sign_key) if opts.sign_key else None
     except (GateSyntaxError, WaiverError, BaselineError, SigningError) as exc:
@@ -97,12 +103,12 @@ def rescore(result: AuditResult, profile: Profile | None, hierarchy: str | None 
             indicators: list[Any] | None = None) -> AuditResult:
     """Score and judge again after waivers changed what is open (scored again only if it was scored)."""
     rules = profile.verdict if profile is not None else None
-    if not result.scoring:
+    if result.scoring is None:
         return finalize(result, None, None, rules)
-    from crm_audit.scoring import KNOWN_PROBES, load_evidence, load_hierarchy
+    from crm_audit.scoring import load_evidence, load_hierarchy
 
-    name = hierarchy or (profile.hierarchy if profile is not None else None) or result.scoring.get("hierarchy")
-    known = set(KNOWN_PROBES) | {p.probe for p in result.probes}
+    name = hierarchy or (profile.hierarchy if profile is not None else None) or result.scoring.hierarchy
+    known = {p.probe for p in result.probes}  # with the installed plugins' probes
     tree = load_hierarchy(name, known_probes=known, indicators=indicators or ())
     evidence = load_evidence(profile.evidence) if profile is not None and profile.evidence else None
-    return finalize(result, tree, evidence, rules)
+    return check_drawn(finalize(result, tree, evidence, rules))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from crm_audit.core.errors import CrmAuditError
 from crm_audit.core.model import AuditResult, ProbeResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,7 +24,7 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProbeSkipped(Exception):
+class ProbeSkipped(CrmAuditError):
     """Raise from ``Probe.run`` when the probe cannot apply to this target (not an error)."""
 
 
@@ -74,6 +75,10 @@ class ProbeContext:
             raise KeyboardInterrupt
 
 
+#: the categories the built-in probes use: what a probe judges
+CATEGORIES: tuple[str, ...] = ("security", "performance", "recoverability", "data", "business", "inventory", "other")
+
+
 class Probe:
     """A check of the target. Subclass it, set the class attributes, implement ``run``."""
 
@@ -82,12 +87,18 @@ class Probe:
     version: ClassVar[str] = "0.0.0"
     #: hierarchy indicator ids this probe feeds
     indicators: ClassVar[tuple[str, ...]] = ()
+    #: what the probe judges, one of CATEGORIES (or a plugin's own word): listed by `crm-audit plugins`,
+    #: so nothing in the core keeps lists of probe ids
+    category: ClassVar[str] = "other"
     #: creates or changes records (only its own, tagged with the run id)
     writes: ClassVar[bool] = False
     #: may disturb the service (lockout attempts, restore, heavy load); opt-in only
     disruptive: ClassVar[bool] = False
     #: pydantic model of the probe's options under ``plugins.<id>`` in the profile
     options_model: ClassVar[type[BaseModel]] = NoOptions
+    #: pydantic model of ``ProbeResult.artifacts`` (a ``crm_audit.core.artifacts.ProbeArtifacts``);
+    #: the runner warns when the artifacts do not fit, and the result's JSON Schema includes it
+    artifacts_model: ClassVar[type[BaseModel] | None] = None
     #: seconds before the runner gives up on the probe and records an error
     timeout_s: ClassVar[float] = 600.0
     #: True: the probe measures time (latency, load, restore time …) and runs alone, with no other

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
                       model_validator)
 
-from crm_audit.core.safeyaml import YamlError, clip, load_yaml
+from crm_audit.core.errors import UsageError, dotted, error_lines, first_error
+from crm_audit.core.safeyaml import clip, parse_text, read_file
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TEMPLATE_RE = re.compile(r"\{(username|password|code|token)\}")
@@ -31,7 +32,7 @@ MAX_HEADER_CHARS = 8192
 _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header names, methods, auth schemes
 
 
-class ProfileError(Exception):
+class ProfileError(UsageError):
     """A profile problem, already phrased as one line for the user (at most MAX_ERROR_CHARS characters)."""
 
     def __init__(self, message: str) -> None:
@@ -259,8 +260,10 @@ class Account(_Strict):
     role: Name = Field(description="the CRM role; access_matrix rows are roles")
     tenant: Name | None = Field(None, description="tenant / organisation, for cross-tenant checks")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="how it authenticates")
-    purpose: Literal["general", "lockout"] = Field(
-        "general", description="'lockout': a dedicated account the login-limit test may lock"
+    purpose: Literal["general", "lockout", "disposable"] = Field(
+        "general", description="'lockout': a dedicated account the login-limit test may lock; 'disposable': a "
+                               "dedicated account the token-lifecycle checks may change the password of and "
+                               "deactivate (both restored afterwards); neither is used by other checks"
     )
     headers: dict[str, str] = Field(default_factory=dict,
                                     description="extra headers on every request as this account (not secrets)")
@@ -472,14 +475,7 @@ class Profile(_Strict):
 def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Profile:
     """Read, resolve ${ENV} references in and validate a profile file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: profile file not found") from None
-    except UnicodeDecodeError:
-        raise ProfileError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
+    text = read_file(path, "profile file", ProfileError)
     return parse_profile(text, source=str(path), base_dir=path.parent, env=env)
 
 
@@ -492,11 +488,7 @@ def parse_profile(
     every file the profile names must exist.
     """
     env = os.environ if env is None else env
-    try:
-        data, lines = load_yaml(text)
-    except YamlError as exc:
-        where = f"{source}:{exc.line}" if exc.line else source
-        raise ProfileError(f"{where}: not valid YAML: {exc.problem}") from None
+    data, lines = parse_text(text, source, ProfileError)
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: a profile is a YAML mapping with at least a 'target' key")
     digest = hashlib.sha256(json.dumps(_canonical(data), sort_keys=True, default=str).encode()).hexdigest()
@@ -588,11 +580,7 @@ def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lin
 
 
 def _dotted(path: tuple) -> str:
-    s = ""
-    for p in path:
-        p = p if isinstance(p, int) else clip(p, 40)
-        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else p)
-    return clip(s, 160) or "(top level)"
+    return dotted(path) or "(top level)"
 
 
 def _where(source: str, lines: dict, path: tuple) -> str:
@@ -604,16 +592,9 @@ def _where(source: str, lines: dict, path: tuple) -> str:
 
 
 def _first_error(exc: ValidationError, source: str, lines: dict) -> str:
-    err = exc.errors()[0]
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see `crm-audit init` for every key)"
-    elif err["type"] == "missing":
-        msg = "required key is missing"
-    more = len(exc.errors()) - 1
-    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{_where(source, lines, loc)}: {_dotted(loc)}: {msg}{tail}"
+    loc = error_lines(exc)[0][0] if exc.errors() else ()
+    return f"{_where(source, lines, loc)}: " + first_error(
+        exc, unknown="unknown key (check the spelling; see `crm-audit init` for every key)", count_more=True)
 
 
 def host_in_scope(host: str, scope: list[str]) -> bool:

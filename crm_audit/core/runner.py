@@ -27,17 +27,17 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from crm_audit import __version__
+from crm_audit.core.artifacts import artifacts_misfit
 from crm_audit.core.adapter import Adapter
+from crm_audit.core.errors import UsageError, first_error
+from crm_audit.core.logs import ProbeLog
+from crm_audit.core.catalogue import apply_catalogue, registry_catalogue
 from crm_audit.core.model import AuditResult, ProbeResult, SchedulePhase, TargetSummary
 from crm_audit.core.plugins import Registry
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.profile import Profile, ProfileError
 from crm_audit.core.target import BudgetExceeded, Target, TargetError
 from crm_audit.core.verdict import finalize
-
-
-class UsageError(Exception):
-    """Bad selection or options on the command line (exit code 2)."""
 
 
 def new_run_id() -> str:
@@ -106,10 +106,7 @@ def make_adapter(registry: Registry, profile: Profile, target: Target) -> Adapte
     try:
         return cls(profile.adapter, target)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ProfileError(f"{profile.source_path or '<profile>'}: adapter.{loc}: {msg}") from None
+        raise ProfileError(f"{profile.source_path or '<profile>'}: {first_error(exc, 'adapter')}") from None
 
 
 @dataclass
@@ -131,6 +128,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     probes = select_probes(registry, profile, opts.only, opts.skip)
     check_plugin_sections(registry, profile)
     options = {p.id: probe_options(p, profile) for p in probes}
+    catalogue = registry_catalogue(registry)
     hierarchy = _load_hierarchy(profile, registry, opts.hierarchy)
     evidence = _load_evidence(profile) if hierarchy is not None else None
     target = Target(profile, auth_methods=registry.auth_methods)
@@ -160,7 +158,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
             allow_writes=profile.allow.writes if opts.allow_writes is None else opts.allow_writes,
             allow_disruptive=profile.allow.disruptive if opts.allow_disruptive is None else opts.allow_disruptive,
             workdir=workdir, cancel=threading.Event(),
-            log=lambda msg, pid=probe_cls.id: opts.progress("log", f"{pid}: {msg}", None),
+            log=ProbeLog(probe_cls.id, view.redactor.redact),  # logger crm_audit.probe.<id>, redacted
         )
         contexts.append(ctx)
         return ctx
@@ -169,9 +167,14 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         with report_lock:
             opts.progress("start", probe_cls.id, None)
 
+    declared = {p.id: p.artifacts_model for p in probes}
+
     def finished_probe(result: ProbeResult) -> None:
         with report_lock:  # progress and observer hooks never run twice at once
             results[result.probe] = result
+            misfit = artifacts_misfit(result.probe, declared.get(result.probe), result.artifacts)
+            if misfit:
+                warnings.append(misfit)
             opts.progress("done", result.probe, result)
             observe(warnings, "crm_audit_probe_finished", registry.hook.crm_audit_probe_finished,
                     run_id=opts.run_id, result=result)
@@ -211,7 +214,8 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         probes=[results[p.id] for p in probes if p.id in results],
         schedule=schedule,
     )
-    result = redact_result(finalize(result, hierarchy, evidence, profile.verdict), target)
+    result = apply_catalogue(result, catalogue)  # catalogue severities count in the verdict
+    result = redact_result(apply_catalogue(finalize(result, hierarchy, evidence, profile.verdict), catalogue), target)
     observe(warnings, "crm_audit_audit_finished", registry.hook.crm_audit_audit_finished, result=result)
     return result.model_copy(update={"warnings": list(result.warnings) + [target.redactor.redact(w) for w in warnings]})
 
@@ -416,7 +420,7 @@ def _load_hierarchy(profile: Profile, registry: Registry, override: str | None) 
     except ImportError:  # scoring not installed in this build
         return None
     try:
-        return load_hierarchy(override or profile.hierarchy, known_probes=set(registry.probes) | _KNOWN_PROBES,
+        return load_hierarchy(override or profile.hierarchy, known_probes=set(registry.probes),
                               indicators=plugin_indicators(registry))
     except HierarchyError as exc:
         raise ProfileError(f"hierarchy: {exc}") from None
@@ -431,9 +435,6 @@ def plugin_indicators(registry: Registry) -> list[Any]:
         return collect_indicators(registry.hook.crm_audit_register_indicators)
     except HierarchyError as exc:
         raise ProfileError(f"hierarchy: {exc}") from None
-
-
-_KNOWN_PROBES = {"latency", "flows", "load", "tls", "access", "backup", "data_quality", "kpi", "api_surface"}
 
 
 def _load_evidence(profile: Profile) -> Any:

@@ -11,16 +11,26 @@ expanding it:
 * recursive aliases (an alias inside the node it names) and nesting deeper than :data:`MAX_DEPTH`;
 * a value its tag cannot hold (``!!int abc``, ``!!bool maybe``, a timestamp such as
   ``2024-13-45``): a :class:`YamlError` at its line, never a ValueError or KeyError.
+
+Input *files* (profile, waivers, evidence, hierarchy, AHP matrix, baseline and result JSON)
+are read through :func:`load_file` (or :func:`read_file` then :func:`parse_text`), so every
+one of them fails the same way: one line ``<file>:<line>: not valid YAML: <problem>``
+(``not JSON`` for JSON), or ``<file>: cannot read <what>: <reason>``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.scanner import ScannerError
+
+from crm_audit.core.errors import InputFileError, UsageError
 
 MAX_CHARS = 1024 * 1024
 MAX_NODES = 50_000
@@ -29,7 +39,7 @@ PROBLEM_CHARS = 160
 _SCALAR_CHARS_PER_NODE = 80
 
 
-class YamlError(Exception):
+class YamlError(UsageError):
     """A YAML text that cannot be read: ``line`` (1-based, or None) and a one-line, bounded ``problem``."""
 
     def __init__(self, problem: str, line: int | None = None) -> None:
@@ -52,6 +62,45 @@ def clip(text: object, limit: int = 80) -> str:
         s = s[: 4 * limit]  # escape only what can be shown
     s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+#: what a loading helper raises: an exception class (or factory) taking the one-line message
+ErrorFactory = Callable[[str], Exception]
+
+
+def read_file(path: str | Path, what: str, error: ErrorFactory = InputFileError) -> str:
+    """The UTF-8 text of an input file, or ``error("<path>: cannot read <what>: <reason>")``."""
+    shown = clip(path, 200)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{shown}: cannot read {what}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{shown}: cannot read {what}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{shown}: cannot read {what}: {exc.strerror or exc}") from None
+
+
+def parse_text(text: str, source: str, error: ErrorFactory = InputFileError, *, as_json: bool = False) -> Loaded:
+    """YAML (or, ``as_json``, JSON) text parsed, or ``error("<source>:<line>: not valid YAML: <problem>")``."""
+    if as_json:
+        try:
+            return Loaded(json.loads(text), {})
+        except json.JSONDecodeError as exc:
+            raise error(f"{source}:{exc.lineno}: not JSON: {exc.msg}") from None
+        except RecursionError:
+            raise error(f"{source}: not JSON: nested too deeply") from None
+    try:
+        return load_yaml(text)
+    except YamlError as exc:
+        where = f"{source}:{exc.line}" if exc.line else source
+        raise error(f"{where}: not valid YAML: {exc.problem}") from None
+
+
+def load_file(path: str | Path, what: str, error: ErrorFactory = InputFileError, *,
+              as_json: bool = False) -> Loaded:
+    """Read and parse an input file: :func:`read_file` then :func:`parse_text`, same one-line errors."""
+    return parse_text(read_file(path, what, error), str(path), error, as_json=as_json)
 
 
 def load_yaml(text: str) -> Loaded:

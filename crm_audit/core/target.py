@@ -28,6 +28,7 @@ from urllib3.util import parse_url
 if TYPE_CHECKING:  # pragma: no cover
     from crm_audit.core.auth import AuthMethod, Credentials, LoginAttempt, Signer
 
+from crm_audit.core.errors import CannotRun
 from crm_audit.core.bounded import CapHit, DeadlineHit, TooDeep, parse_json, read_body, retry_after_s
 from crm_audit.core.model import Evidence, NotAssessed
 from crm_audit.core.profile import Account, Profile, host_in_scope
@@ -41,7 +42,7 @@ BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 4.0
 
 
-class TargetError(Exception):
+class TargetError(CannotRun):
     """The target cannot be used (unreachable, TLS failure, login failure)."""
 
 

@@ -49,40 +49,40 @@ def decide(result: AuditResult, rules: VerdictRules | None = None) -> Verdict:
     rules = rules or VerdictRules()
     findings = result.all_findings()
     counts = open_counts(findings)
-    scoring = result.scoring or {}
-    nodes = {n["id"]: n for n in scoring.get("nodes", [])}
-    dims = [n for n in nodes.values() if n.get("kind") == "dimension"]
-    coverage = scoring.get("coverage")
-    dim_cov = {d["id"]: float(d.get("coverage") or 0.0) for d in dims}
+    scoring = result.scoring
+    nodes = {n.id: n for n in scoring.nodes} if scoring is not None else {}
+    dims = [n for n in nodes.values() if n.kind == "dimension"]
+    coverage = scoring.coverage if scoring is not None else None
+    dim_cov = {d.id: float(d.coverage or 0.0) for d in dims}
 
     not_fit: list[str] = []
     crit = sorted({f.id for f in findings if f.is_open and f.severity.value == "critical"})
     if crit:
         not_fit.append(f"{counts['critical']} open critical finding(s): {_ids(crit)}")
     for d in dims:
-        if d.get("capped_by") and d.get("score") is not None and d["score"] < FAIL_BELOW:
-            not_fit.append(f"{d['title']} capped to Fail ({d['score']:.1f}) by {d['capped_by']}")
+        if d.capped_by and d.score is not None and d.score < FAIL_BELOW:
+            not_fit.append(f"{d.title} capped to Fail ({d.score:.1f}) by {d.capped_by}")
 
     inconclusive: list[str] = []
     if not result.complete:
         inconclusive.append(f"the audit did not finish ({result.incomplete_reason or 'incomplete'})")
-    if not scoring:
+    if scoring is None:
         inconclusive.append("not scored against a hierarchy, so coverage is unknown")
     elif coverage is None or coverage < rules.min_coverage:
         inconclusive.append(f"coverage {_pct(coverage)} is below {_pct(rules.min_coverage)}")
     for dim_id, need in rules.essential.items():
         if dim_id in dim_cov and dim_cov[dim_id] < need:
-            title = nodes[dim_id].get("title", dim_id)
+            title = nodes[dim_id].title or dim_id
             inconclusive.append(f"{title} coverage {_pct(dim_cov[dim_id])} is below {_pct(need)}")
 
     conditions: list[str] = []
     highs = sorted({f.id for f in findings if f.is_open and f.severity.value == "high"})
     if highs:
         conditions.append(f"{counts['high']} open high finding(s): {_ids(highs)}")
-    failed = [n for n in nodes.values() if n.get("kind") == "indicator" and n.get("assessed")
-              and n.get("score") is not None and n["score"] < FAIL_BELOW]
+    failed = [n for n in nodes.values() if n.kind == "indicator" and n.assessed
+              and n.score is not None and n.score < FAIL_BELOW]
     if failed:
-        conditions.append(f"{len(failed)} indicator(s) graded Fail: {_ids([n['id'] for n in failed])}")
+        conditions.append(f"{len(failed)} indicator(s) graded Fail: {_ids([n.id for n in failed])}")
 
     word = NOT_FIT if not_fit else INCONCLUSIVE if inconclusive else CONDITIONS if conditions else FIT
     reasons = not_fit + inconclusive + conditions

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_audit.core.adapter import (NAMED_OPERATIONS, Action, Adapter, Caller, Discovery, FieldKind, Operation, Outcome,
                       RawCredentials, classify_http, dig, fill, flat, nest, path_params)
+from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.target import Exchange, Target
 
 _PARAM = re.compile(r"\{[^}]+\}")
@@ -399,3 +400,9 @@ def _parse_op(name: str) -> Operation:
     if path.startswith("/") and method.isupper():
         return Operation(name=name, method=method, path=path, params=path_params(path), safe=method == "GET")
     return Operation(name=name)
+
+
+@hookimpl
+def crm_audit_register_adapters() -> list[type[Adapter]]:
+    """The built-in ``rest`` adapter, registered like any plugin's (entry point ``adapter_rest``)."""
+    return [RestAdapter]

@@ -3,7 +3,9 @@
 Nothing is fetched from anywhere: a Content-Security-Policy allows only the page's own
 style and script (by hash), so even a string that escaped escaping could not run. All data
 goes through Jinja's autoescaping; evidence excerpts are capped so that a result with
-thousands of findings still renders to a few megabytes.
+thousands of findings still renders to a few megabytes. Each probe's section is drawn by its
+own plugin (``crm_audit_register_report_sections``, :mod:`crm_audit.report.section`); this
+module reads no plugin's artifacts itself.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from markupsafe import Markup, escape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jinja2 import Environment
+    from jinja2 import Environment, Template
 
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import AuditResult, Evidence, Finding, Severity
+from crm_audit.core.ci_model import BaselineComparison, Signature
 from crm_audit.core.probe import Reporter
-from crm_audit.report import artifacts, charts
+from crm_audit.report import charts
+from crm_audit.report.section import ReportSection, kv, probe_sections, show
 from crm_audit.report.view import (
     SEVERITIES_DESC, STATES, as_float, clip, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct,
     fmt_value, indicator_rows, not_assessed_findings, not_assessed_indicators, overall, reason_text,
@@ -54,8 +58,20 @@ def _environment() -> "Environment":
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, val=fmt_value, diff=fmt_diff, pct=fmt_pct, show=artifacts.show, nb=_nb)
+    env.filters.update(num=fmt_num, val=fmt_value, diff=fmt_diff, pct=fmt_pct, show=show, nb=_nb)
     return env
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> "Template":
+    """A plugin's section template, compiled once in the report's environment (its filters and ``_macros.j2``)."""
+    return _environment().from_string(source)
+
+
+def _sections(result: AuditResult, report_sections: Mapping[str, ReportSection]) -> list[dict[str, Any]]:
+    """Each probe's section with the template that draws it: its plugin's, else the generic one."""
+    drawn = probe_sections(result.probes, dict(report_sections))
+    return [{**d, "template": _compiled(d["section"].source()) if d["section"] else "probe_generic.j2"} for d in drawn]
 
 
 def _asset(name: str) -> str:
@@ -112,7 +128,7 @@ class FindingView:
 
 def _evidence(ev: Evidence, limit: int) -> EvidenceView:
     excerpt, cut = clip(ev.excerpt, limit)
-    return EvidenceView(ev.request, ev.status, ev.expected, ev.observed, excerpt, cut, artifacts.kv(ev.details))
+    return EvidenceView(ev.request, ev.status, ev.expected, ev.observed, excerpt, cut, kv(ev.details))
 
 
 def _reference(ref: str) -> tuple[str, str | None]:
@@ -200,7 +216,9 @@ def _tree(nodes: list[dict[str, Any]], root_id: Any) -> dict[str, Any] | None:
     return build(root) if root is not None else None
 
 
-def _signature(sig: dict[str, Any] | None) -> dict[str, Any]:
+def _signature(sig: Signature | dict[str, Any] | None) -> dict[str, Any]:
+    if isinstance(sig, Signature):
+        sig = sig.model_dump(mode="json")
     if not sig:
         return {"signed": False, "state": "not signed", "fingerprint": None, "algorithm": None}
     state = sig.get("state") or sig.get("status")
@@ -224,7 +242,9 @@ def _entries(items: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _baseline(base: dict[str, Any] | None) -> dict[str, Any] | None:
+def _baseline(base: BaselineComparison | dict[str, Any] | None) -> dict[str, Any] | None:
+    if isinstance(base, BaselineComparison):
+        base = base.model_dump(mode="json")
     if not base:
         return None
     changes = []
@@ -238,7 +258,7 @@ def _baseline(base: dict[str, Any] | None) -> dict[str, Any] | None:
         "fixed": _entries(base.get("fixed_findings")),
         "changes": changes,
         "regressions": [r for r in base.get("regressions") or [] if isinstance(r, dict)],
-        "other": [(k, artifacts.show(v)) for k, v in base.items()
+        "other": [(k, show(v)) for k, v in base.items()
                   if k not in ("new_findings", "fixed_findings", "score_changes", "regressions")],
     }
 
@@ -248,8 +268,8 @@ def _dim_note(node: dict[str, Any]) -> str:
     return note + (f", coverage {fmt_pct(node['coverage'])}" if as_float(node.get("coverage")) is not None else "")
 
 
-def build_context(result: AuditResult) -> dict[str, Any]:
-    """Everything the templates draw, computed from the result alone."""
+def build_context(result: AuditResult, report_sections: Mapping[str, ReportSection] | None = None) -> dict[str, Any]:
+    """Everything the templates draw, computed from the result and the probes' report sections."""
     scoring = result.scoring or {}
     grades = [str(g) for g in scoring.get("grades") or []]
     head = overall(result)
@@ -260,7 +280,7 @@ def build_context(result: AuditResult) -> dict[str, Any]:
     groups = [Group(sev, [v for v in findings if v.f.severity.value == sev]) for sev in SEVERITIES_DESC]
     states = Counter(v.state for v in findings)
     open_by_sev = Counter(v.f.severity.value for v in findings if v.state == "open")
-    sections = [s for s in (artifacts.probe_section(p) for p in result.probes) if s is not None]
+    sections = _sections(result, report_sections or {})
     anchors: dict[str, list[FindingView]] = {}
     for view in findings:
         anchors.setdefault(view.f.probe or "", []).append(view)
@@ -314,8 +334,20 @@ class HtmlReporter(Reporter):
     description = "Self-contained HTML report with charts, hierarchy, findings and evidence"
     version = "1.0.0"
 
+    def __init__(self, sections: Mapping[str, ReportSection] | None = None) -> None:
+        #: the probes' report sections by probe id; None: those of the installed plugins
+        self.sections = sections
+
     def render(self, result: AuditResult) -> str:
-        return _environment().get_template("report.html.j2").render(build_context(result))
+        sections = self.sections if self.sections is not None else installed_report_sections()
+        return _environment().get_template("report.html.j2").render(build_context(result, sections))
+
+
+def installed_report_sections() -> dict[str, ReportSection]:
+    """The report sections the installed plugins register (``crm_audit_register_report_sections``)."""
+    from crm_audit.core.plugins import make_plugin_manager
+
+    return make_plugin_manager().report_sections()
 
 
 @hookimpl

@@ -41,9 +41,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _verdict(result: AuditResult) -> list[str]:
     score = score_with_coverage(result)
     if result.scoring is not None:
-        head = result.scoring.get("overall") or {}
-        score = f"**{md(score)}**" + (f" (fuzzy grade {md(head['fuzzy_grade'])})"
-                                      if head.get("grade") and head.get("fuzzy_grade") else "")
+        head = result.scoring.overall
+        score = f"**{md(score)}**" + (f" (fuzzy grade {md(head.fuzzy_grade)})"
+                                      if head.grade and head.fuzzy_grade else "")
     failed = [g for g in result.gates if not g.passed]
     gates = (
         f"gates: {len(result.gates) - len(failed)} passed, {len(failed)} failed" if result.gates else "no gates"
@@ -80,8 +80,8 @@ def _dimensions(result: AuditResult) -> list[str]:
     dims = dimension_coverage(result)
     if not dims:
         return []
-    weights = {n.get("id"): n.get("global_weight", n.get("weight")) for n in (result.scoring or {}).get("nodes", [])
-               if isinstance(n, dict)}
+    nodes = result.scoring.nodes if result.scoring is not None else []
+    weights = {n.id: n.weight if n.global_weight is None else n.global_weight for n in nodes}
     rows = [
         [md(d.title), fmt_num(d.score) if d.score is not None else "not assessed", md(d.grade or "—"),
          fmt_pct(d.coverage), fmt_num(weights.get(d.id))]

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from crm_audit.core.errors import CannotRun
 from crm_audit.fsutil import write_atomic
 from crm_audit.core.model import AuditResult
 from crm_audit.core.probe import Reporter
@@ -18,7 +19,7 @@ from crm_audit.core.probe import Reporter
 ReporterSet = Mapping[str, type[Reporter]] | Iterable[type[Reporter]]
 
 
-class ReportError(Exception):
+class ReportError(CannotRun):
     """A report could not be rendered or written; the message names the format."""
 
 

@@ -3,8 +3,9 @@
 Security findings are those whose indicator belongs to a security dimension (``sec`` or
 ``bak``, by the scored hierarchy, else by the indicator id: ``view.is_security_finding``), so a
 third-party probe's findings are in scope when their indicator is; failed indicators (the
-result's indicator findings) are results too. Each distinct finding id becomes a rule whose help is
-the remediation; severity maps to the SARIF level and, for security findings, to GitHub's
+result's indicator findings) are results too. Each check of the catalogue (docs/checks.md) with a
+result becomes a rule (a finding without a catalogue check: its own id) whose help is the
+remediation and whose title, tags and references come from the catalogue entry; severity maps to the SARIF level and, for security findings, to GitHub's
 ``security-severity``. Waived findings stay in the log with an accepted suppression. Checks
 that were not assessed are not results: they are tool execution notifications of the
 run's invocation, with the reason and what would assess them. The run's properties carry
@@ -13,6 +14,7 @@ the verdict, the score with its coverage, and the coverage per dimension.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import datetime, timezone
@@ -86,32 +88,64 @@ def _message(finding: Finding) -> str:
     return clip(text, MESSAGE_LIMIT)[0]
 
 
+def rule_id(finding: Finding) -> str:
+    """The SARIF rule of a finding: its catalogue check (``access.bola`` for ``access.bola.contacts``),
+    else its own id."""
+    return finding.check or finding.id
+
+
+def _catalogue_check(check_id: str | None) -> Any:
+    """The installed catalogue's entry for a check id; None when unknown or the catalogue cannot load."""
+    if check_id is None:
+        return None
+    try:
+        from crm_audit.core.catalogue import registry_catalogue
+
+        return registry_catalogue(_registry()).checks.get(check_id)
+    except Exception:  # noqa: BLE001 - a report is still written from the finding's own fields
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> Any:
+    from crm_audit.core.plugins import make_plugin_manager
+
+    return make_plugin_manager()
+
+
 def _rule(finding: Finding, security: bool) -> dict[str, Any]:
+    """A rule per check: metadata from the catalogue entry when the finding has one, else from the finding."""
+    spec = _catalogue_check(finding.check)
     kinds = (["security"] if security else []) + (["indicator"] if finding.id.startswith("indicator.") else [])
-    tags = kinds + [t for t in (finding.probe, finding.indicator) if t]
+    tags = kinds + [t for t in (finding.probe, finding.indicator, spec.category if spec else None) if t]
+    if spec is not None:
+        tags += [f"external/cwe/cwe-{n}" for n in spec.references.cwe]
+    severity = spec.severity if spec is not None and spec.severity_varies is None else finding.severity
     properties: dict[str, Any] = {"tags": list(dict.fromkeys(tags))}
     if security:
-        properties["security-severity"] = SECURITY_SEVERITY[finding.severity]
+        properties["security-severity"] = SECURITY_SEVERITY[severity]
+    references = spec.references.strings() if spec is not None else list(finding.references)
     rule: dict[str, Any] = {
-        "id": finding.id,
-        "name": finding.id,
-        "shortDescription": {"text": finding.title or finding.id},
-        "help": {"text": finding.remediation or "No remediation recorded."},
-        "defaultConfiguration": {"level": LEVELS[finding.severity]},
+        "id": rule_id(finding),
+        "name": rule_id(finding),
+        "shortDescription": {"text": spec.title if spec is not None else finding.title or finding.id},
+        "help": {"text": (spec.remediation.text() if spec is not None else finding.remediation)
+                 or "No remediation recorded."},
+        "defaultConfiguration": {"level": LEVELS[severity]},
         "properties": properties,
     }
-    links = [r for r in finding.references if r.startswith(("https://", "http://"))]
+    links = [r for r in references if r.startswith(("https://", "http://"))]
     if links:
         rule["helpUri"] = links[0]
-    if finding.references:
-        rule["help"]["markdown"] = rule["help"]["text"] + "\n\n" + "\n".join(f"- {r}" for r in finding.references)
+    if references:
+        rule["help"]["markdown"] = rule["help"]["text"] + "\n\n" + "\n".join(f"- {r}" for r in references)
     return rule
 
 
 def _result(finding: Finding, rule_index: int, base_url: str) -> dict[str, Any]:
     digest = hashlib.sha256(f"{base_url}\n{finding.id}\n{_uri(base_url, finding)}".encode()).hexdigest()
     entry: dict[str, Any] = {
-        "ruleId": finding.id,
+        "ruleId": rule_id(finding),
         "ruleIndex": rule_index,
         "kind": "fail",
         "level": _level(finding),
@@ -179,8 +213,8 @@ def sarif_log(result: AuditResult) -> dict[str, Any]:
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for finding in findings:
-        if finding.id not in index:
-            index[finding.id] = len(rules)
+        if rule_id(finding) not in index:
+            index[rule_id(finding)] = len(rules)
             rules.append(_rule(finding, is_security_finding(finding, dimensions)))
     invocation: dict[str, Any] = {"executionSuccessful": result.complete}
     for key, stamp in (("startTimeUtc", result.started), ("endTimeUtc", result.finished)):
@@ -201,7 +235,7 @@ def sarif_log(result: AuditResult) -> dict[str, Any]:
         },
         "automationDetails": {"id": f"crm-audit/{result.target.name}/{result.run_id}"},
         "invocations": [invocation],
-        "results": [_result(f, index[f.id], result.target.base_url) for f in findings],
+        "results": [_result(f, index[rule_id(f)], result.target.base_url) for f in findings],
         "properties": {
             "target": result.target.name,
             "baseUrl": result.target.base_url,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from crm_audit.core.model import SEVERITY_ORDER, AuditResult, Finding, NotAssessed, Status
+from crm_audit.core.scoring_model import OverallScore, ScoredNode
 
 #: dimensions whose findings are security findings (SARIF's scope): security, and backup & recovery
 SECURITY_DIMENSIONS = frozenset({"sec", "bak"})
@@ -113,12 +114,9 @@ class IndicatorRow:
         return low or self.meets is False
 
 
-def scoring_nodes(result: AuditResult) -> list[dict[str, Any]]:
+def scoring_nodes(result: AuditResult) -> list[ScoredNode]:
     """The scored hierarchy's nodes in pre-order; empty when the result is not scored."""
-    if not result.scoring:
-        return []
-    nodes = result.scoring.get("nodes") or []
-    return [n for n in nodes if isinstance(n, dict) and n.get("id") is not None]
+    return list(result.scoring.nodes) if result.scoring is not None else []
 
 
 def _dimension_of(node: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -147,7 +145,7 @@ def indicator_dimensions(result: AuditResult) -> dict[str, str]:
 def _texts(node: dict[str, Any], key: str) -> tuple[str, ...]:
     """The node's not_assessed reasons or hints as strings (absent or malformed: none)."""
     block = node.get("not_assessed")
-    items = block.get(key) if isinstance(block, dict) else None
+    items = block.get(key) if block is not None else None
     return tuple(str(i) for i in items if i) if isinstance(items, list) else ()
 
 
@@ -212,12 +210,9 @@ def indicator_rows(result: AuditResult) -> list[IndicatorRow]:
     ]
 
 
-def overall(result: AuditResult) -> dict[str, Any]:
-    """The scoring's overall block (score, grade, membership, fuzzy_grade), or {}."""
-    if not result.scoring:
-        return {}
-    block = result.scoring.get("overall")
-    return block if isinstance(block, dict) else {}
+def overall(result: AuditResult) -> OverallScore:
+    """The scoring's overall block (score, grade, membership, fuzzy_grade); all None when not scored."""
+    return result.scoring.overall if result.scoring is not None else OverallScore()
 
 
 #: the phrase shown for each reason a check was not assessed

@@ -9,7 +9,7 @@ from crm_audit.scoring.engine import score_result
 from crm_audit.scoring.evidence import Evidence, EvidenceError, EvidenceItem, load_evidence
 from crm_audit.scoring.grades import GRADES, grade_of
 from crm_audit.scoring.indicator_findings import failed_indicator_findings
-from crm_audit.scoring.hierarchy import KNOWN_PROBES, Hierarchy, HierarchyError, Node, available_hierarchies, load_hierarchy
+from crm_audit.scoring.hierarchy import Hierarchy, HierarchyError, Node, available_hierarchies, load_hierarchy
 
 __all__ = [
     "AhpError",
@@ -20,7 +20,6 @@ __all__ = [
     "GRADES",
     "Hierarchy",
     "HierarchyError",
-    "KNOWN_PROBES",
     "Node",
     "ahp_weights",
     "available_hierarchies",

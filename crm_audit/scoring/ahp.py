@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from crm_audit.core.errors import InputFileError
+
 #: Saaty's random consistency index for n = 1..10 (Saaty 1980, *The Analytic Hierarchy Process*)
 RANDOM_INDEX: tuple[float, ...] = (0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49)
 #: random-index tables by name, RI for n = 1, 2, …; n ≤ 2 is always consistent (RI 0)
@@ -36,7 +38,7 @@ CR_THRESHOLD = 0.10
 RECIPROCAL_RTOL = 0.02
 
 
-class AhpError(ValueError):
+class AhpError(InputFileError):
     """A comparison matrix that cannot be used: not square, not positive, not reciprocal…"""
 
 

@@ -16,10 +16,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from crm_audit.core.errors import InputFileError
 from crm_audit.scoring.grey import NORMALISATIONS, RHO, grey_relational_grades
 
 
-class CompareError(ValueError):
+class CompareError(InputFileError):
     """Results that cannot be compared (no scoring, different hierarchies)."""
 
 

@@ -1,4 +1,4 @@
-"""score_result: an AuditResult scored against a hierarchy, as the JSON-able dict kept in
+"""score_result: an AuditResult scored against a hierarchy, as the typed ``Scoring`` kept in
 ``AuditResult.scoring``. Scoring never talks to the target; it reads the result only.
 """
 
@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from crm_audit.core.model import AuditResult
+from crm_audit.core.scoring_model import NotAssessedWhy, OverallScore, ScoredNode, Scoring, UnassessedIndicator
 from crm_audit.scoring import fuzzy
 from crm_audit.scoring.aggregate import aggregate, coverage
 from crm_audit.scoring.evidence import Evidence
@@ -24,7 +25,7 @@ DEFAULT_MIN_COVERAGE = 0.6
 
 
 def score_result(result: AuditResult, hierarchy: Hierarchy, evidence: Evidence | None = None,
-                 min_coverage: float = DEFAULT_MIN_COVERAGE) -> dict[str, Any]:
+                 min_coverage: float = DEFAULT_MIN_COVERAGE) -> Scoring:
     """Score ``result`` against ``hierarchy`` (with optional evidence); see docs/scoring.md.
 
     Every node carries its ``coverage`` (share of its weight that was assessed); the overall
@@ -42,33 +43,33 @@ def score_result(result: AuditResult, hierarchy: Hierarchy, evidence: Evidence |
     dims = set(hierarchy.nodes[hierarchy.root].children)
     out_nodes = []
     for node in hierarchy.walk():
-        row = _node_dict(hierarchy, node, nodes[node.id], leaves.get(node.id), capped)
+        row = _node_fields(hierarchy, node, nodes[node.id], leaves.get(node.id), capped)
         row["coverage"] = _r(covered[node.id])
         if (node.id in dims or node.id == hierarchy.root) and covered[node.id] < min_coverage and row["grade"]:
             row["grade"] = None
             row["grade_withheld"] = f"coverage {covered[node.id]:.0%} is below {min_coverage:.0%}"
-        out_nodes.append(row)
-    return {
-        "hierarchy": hierarchy.name,
-        "title": hierarchy.title,
-        "grades": list(scale.names),
-        "overall": {
-            "score": shown(root.score),
-            "grade": overall_grade,
-            "membership": overall_membership,
-            "fuzzy_grade": (fuzzy.max_membership_grade(root.membership, scale)
-                            if root.membership is not None and overall_grade is not None else None),
-        },
-        "coverage": _r(coverage(hierarchy, nodes)),
-        "min_coverage": min_coverage,
-        "root": hierarchy.root,
-        "nodes": out_nodes,
-        "not_assessed": [
-            {"indicator": n.id, "title": n.title, "weight": _r(hierarchy.global_weights[n.id]),
-             "reasons": list(leaves[n.id].reasons), "hints": list(leaves[n.id].hints)}
+        out_nodes.append(ScoredNode(**row))
+    return Scoring(
+        hierarchy=hierarchy.name,
+        title=hierarchy.title,
+        grades=list(scale.names),
+        overall=OverallScore(
+            score=shown(root.score),
+            grade=overall_grade,
+            membership=overall_membership,
+            fuzzy_grade=(fuzzy.max_membership_grade(root.membership, scale)
+                         if root.membership is not None and overall_grade is not None else None),
+        ),
+        coverage=_r(coverage(hierarchy, nodes)),
+        min_coverage=min_coverage,
+        root=hierarchy.root,
+        nodes=out_nodes,
+        not_assessed=[
+            UnassessedIndicator(indicator=n.id, title=n.title, weight=_r(hierarchy.global_weights[n.id]),
+                                reasons=list(leaves[n.id].reasons), hints=list(leaves[n.id].hints))
             for n in hierarchy.leaves() if not leaves[n.id].assessed
         ],
-    }
+    )
 
 
 def node_coverage(hierarchy: Hierarchy, nodes: Any, node_id: str) -> float:
@@ -80,12 +81,14 @@ def node_coverage(hierarchy: Hierarchy, nodes: Any, node_id: str) -> float:
     return float(sum(hierarchy.global_weights[n.id] for n in below if nodes[n.id].assessed) / total)
 
 
-def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | None,
-               capped: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _node_fields(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | None,
+                 capped: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The fields of one ScoredNode (coverage and a withheld grade are set by the caller)."""
     out: dict[str, Any] = {
         "id": node.id,
         "title": node.title,
         "parent": node.parent,
+        "children": list(node.children),
         "depth": node.depth,
         "kind": node.kind,
         "weight": _r(node.weight),
@@ -128,7 +131,7 @@ def _node_dict(hierarchy: Hierarchy, node: Node, agg: Any, leaf: LeafScore | Non
             findings=list(leaf.findings),
         )
         if not leaf.assessed:
-            out["not_assessed"] = {"reasons": list(leaf.reasons), "hints": list(leaf.hints)}
+            out["not_assessed"] = NotAssessedWhy(reasons=list(leaf.reasons), hints=list(leaf.hints))
     return out
 
 

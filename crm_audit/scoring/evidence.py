@@ -34,7 +34,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
 
-from crm_audit.core.safeyaml import YamlError, load_yaml
+from crm_audit.core.errors import InputFileError
+from crm_audit.core.safeyaml import parse_text, read_file
 from crm_audit.scoring import finance
 from crm_audit.scoring.units import UnitError, split_quantity
 
@@ -47,7 +48,7 @@ _ITEM_KEYS = {"value", "unit", "expected", "supplied_by", "date", "note"}
 _TOP_KEYS = {"supplied_by", "date", "note", "indicators", "cash_flows", "discount_rate", "currency"}
 
 
-class EvidenceError(ValueError):
+class EvidenceError(InputFileError):
     """An evidence file that cannot be read; the message names the file and the entry."""
 
 
@@ -91,17 +92,10 @@ def load_evidence(path: str | Path | None) -> Evidence:
     if path is None:
         return Evidence()
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EvidenceError(f"{p}: cannot read evidence file: {exc.strerror or exc}") from None
+    text = read_file(p, "evidence file", EvidenceError)
     if p.suffix.lower() == ".csv":
         return _from_csv(p, text)
-    try:
-        data = load_yaml(text).data
-    except YamlError as exc:
-        where = f" (line {exc.line})" if exc.line else ""
-        raise EvidenceError(f"{p}: invalid YAML{where}: {exc.problem}") from None
+    data = parse_text(text, str(p), EvidenceError).data
     return evidence_from_mapping(data if data is not None else {}, str(p))
 
 

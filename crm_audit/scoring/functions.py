@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Iterable, Literal, Mapping, Protocol
 
+from crm_audit.core.errors import InputFileError
 from crm_audit.core.model import SEVERITY_ORDER, Finding
 from crm_audit.scoring.units import UnitError, parse_quantity
 
@@ -50,7 +51,7 @@ _Z90 = _NORM.inv_cdf(0.9)
 EXACT_DECIMALS = 9
 
 
-class FunctionSpecError(ValueError):
+class FunctionSpecError(InputFileError):
     """A scoring-function mapping that is incomplete or contradictory."""
 
 

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from crm_audit.core.errors import InputFileError
+
 #: decimals of every score shown (JSON, terminal, HTML); grades are taken from the shown value
 SCORE_DECIMALS = 1
 #: half the width of the linear hand-over around each boundary when memberships are derived
@@ -24,7 +26,7 @@ HALF_WIDTH = 5.0
 Trapezoid = tuple[float, float, float, float]
 
 
-class GradeScaleError(ValueError):
+class GradeScaleError(InputFileError):
     """A ``grades:`` declaration that cannot be used."""
 
 

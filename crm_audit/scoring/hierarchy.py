@@ -54,7 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
-from crm_audit.core.safeyaml import YamlError, load_yaml
+from crm_audit.core.errors import InputFileError
+from crm_audit.core.safeyaml import parse_text, read_file
 from crm_audit.core.model import SEVERITY_ORDER
 from crm_audit.scoring import fuzzy
 from crm_audit.scoring.ahp import DEFAULT_RI_TABLE, RI_TABLES, AhpError, AhpResult, HierarchyConsistency, ahp_weights, hierarchy_consistency
@@ -62,9 +63,6 @@ from crm_audit.scoring.functions import FunctionSpecError, ScoringFunction, pars
 from crm_audit.scoring.grades import DEFAULT_SCALE, GradeScale, GradeScaleError, parse_grade_scale
 from crm_audit.scoring.units import UnitError, check_unit, parse_quantity
 
-KNOWN_PROBES: frozenset[str] = frozenset(
-    {"latency", "flows", "load", "tls", "access", "backup", "data_quality", "kpi", "api_surface"}
-)
 WEIGHT_TOLERANCE = 1e-9
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {"name", "title", "description", "root", "nodes", "grades", "fuzzy_operator", "ri_table"}
@@ -75,7 +73,7 @@ _LEAF_ONLY = {"unit", "source", "expected", "better", "function", "severity"}
 Kind = Literal["root", "dimension", "indicator"]
 
 
-class HierarchyError(ValueError):
+class HierarchyError(InputFileError):
     """A hierarchy that cannot be used; the one-line message names the file and the node."""
 
 
@@ -163,17 +161,14 @@ def load_hierarchy(name_or_path: str | Path, known_probes: set[str] | frozenset[
                    ri_table: str | None = None, indicators: Sequence[Any] = ()) -> Hierarchy:
     """Load a bundled hierarchy by name (``default``) or a hierarchy file by path, validated.
 
-    ``known_probes`` adds probe ids (from plugins) to the built-in ones a ``source`` may name;
+    ``known_probes`` adds probe ids (a registry's, e.g. plugins registered in code) to the
+    installed plugins' ones (:func:`installed_probes`) a ``source`` may name;
     ``ri_table`` overrides the file's ``ri_table`` key; ``indicators`` (plugins'
     ``extend.IndicatorSpec``) are merged in by ``extend.merge_indicators``.
     """
     origin, text = _read(str(name_or_path))
-    try:
-        data = load_yaml(text).data
-    except YamlError as exc:
-        where = f" (line {exc.line})" if exc.line else ""
-        raise HierarchyError(f"{origin}: invalid YAML{where}: {exc.problem}") from None
-    probes = KNOWN_PROBES | frozenset(known_probes or ())
+    data = parse_text(text, origin, HierarchyError).data
+    probes = installed_probes() | frozenset(known_probes or ())
     if ri_table is not None and isinstance(data, Mapping):
         data = {**data, "ri_table": ri_table}
     tree = build_hierarchy(data, origin, probes, default_name=Path(origin).stem)
@@ -193,10 +188,7 @@ def _read(name_or_path: str) -> tuple[str, str]:
     except OSError:  # a name too long for the file system, for one: not a file
         is_file = False
     if looks_like_path or is_file:
-        try:
-            return str(path), path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise HierarchyError(f"{shown}: cannot read hierarchy: {exc.strerror or exc}") from None
+        return str(path), read_file(path, "hierarchy", HierarchyError)
     if not _NAME.match(name_or_path) or len(name_or_path) > 200:
         raise HierarchyError(f"{shown!r}: not a hierarchy name or file")
     resource = hierarchies_dir() / f"{name_or_path}.yaml"
@@ -206,8 +198,18 @@ def _read(name_or_path: str) -> tuple[str, str]:
     return f"hierarchies/{name_or_path}.yaml", resource.read_text(encoding="utf-8")
 
 
-def build_hierarchy(data: Any, origin: str, known_probes: frozenset[str] = KNOWN_PROBES, default_name: str = "custom") -> Hierarchy:
-    """Validate the parsed YAML of a hierarchy and resolve it into a ``Hierarchy``."""
+def installed_probes() -> frozenset[str]:
+    """The ids of the probes the installed plugins register: what a ``source: probe:<id>`` may name."""
+    from crm_audit.core.plugins import make_plugin_manager
+
+    return frozenset(make_plugin_manager().probes)
+
+
+def build_hierarchy(data: Any, origin: str, known_probes: frozenset[str] | None = None,
+                    default_name: str = "custom") -> Hierarchy:
+    """Validate the parsed YAML of a hierarchy and resolve it into a ``Hierarchy`` (probes: installed ones by default)."""
+    if known_probes is None:
+        known_probes = installed_probes()
     if not isinstance(data, Mapping):
         raise HierarchyError(f"{origin}: a hierarchy must be a mapping with 'nodes'")
     unknown = set(data) - _TOP_KEYS

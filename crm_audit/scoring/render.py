@@ -1,4 +1,4 @@
-"""Text tables of a scoring dict, a comparison and AHP weights, for the terminal.
+"""Text tables of a Scoring, a comparison and AHP weights, for the terminal.
 
 Rows are built here once; ``format_table`` prints them as plain aligned text, and the CLI
 hands the same rows to rich when writing to a terminal.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from crm_audit.core.scoring_model import Scoring
 from crm_audit.scoring.grades import GRADES
 
 SCORING_HEADERS = ("indicator", "weight", "score", "grade", "actual", "expected", "diff", "unit", "note")
@@ -28,46 +29,46 @@ def _value(value: float | None) -> str:
     return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def scoring_rows(scoring: Mapping[str, Any]) -> list[list[str]]:
+def scoring_rows(scoring: Scoring) -> list[list[str]]:
     """One row per node, indented by depth; not-assessed nodes say so."""
     rows = []
-    for node in scoring["nodes"]:
+    for node in scoring.nodes:
         notes = []
-        if not node["assessed"]:
+        if not node.assessed:
             notes.append("not assessed")
-        if node.get("capped_by"):
-            notes.append(f"capped by {node['capped_by']}")
-        if node.get("evidence"):
-            ev = node["evidence"]
+        if node.capped_by:
+            notes.append(f"capped by {node.capped_by}")
+        if node.evidence:
+            ev = node.evidence
             who = ", ".join(x for x in (ev.get("supplied_by"), ev.get("date")) if x)
             notes.append(f"evidence ({who})" if who else "evidence")
-        if node.get("findings"):
-            notes.append(f"{len(node['findings'])} open finding(s)")
+        if node.findings:
+            notes.append(f"{len(node.findings)} open finding(s)")
         rows.append([
-            "  " * node["depth"] + node["id"],
-            f"{node['weight']:.3f}",
-            _num(node["score"]),
-            node["grade"] or "–",
-            _value(node["actual"]),
-            _value(node["expected"]),
-            _value(node["difference"]),
-            node.get("unit") or "",
+            "  " * node.depth + node.id,
+            f"{node.weight:.3f}",
+            _num(node.score),
+            node.grade or "–",
+            _value(node.actual),
+            _value(node.expected),
+            _value(node.difference),
+            node.unit or "",
             "; ".join(notes),
         ])
     return rows
 
 
-def overall_line(scoring: Mapping[str, Any]) -> str:
+def overall_line(scoring: Scoring) -> str:
     """'Overall 75.8 (Good), fuzzy grade Good [E 0.36 G 0.44 P 0.06 F 0.14], coverage 23%'."""
-    overall = scoring["overall"]
-    coverage = f"coverage {scoring['coverage'] * 100:.0f}% of the weight assessed"
-    if overall["score"] is None:
-        return f"{scoring['title']}: nothing assessed, {coverage}"
-    member = overall.get("membership") or {}
+    overall = scoring.overall
+    coverage = f"coverage {(scoring.coverage or 0.0) * 100:.0f}% of the weight assessed"
+    if overall.score is None:
+        return f"{scoring.title}: nothing assessed, {coverage}"
+    member = overall.membership or {}
     vector = " ".join(f"{g[0]} {member.get(g, 0):.2f}" for g in GRADES)
     return (
-        f"{scoring['title']}: overall {overall['score']:.1f} ({overall['grade']}), "
-        f"fuzzy grade {overall['fuzzy_grade']} [{vector}], {coverage}"
+        f"{scoring.title}: overall {overall.score:.1f} ({overall.grade}), "
+        f"fuzzy grade {overall.fuzzy_grade} [{vector}], {coverage}"
     )
 
 

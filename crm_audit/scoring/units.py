@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from crm_audit.core.errors import InputFileError
+
 #: unit -> (family, factor to the family's base unit)
 _UNITS: dict[str, tuple[str, float]] = {
     "ms": ("time", 1e-3),
@@ -51,7 +53,7 @@ def check_unit(unit: str | None) -> str | None:
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s].*?)?\s*$")
 
 
-class UnitError(ValueError):
+class UnitError(InputFileError):
     """A quantity that cannot be parsed or converted to the wanted unit."""
 
 

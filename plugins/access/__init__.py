@@ -7,7 +7,9 @@ failed-login limit (disruptive, only with a ``purpose: lockout`` account), self-
 CORS/headers/error leakage/banners, and the access log. Everything it writes is the audit's
 own tagged records, deleted again through ``ctx.defer``. It speaks to the CRM only through the
 adapter contract (records, ``classify``, the named operations ``me``, ``update_me``,
-``users.list``, ``users.delete``, ``register``, ``audit_log``) and the auth plugin point
+``users.list``, ``users.delete``, ``register``, ``audit_log``, and for the token-lifecycle and
+password-storage checks ``change_password``, ``users.create``, ``users.deactivate``,
+``users.activate``) and the auth plugin point
 (``Target.try_login``, ``present_token``, ``logout``), so every check runs over any protocol an
 adapter speaks. See docs/access-control.md.
 """
@@ -16,36 +18,52 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.target import BudgetExceeded, Cancelled, OutOfScope, TargetError
+from crm_audit.report.section import ReportSection
+from .artifacts import AccessArtifacts
 
 from .access_log import check_access_log
 from .anonymous import check_anonymous
+from .collections import check_collections
 from .common import (INDICATOR_ACCESS, INDICATOR_AUTHN, INDICATOR_HARDENING, INDICATOR_LOGGING, INDICATOR_LOGIN,
                      AccessRun)
+from .data_exposure import check_data_exposure
+from .escalation import check_self_escalation
+from .discovery import Surface, discovered_surface
 from .hardening import check_hardening, report_deny_errors
+from .injection import check_context_injection
+from .lifecycle import check_lifecycle
 from .login import check_enumeration, check_lockout, check_registration
 from .matrix import check_vertical
+from .metadata import check_metadata
 from .objects import check_objects
 from .options import AccessOptions
+from .passwords import check_passwords
+from .persisted import report_persisted
+from .robustness import check_robustness
 from .properties import check_exposure, check_mass_assignment, check_me_mass_assignment
+from .surface_report import check_surface
 from .tokens import DEFAULT_SECRETS, check_tokens
 
 __version__ = "0.2.0"
-__all__ = ["AccessProbe", "AccessOptions", "DEFAULT_SECRETS"]
+__all__ = ["AccessProbe", "AccessOptions", "DEFAULT_SECRETS", "Surface", "discovered_surface"]
 
 
 class AccessProbe(Probe):
     id = "access"
     title = "Access control and authentication"
     version = __version__
+    category = "security"
     indicators = ("sec.authentication", "sec.login_limit", "sec.access_control", "sec.hardening",
                   "sec.access_logging")
     writes = True
     disruptive = True
     options_model = AccessOptions
+    artifacts_model = AccessArtifacts
     timeout_s = 900.0
     #: judges answers, not their time: runs beside the other probes that time nothing
     quiet_target = False
@@ -56,16 +74,25 @@ class AccessProbe(Probe):
         run = AccessRun(ctx=ctx, opts=ctx.options)
         artifacts: dict = {}
         steps: list[tuple[str, Callable[[], object]]] = [
+            ("surface", lambda: artifacts.update({"surface": check_surface(run)})),
             ("vertical", lambda: artifacts.update(check_vertical(run) or {})),
             ("objects", lambda: check_objects(run)),
             ("properties", lambda: (check_mass_assignment(run), check_me_mass_assignment(run), check_exposure(run))),
+            ("injection", lambda: check_context_injection(run)),
+            ("escalation", lambda: check_self_escalation(run)),
             ("anonymous", lambda: check_anonymous(run)),
             ("tokens", lambda: check_tokens(run)),
+            ("lifecycle", lambda: check_lifecycle(run)),
+            ("passwords", lambda: check_passwords(run)),
             ("login", lambda: check_enumeration(run)),
             ("lockout", lambda: check_lockout(run)),
             ("registration", lambda: check_registration(run)),
+            ("robustness", lambda: check_robustness(run)),
             ("hardening", lambda: check_hardening(run)),
             ("logging", lambda: check_access_log(run)),
+            ("data_exposure", lambda: check_data_exposure(run)),
+            ("collections", lambda: check_collections(run)),
+            ("metadata", lambda: check_metadata(run)),
         ]
         for name, step in steps:
             if name not in run.checks:
@@ -81,10 +108,12 @@ class AccessProbe(Probe):
                     raise
                 why = (NotAssessed.interrupted if isinstance(exc, Cancelled) else NotAssessed.request_failed
                        if isinstance(exc, TargetError) else NotAssessed.probe_error)
-                run.add(f"access.{name}.error", f"{name} checks could not finish: {type(exc).__name__}: {exc}",
+                run.add(f"access.error.{name}", f"{name} checks could not finish: {type(exc).__name__}: {exc}",
                         status=Status.error, severity=Severity.info, indicator=STEP_INDICATOR[name], not_assessed=why)
         if run.checks & {"vertical", "objects", "anonymous"}:
             report_deny_errors(run)
+        if run.checks & {"vertical", "objects", "anonymous", "properties", "injection"}:
+            report_persisted(run)
         left = run.notes.get("left_behind") or []
         if left:
             artifacts["left_behind"] = left
@@ -97,6 +126,9 @@ STEP_INDICATOR: dict[str, str] = {
     "vertical": INDICATOR_ACCESS, "objects": INDICATOR_ACCESS, "properties": INDICATOR_ACCESS,
     "anonymous": INDICATOR_ACCESS, "tokens": INDICATOR_AUTHN, "login": INDICATOR_AUTHN, "lockout": INDICATOR_LOGIN,
     "registration": INDICATOR_AUTHN, "hardening": INDICATOR_HARDENING, "logging": INDICATOR_LOGGING,
+    "injection": INDICATOR_ACCESS, "escalation": INDICATOR_ACCESS,
+    "surface": INDICATOR_ACCESS, "data_exposure": INDICATOR_ACCESS, "collections": INDICATOR_HARDENING,
+    "metadata": INDICATOR_HARDENING, "robustness": INDICATOR_HARDENING, "lifecycle": INDICATOR_AUTHN, "passwords": INDICATOR_AUTHN,
 }
 
 
@@ -114,3 +146,17 @@ def logging_measurement(findings: list[Finding]) -> list[Measurement]:
 @hookimpl
 def crm_audit_register_probes() -> list[type[Probe]]:
     return [AccessProbe]
+
+
+@hookimpl
+def crm_audit_register_report_sections() -> list[ReportSection]:
+    """The access section of the HTML report (its view and template in ``report.py``, read when a report is drawn)."""
+    from .report import SECTION
+
+    return [SECTION]
+
+
+@hookimpl
+def crm_audit_register_checks() -> list[CheckSpec]:
+    """This probe's check catalogue: every ``checks/*.yaml`` beside this module."""
+    return load_checks(__file__)

@@ -16,7 +16,8 @@ from crm_audit.core.adapter import Operation
 from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.target import Exchange
 
-from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, slug
+from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, slug, update_took_effect
+from .persisted import after_denied_create, after_denied_delete, after_denied_update, create_number, find_created, remove
 
 _PUBLIC = re.compile(r"(?i)(^|/)(auth|login|logout|signin|signup|register|token|refresh|health|healthz|ping|"
                      r"status|openapi|swagger|redoc|docs|schema|forgot-password|reset-password|"
@@ -87,14 +88,53 @@ def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> None:
             got, rex = adapter.read(res, rid, None)
             _judge(run, seen, rex, f"anonymous read {res}", lambda ex: adapter.has_tag(res, got, run.ctx.tag)
                    or run.ctx.tag in ex.text)
-            _judge(run, seen, adapter.update(res, rid, None)[1], f"anonymous update {res}", lambda ex: True)
-            _judge(run, seen, run.delete(res, rid, None), f"anonymous delete {res}", lambda ex: True)
-        made, ex = adapter.create(res, None, run.ctx.tag)
-        _judge(run, seen, ex, f"anonymous create {res}", lambda ex: True)
+            _writes(run, seen, res, rid, owner.name)
+        n = create_number()
+        made, ex = adapter.create(res, None, run.ctx.tag, n=n)
         mid = adapter.record_id(made) if made is not None else None
         if mid is not None:
             run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
+        _judge(run, seen, ex, f"anonymous create {res}", lambda ex: _stored(run, res, n, made))
+        after_denied_create(run, res, n, ex, f"anonymous create {res}")
     _report(run, f"access.anonymous.{res}", res, seen)
+
+
+def _writes(run: AccessRun, seen: Tally, res: str, rid: Any, owner: str) -> None:
+    """Anonymous update and delete of an own record, each judged by its effect as the owner re-reads it
+    (an allowed answer that changed nothing leaks nothing; a refusal that changed something persisted)."""
+    adapter = run.ctx.adapter
+    body = adapter.update_changes(res, rid)
+    before, _ = adapter.read(res, rid, owner)
+    _, uex = adapter.update(res, rid, None, body)
+    _judge(run, seen, uex, f"anonymous update {res}", lambda ex: _changed(run, res, rid, owner, body, before))
+    after_denied_update(run, res, rid, owner, body, before, uex, f"anonymous update {res}")
+    dex = run.delete(res, rid, None)
+    _judge(run, seen, dex, f"anonymous delete {res}", lambda ex: _gone(run, res, rid, owner))
+    after_denied_delete(run, res, rid, owner, dex, f"anonymous delete {res}")
+
+
+def _changed(run: AccessRun, res: str, rid: Any, owner: str, body: dict[str, Any], before: dict | None) -> bool | None:
+    """The owner's re-read shows the anonymous change (None: it cannot tell)."""
+    after, _ = run.ctx.adapter.read(res, rid, owner)
+    return update_took_effect(body, before, after) if body else None
+
+
+def _gone(run: AccessRun, res: str, rid: Any, owner: str) -> bool | None:
+    """The owner's re-read shows the record deleted (None: it cannot tell)."""
+    still, sex = run.ctx.adapter.read(res, rid, owner)
+    return False if still is not None else True if run.outcome(sex) == "not_found" else None
+
+
+def _stored(run: AccessRun, res: str, n: int, made: dict | None) -> bool | None:
+    """An allowed anonymous create leaks when a record was stored: returned, or found by tag and number
+    (and then removed); None when the search could not finish."""
+    if made is not None:
+        return True
+    found = find_created(run, res, [n])
+    if isinstance(found, Exchange):
+        return None
+    remove(run, res, found)
+    return bool(found)
 
 
 def has_data(data: Any) -> bool:

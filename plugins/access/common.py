@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
+from crm_audit.core import accounts as pick
 from crm_audit.core.adapter import Adapter, classify_http, dig
 from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
 from crm_audit.core.probe import ProbeContext
@@ -108,9 +109,9 @@ LEGACY_PATHS: dict[str, tuple[str, str]] = {
 
 #: the hint for an operation neither the adapter nor the options name
 def operation_hint(name: str) -> str:
-    key = LEGACY_PATHS[name][1]
-    return (f"map the adapter's {name!r} operation (adapter.operations.{name}: 'METHOD /path' for rest, the "
-            f"RPC method for jsonrpc), or for a REST CRM set plugins.access.{key}")
+    hint = (f"map the adapter's {name!r} operation (adapter.operations.{name}: 'METHOD /path' for rest, the "
+            f"RPC method for jsonrpc)")
+    return hint + (f", or for a REST CRM set plugins.access.{LEGACY_PATHS[name][1]}" if name in LEGACY_PATHS else "")
 
 
 @dataclass
@@ -193,6 +194,8 @@ class AccessRun:
             return None
         if adapter.offers(name):
             return name
+        if name not in LEGACY_PATHS:
+            return None
         method, key = LEGACY_PATHS[name]
         path = getattr(self.opts, key)
         request = f"{method} {path}" if path else None
@@ -209,30 +212,25 @@ class AccessRun:
     def profile(self):  # noqa: ANN201 - Profile
         return self.ctx.profile
 
+    # every pick goes through crm_audit.core.accounts, the one account picker
     def general_accounts(self) -> list[Account]:
         """Accounts usable for ordinary checks (never the dedicated lockout account)."""
-        return [a for a in self.profile.accounts if a.purpose == "general"]
+        return pick.accounts(self.profile)
 
     def first_of_role(self, role: str, tenant: str | None = None, exclude: Iterable[str] = ()) -> Account | None:
-        skip = set(exclude)
-        for a in self.general_accounts():
-            if a.role == role and a.name not in skip and (tenant is None or a.tenant == tenant):
-                return a
-        return None
+        return pick.first(self.profile, role=role, tenant=tenant, exclude=exclude)
 
     def rule(self, role: str, resource: str, action: str) -> str | None:
         """'allow' / 'deny' / 'own' from the access matrix, or None when the profile does not say."""
-        return self.profile.access_matrix.get(role, {}).get(resource, {}).get(action)
+        return pick.rule(self.profile, role, resource, action)
 
     def may(self, account: Account, resource: str, action: str) -> bool:
         """True unless the access matrix denies it (no matrix: assume allowed, verified by doing); 'own' is a may."""
-        if not self.profile.access_matrix:
-            return True
-        return self.rule(account.role, resource, action) in ("allow", "own")
+        return pick.may(self.profile, account, resource, action)
 
     def privilege(self, role: str) -> int:
         """How many allow cells a role has in the matrix (to pick the most privileged role)."""
-        return sum(1 for res in self.profile.access_matrix.get(role, {}).values() for d in res.values() if d == "allow")
+        return pick.role_privilege(self.profile, role)
 
     def named(self, key: str) -> Account | None:
         """The account the profile's ``actors.<key>`` names, if any."""
@@ -241,11 +239,7 @@ class AccessRun:
 
     def writer(self, resource: str, tenant: str | None, exclude: Iterable[str] = ()) -> Account | None:
         """A general account of ``tenant`` whose role may create ``resource``, most privileged first."""
-        skip = set(exclude)
-        cands = [a for a in self.general_accounts()
-                 if a.name not in skip and (tenant is None or a.tenant == tenant) and self.may(a, resource, "create")]
-        cands.sort(key=lambda a: -self.privilege(a.role))
-        return cands[0] if cands else None
+        return pick.most_privileged(self.profile, tenant=tenant, exclude=exclude, resource=resource, action="create")
 
     def resources(self) -> list[str]:
         adapter = self.ctx.adapter
@@ -257,11 +251,16 @@ class AccessRun:
         return have
 
     # ------------------------------------------------------------------ records
-    def create(self, resource: str, account: Account, overrides: dict[str, Any] | None = None) -> tuple[dict | None, Exchange]:
-        """Create a tagged record as ``account`` and register its deletion (creator first, then admins)."""
+    def create(self, resource: str, account: Account, overrides: dict[str, Any] | None = None,
+               n: int = 0) -> tuple[dict | None, Exchange]:
+        """Create a tagged record as ``account`` and register its deletion (creator first, then admins).
+
+        ``n``: the record's unique number (0: the adapter numbers it); a create that may be refused
+        gets one from ``persisted.create_number`` so a record it stored anyway can be found.
+        """
         adapter = self.ctx.adapter
         assert adapter is not None
-        rec, ex = adapter.create(resource, account.name, self.ctx.tag, overrides=overrides)
+        rec, ex = adapter.create(resource, account.name, self.ctx.tag, n=n, overrides=overrides)
         if rec is not None:
             rid = adapter.record_id(rec)
             if rid is not None:

@@ -1,7 +1,8 @@
-"""Hardening: CORS, security headers, error leakage, TRACE, version banners, 5xx on denials.
+"""Hardening: CORS, cookie flags, security headers, error leakage, TRACE, version banners, 5xx on denials.
 
 Everything here is read-only: requests carry no body that could change data (the malformed
-JSON body cannot be parsed, so nothing is created).
+JSON body cannot be parsed, so nothing is created); the cookie check logs in once with a
+general account's own (correct) password.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.target import Exchange
 
 from .common import INDICATOR_ACCESS, INDICATOR_HARDENING, AccessRun, app_silent, refs
+from .login import password_login, try_login
 
 _TRACE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Python traceback", re.compile(r"Traceback \(most recent call last\)")),
@@ -48,6 +50,7 @@ def check_hardening(run: AccessRun) -> None:
                      "account could list any of them", **kw)
         return
     _cors(run, acct, base)
+    check_cookies(run, [base])
     _headers(run, base)
     _banners(run, base)
     _errors(run, acct)
@@ -77,6 +80,8 @@ def _replay(run: AccessRun, acct: str | None, ex: Exchange, headers: dict[str, s
 
 
 def _cors(run: AccessRun, acct: str | None, base: Exchange) -> None:
+    """A foreign origin must get neither credentialed access (reflected Origin with credentials: high) nor the
+    right to send the Authorization header from any origin (``*`` or a reflected Origin in the preflight: medium)."""
     origin = run.opts.cors_origin
     t = run.ctx.target
     kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-942"), severity=Severity.high,
@@ -104,6 +109,112 @@ def _cors(run: AccessRun, acct: str | None, base: Exchange) -> None:
         seen = get.headers.get("access-control-allow-origin") or pre.headers.get("access-control-allow-origin")
         run.add("access.cors.reflected_origin", title + (f" (Allow-Origin: {seen})" if seen else ""),
                 status=Status.passed, **kw)
+    _cors_any_origin(run, origin, pre, get)
+
+
+def _cors_any_origin(run: AccessRun, origin: str, pre: Exchange, get: Exchange) -> None:
+    """``access.cors.any_origin``: the preflight lets any origin send ``Authorization`` (a script on any site
+    that holds a token, or tricks a user into pasting one, may then call the API from the browser)."""
+    fid = "access.cors.any_origin"
+    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-942", "CWE-346"),
+                              severity=Severity.medium,
+                              remediation="List the front-end origins explicitly (no '*', no reflected Origin) in "
+                                          "the CORS configuration, e.g. CORS_ALLOWED_ORIGINS instead of "
+                                          "CORS_ORIGIN_ALLOW_ALL in django-cors-headers.")
+    title = "CORS lets no foreign origin send the Authorization header"
+    if app_silent(pre) is not None:
+        run.unassessed(fid, title, pre, hint="run again when the target answers the preflight (OPTIONS)", **kw)
+        return
+    acao = pre.headers.get("access-control-allow-origin", "")
+    allowed = [h.strip().lower() for h in pre.headers.get("access-control-allow-headers", "").split(",")]
+    any_origin = acao in ("*", origin)
+    granted = pre.ok and any_origin and "authorization" in allowed
+    grant = (f"preflight {pre.status}: Access-Control-Allow-Origin: {acao or '(none)'}; Access-Control-Allow-Headers: "
+             f"{pre.headers.get('access-control-allow-headers', '(none)')}")
+    ev = [pre.evidence(0, expected=f"no grant for {origin} with Authorization", observed=grant,
+                       details={"simple_request_allow_origin": get.headers.get("access-control-allow-origin")})]
+    if granted:
+        who = "any origin ('*')" if acao == "*" else f"any origin ({origin} reflected)"
+        run.add(fid, f"CORS lets {who} send the Authorization header (preflight allows it)", status=Status.failed,
+                evidence=ev, **kw)
+    else:
+        run.add(fid, title + (f" (Allow-Origin: {acao})" if acao else ""), status=Status.passed, evidence=ev, **kw)
+
+
+#: cookie names that carry a session or a CSRF token
+_SESSION_COOKIE = re.compile(r"(?i)sess|sid$|^sid|auth|token|jwt|remember|login|connect\.sid|phpsessid|jsessionid")
+_CSRF_COOKIE = re.compile(r"(?i)csrf|xsrf")
+#: splits a folded Set-Cookie header between cookies (not inside an Expires date)
+_COOKIE_SPLIT = re.compile(r",\s*(?=[^;,=\s]+=)")
+
+
+def set_cookies(ex: Exchange) -> list[tuple[str, dict[str, str]]]:
+    """The cookies an answer sets: (name, attributes lower-cased → value); never their values."""
+    raw = ex.headers.get("set-cookie", "") if ex.answered else ""
+    out: list[tuple[str, dict[str, str]]] = []
+    for part in _COOKIE_SPLIT.split(raw) if raw else []:
+        pieces = [p.strip() for p in part.split(";")]
+        name = pieces[0].split("=", 1)[0].strip()
+        if not name:
+            continue
+        attrs: dict[str, str] = {}
+        for p in pieces[1:]:
+            k, _, v = p.partition("=")
+            attrs[k.strip().lower()] = v.strip()
+        out.append((name, attrs))
+    return out
+
+
+def check_cookies(run: AccessRun, seen: list[Exchange]) -> None:
+    """Session and CSRF cookies (set on a login or an authenticated answer) need ``Secure`` over HTTPS,
+    ``HttpOnly`` (session cookies) and ``SameSite``; not assessed when no such cookie is ever set."""
+    fid = "access.cookies.flags"
+    kw: dict[str, Any] = dict(indicator=INDICATOR_HARDENING, references=refs("API8", "CWE-614", "CWE-1004", "CWE-1275"),
+                              severity=Severity.medium,
+                              remediation="Set session cookies with Secure; HttpOnly; SameSite=Lax (or Strict), and "
+                                          "CSRF cookies with Secure; SameSite (e.g. SESSION_COOKIE_SECURE, "
+                                          "CSRF_COOKIE_SECURE, SESSION_COOKIE_SAMESITE in Django).")
+    exchanges = list(seen)
+    who = next((a for a in run.general_accounts() if password_login(run, a)), None)
+    if who is not None:
+        tried = try_login(run, who, who.auth.username or "", who.auth.password.get_secret_value()
+                          if who.auth.password else "")
+        if tried is not None and tried.exchange is not None:
+            exchanges.insert(0, tried.exchange)
+    https = run.ctx.target.url("/").startswith("https://")
+    problems: list[Evidence] = []
+    judged: list[str] = []
+    for ex in exchanges:
+        for name, attrs in set_cookies(ex):
+            session, csrf = bool(_SESSION_COOKIE.search(name)), bool(_CSRF_COOKIE.search(name))
+            if not (session or csrf):
+                continue
+            judged.append(name)
+            missing = []
+            if https and "secure" not in attrs:
+                missing.append("Secure")
+            if session and not csrf and "httponly" not in attrs:
+                missing.append("HttpOnly")
+            if not attrs.get("samesite") or attrs.get("samesite", "").lower() == "none" and "secure" not in attrs:
+                missing.append("SameSite")
+            if missing:
+                flags = ", ".join(k if not v else f"{k}={v}" for k, v in attrs.items() if k not in ("expires",
+                                                                                                  "max-age"))
+                problems.append(ex.evidence(0, expected="Secure (over HTTPS), HttpOnly (session), SameSite",
+                                            observed=f"{'session' if session and not csrf else 'CSRF'} cookie {name} "
+                                                     f"without {', '.join(missing)} (attributes: {flags or 'none'})",
+                                            details={"cookie": name, "missing": missing, "https": https}))
+    if problems:
+        names = sorted({e.details["cookie"] for e in problems})
+        run.add(fid, f"Cookies without security flags: {', '.join(names)}"
+                     + ("" if https else " (plain HTTP: Secure not judged)"), status=Status.failed,
+                evidence=problems, **kw)
+    elif judged:
+        run.add(fid, f"Session/CSRF cookies carry their flags ({', '.join(sorted(set(judged)))})"
+                     + ("" if https else "; plain HTTP: Secure not judged"), status=Status.passed, **kw)
+    else:
+        run.skip(fid, "Cookie flags not assessed (no session or CSRF cookie is set on login or API answers)",
+                 NotAssessed.not_applicable, "nothing to run: the API sets no session or CSRF cookie", **kw)
 
 
 def _headers(run: AccessRun, ex: Exchange) -> None:
@@ -163,6 +274,11 @@ def _banners(run: AccessRun, ex: Exchange) -> None:
         run.add("access.banner.version", "Response headers reveal no software versions", status=Status.passed, **kw)
 
 
+def trace_kinds(ex: Exchange) -> list[str]:
+    """What kinds of stack trace or internals an answer shows (empty: none)."""
+    return [name for name, pat in _TRACE_PATTERNS if pat.search(ex.text[:20000])]
+
+
 def _errors(run: AccessRun, acct: str | None) -> None:
     """A non-integer id and a malformed JSON body must not answer with stack traces."""
     t = run.ctx.target
@@ -182,11 +298,11 @@ def _errors(run: AccessRun, acct: str | None) -> None:
     path = urlsplit(adapter.list(run.resources()[0], acct, limit=1)[1].url).path
     tries.append(t.request("POST", path, account=acct, data=b'{"crm-audit": ',
                            headers={"Content-Type": "application/json"}))
-    leaks: list[Evidence] = []
+    leaks: list[Evidence] = list(run.notes.get("trace_leaks") or [])  # the robustness probes' error answers
     for ex in tries:
         if ex.status is None or ex.status < 400:
             continue
-        kinds = [name for name, pat in _TRACE_PATTERNS if pat.search(ex.text[:20000])]
+        kinds = trace_kinds(ex)
         if kinds:
             leaks.append(ex.evidence(200, expected="a short error message", observed=", ".join(kinds)))
     silent = next((x for x in tries if app_silent(x) is not None), None)

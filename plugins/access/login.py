@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from typing import Any
+
+from crm_audit.core import accounts as pick
+from crm_audit.core.bounded import retry_after_s
 
 from crm_audit.core.adapter import RawCredentials, fill
 from crm_audit.core.auth import LoginAttempt
@@ -68,7 +72,7 @@ def _normal(ex: Exchange, *names: str) -> str:
 def check_enumeration(run: AccessRun) -> None:
     """Unknown user vs wrong password of a known user must answer the same (CWE-204)."""
     # wrong passwords go only to the dedicated lockout account, or (disruptive) to at most three others
-    candidates = [a for a in run.profile.accounts if a.purpose == "lockout"]
+    candidates = pick.accounts(run.profile, purpose="lockout")
     if run.ctx.allow_disruptive:
         candidates += run.general_accounts()
     candidates = [a for a in candidates if password_login(run, a)]
@@ -155,7 +159,7 @@ def check_lockout(run: AccessRun) -> None:
                               remediation="Lock or throttle an account (and source) after a few consecutive failed "
                                           "logins, answer 429 with Retry-After, and log the event.")
     title = "Failed logins are limited"
-    acct = next((a for a in run.profile.accounts if a.purpose == "lockout"), None)
+    acct = pick.first(run.profile, purpose="lockout")
     if not run.ctx.allow_disruptive:
         run.skip(fid, "Failed-login limit not tested (disruptive: it locks an account)", NotAssessed.safety,
                  HINT_DISRUPTIVE, **kw)
@@ -187,6 +191,7 @@ def check_lockout(run: AccessRun) -> None:
         if _protected(ex, tries[0]):
             locked_at = i + 1
             break
+    lock_seen = time.monotonic()
     slow = len(tries) > 2 and tries[-1].elapsed_s > max(1.0, 3 * tries[0].elapsed_s)
     final = try_login(run, acct, user, pw) or LoginAttempt(None, refused="no login try")
     fex = _sent(final)
@@ -198,7 +203,9 @@ def check_lockout(run: AccessRun) -> None:
                                        f"{'accepted' if final.accepted else 'refused'}")
     last = last.model_copy(update={"details": details})
     silent = next((t for t in tries if t.not_assessed is not None), None)
+    locked = False
     if locked_at is not None:
+        locked = True
         run.add(fid, f"Failed logins are limited (refused after {locked_at} wrong passwords)", status=Status.passed,
                 evidence=[last], **kw)
     elif silent is not None:  # a wrong password without an answer: neither a limit nor its absence was seen
@@ -208,16 +215,98 @@ def check_lockout(run: AccessRun) -> None:
     elif fex.not_assessed is not None:
         run.unassessed(fid, title + ": the correct password afterwards", fex, **kw)
     elif not final.accepted:
+        locked = True
         run.add(fid, f"Failed logins lock the account silently (correct password refused: {final.refused})",
                 status=Status.passed, evidence=[last], **kw)
     else:
         run.add(fid, f"No limit on failed logins: {len(tries)} wrong passwords, then the right one was accepted",
                 status=Status.failed, evidence=[last], **kw)
+    _judge_owner_lock(run, acct, locked, tries[-1], final, lock_seen)
+
+
+def _announced(ex: Exchange) -> float | None:
+    """The lock's length the answer announces: a Retry-After header, else a retry_after number in the JSON body."""
+    got = retry_after_s(ex.headers.get("retry-after")) if ex.answered else None
+    if got is not None:
+        return got
+    m = re.search(r'"retry_?after"\s*:\s*(\d+(?:\.\d+)?)', ex.text[:4000], re.I)
+    return float(m.group(1)) if m else None
+
+
+def _judge_owner_lock(run: AccessRun, acct: Account, locked: bool, locking: Exchange, final: LoginAttempt,
+                      lock_seen: float) -> None:
+    """``access.login.lockout_denies_owner``: a lock must not refuse the owner's correct password for longer than
+    ``lockout_max_s``; measured by retrying the correct password (bounded waits) until it is accepted."""
+    fid = "access.login.lockout_denies_owner"
+    kw: dict[str, Any] = dict(indicator=INDICATOR_LOGIN, references=refs("API2", "API4", "CWE-645", "CWE-400"),
+                              severity=Severity.medium,
+                              remediation="Throttle (growing delays, per account and source) or lock only for a "
+                                          "short time (a minute or so), and let the owner unlock by e-mail; a long "
+                                          "lock lets anyone who knows a username keep its owner out.")
+    limit = run.opts.lockout_max_s
+    title = f"A lock does not keep the owner out for more than {limit:g} s"
+    if not locked:
+        run.skip(fid, title + " (not tested: no lock appeared)", NotAssessed.not_applicable,
+                 "nothing to run: the failed-login check saw no lock that could refuse the correct password",
+                 **kw)
+        return
+    user, pw = acct.auth.username or "", _password(acct)
+    waited = sum(locking.retry_waits_s)  # the client already waited out a short Retry-After
+    attempt, ex = final, _sent(final)
+    announced = _announced(ex) or _announced(locking)
+    polls: list[dict[str, Any]] = [{"t_s": 0.0, "status": ex.status, "accepted": attempt.accepted}]
+    schedule = _poll_times(limit, announced)
+    while not attempt.accepted:
+        if ex.not_assessed is not None or not ex.answered:  # no answer: a timeout is not a lock
+            run.unassessed(fid, title + ": the correct password during the lock", ex,
+                           hint="run again when the login answers (a timeout is not a lock)", **kw)
+            return
+        if not schedule:
+            break
+        at = schedule.pop(0)
+        delay = lock_seen + at - time.monotonic()
+        if delay > 0 and run.ctx.cancel.wait(delay):
+            run.ctx.check_cancelled()
+        attempt = try_login(run, acct, user, pw) or LoginAttempt(None, refused="no login try")
+        ex = _sent(attempt)
+        polls.append({"t_s": round(time.monotonic() - lock_seen, 2), "status": ex.status,
+                      "accepted": attempt.accepted})
+    elapsed = time.monotonic() - lock_seen
+    details = {"polls": polls, "announced_s": announced, "client_waited_s": round(waited, 2), "limit_s": limit}
+    ev = [ex.evidence(200, expected=f"the correct password accepted within {limit:g} s of the lock",
+                      observed=("accepted" if attempt.accepted else "refused") + f" after {elapsed:.1f} s",
+                      details=details)]
+    if attempt.accepted:
+        took = elapsed if len(polls) > 1 else waited
+        run.add(fid, f"{title} (correct password accepted again after ~{took:.1f} s"
+                     + (f"; lock announced for {announced:g} s" if announced is not None else "") + ")",
+                status=Status.passed, evidence=ev, **kw)
+    else:
+        run.add(fid, f"Account denial of service: the lock refuses the correct password for more than {limit:g} s "
+                     f"(still refused after {elapsed:.0f} s" + (f"; announced {announced:g} s" if announced else "")
+                     + ")", status=Status.failed, evidence=ev, **kw)
+
+
+def _poll_times(limit: float, announced: float | None) -> list[float]:
+    """When to retry the correct password (seconds after the lock): at the announced end when it lies within the
+    limit, else doubling from 1 s; always once just past the limit. At most 8 tries."""
+    times: list[float] = []
+    if announced is not None and announced <= limit:
+        times.append(announced + 0.5)
+    elif announced is None:
+        t = 1.0
+        while t < limit and len(times) < 6:
+            times.append(t)
+            t *= 2
+    times.append(limit + 0.5)
+    return sorted(set(times))[:8]
 
 
 def _locked(ex: Exchange) -> bool:
-    """The answer says the account or caller is locked or throttled right now."""
-    return ex.status in (423, 429) or "retry-after" in ex.headers
+    """The answer says the account or caller is locked or throttled right now — or the client had to wait on
+    one: the Target honours a short Retry-After by waiting and retrying (waits of 1 s or more are those)."""
+    waited = ex.attempts > 1 and any(w >= 1.0 for w in ex.retry_waits_s)
+    return ex.status in (423, 429) or "retry-after" in ex.headers or waited
 
 
 def _protected(ex: Exchange, first: Exchange) -> bool:
@@ -270,6 +359,9 @@ def check_registration(run: AccessRun) -> None:
                            "sign-up form", **crit)
         return
     uid = created.get("id") if isinstance(created, dict) else None
+    if uid is None and remove is not None:  # the answer names no id (django-crm): look the user up
+        from .passwords import find_user_id
+        uid = find_user_id(run, email)
     if remove is not None and uid is not None:
         run.ctx.defer(f"delete registered user {uid}", lambda: _delete_user(run, remove, uid))
     else:

@@ -16,6 +16,7 @@ from crm_audit.core.profile import Account
 from crm_audit.core.target import Exchange
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, refs, same_value, update_took_effect
+from .persisted import after_denied_create, after_denied_delete, after_denied_update, create_number
 
 ACTIONS = ("list", "read", "create", "update", "delete")
 
@@ -119,13 +120,15 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
         for a in ("read", "create", "update", "delete"):
             out.append(_cell(run, role, res, a, rule(a), Skip(NotAssessed.safety, HINT_WRITES), note="writes not allowed"))
         return out
-    # create (own record of the role)
-    rec, cex = run.create(res, acct)
+    # create (own record of the role); a refusal is confirmed by looking for the record
+    n = create_number()
+    rec, cex = run.create(res, acct, n=n)
     cv: Observed
     if rec is not None:
         cv = "allow"
     else:
         cv = _decide(run, cex, rule("create"), f"{role} create {res}")
+        after_denied_create(run, res, n, cex, f"{role} create {res}")
         if cv == "allow":
             cv = cex  # 2xx, but the created record could not be found: nothing to judge by
     out.append(_cell(run, role, res, "create", rule("create"), cv, cex))
@@ -171,6 +174,7 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
     before, _ = adapter.read(res, rid, owner.name)
     _, uex = adapter.update(res, rid, acct.name, body)
     uv = _decide(run, uex, rule("update"), f"{role} update {res}")
+    after_denied_update(run, res, rid, owner.name, body, before, uex, f"{role} update {res}")
     note = ""
     if uv == "allow" and rule("update") == "deny":
         after, aex = adapter.read(res, rid, owner.name)
@@ -183,6 +187,7 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
     # delete
     dex = run.delete(res, rid, acct.name)
     dv = _decide(run, dex, rule("delete"), f"{role} delete {res}")
+    after_denied_delete(run, res, rid, owner.name, dex, f"{role} delete {res}")
     note = ""
     if dv == "allow" and rule("delete") == "deny":
         still, sex = adapter.read(res, rid, owner.name)

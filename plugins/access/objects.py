@@ -15,6 +15,7 @@ from crm_audit.core.profile import Account
 from crm_audit.core.target import Exchange
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, refs, same_value, update_took_effect
+from .persisted import after_denied_delete, after_denied_update
 
 BOLA_FIX = ("Check on every by-id request that the record belongs to the caller's tenant and, where the role "
             "is limited to its own records, to the caller; answer 404/403 otherwise.")
@@ -167,6 +168,7 @@ def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account
         before, _ = adapter.read(res, rid, owner.name)
         _, ex = adapter.update(res, rid, actor.name, body)
         v = run.expect_deny(ex, context)
+        after_denied_update(run, res, rid, owner.name, body, before, ex, context, cross_tenant=where == "other tenant")
         if v != "allow":
             return None if v == "deny" else ex
         after, aex = adapter.read(res, rid, owner.name)
@@ -177,6 +179,7 @@ def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account
         return None
     ex = run.delete(res, rid, actor.name)
     v = run.expect_deny(ex, context)
+    after_denied_delete(run, res, rid, owner.name, ex, context, cross_tenant=where == "other tenant")
     if v != "allow":
         return None if v == "deny" else ex
     still, sex = adapter.read(res, rid, owner.name)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Check = Literal["anonymous", "vertical", "objects", "properties", "tokens", "login", "lockout",
-                "registration", "hardening", "logging"]
+                "registration", "hardening", "logging", "surface", "data_exposure",
+                "collections", "metadata", "lifecycle", "passwords", "escalation", "injection",
+                "robustness"]
 ALL_CHECKS: tuple[str, ...] = ("anonymous", "vertical", "objects", "properties", "tokens", "login",
-                               "lockout", "registration", "hardening", "logging")
+                               "lockout", "registration", "hardening", "logging", "surface", "data_exposure",
+                               "collections", "metadata", "lifecycle", "passwords", "escalation", "injection",
+                               "robustness")
 Action = Literal["list", "read", "create", "update", "delete"]
 
 
@@ -29,8 +33,39 @@ class AccessOptions(BaseModel):
     read_others: bool = Field(False, description="read-only checks may read records the audit did not create")
     public_paths: list[str] = Field(default_factory=list, description="paths meant to answer anonymously")
     max_openapi_paths: int = Field(60, ge=0, le=1000)
+    max_surface_operations: int = Field(60, ge=0, le=1000, description="surface discovery: at most this many safe "
+                                        "operations (collections and item reads) are called, once per caller")
+    surface_page_size: int = Field(50, ge=1, le=1000, description="surface discovery: page size asked of the "
+                                                                  "adapter's resource lists")
+    surface_workers: int = Field(3, ge=1, le=16, description="surface discovery: requests sent at a time (the "
+                                                             "target's rate limit and budget still hold)")
+    surface_budget_reserve: int = Field(200, ge=0, description="surface checks stop calling (and report the rest "
+                                                               "as skipped) when fewer requests than this are left "
+                                                               "in the request budget")
+    large_collection_bytes: int = Field(1_000_000, ge=1, description="unbounded collections: an unpaginated answer "
+                                                                     "at least this large is a finding")
+    metadata_paths: list[str] = Field(
+        default_factory=lambda: ["/version", "/api/version", "/api/info", "/info", "/api/status", "/status",
+                                 "/api/tenants", "/api/databases", "/web/database/list", "/api/system/info",
+                                 "/server-info", "/actuator/info", "/actuator/env"],
+        description="unauthenticated metadata: extra paths tried anonymously (REST adapters; besides the "
+                    "discovered collections)")
     token_wordlist_extra: list[str] = Field(default_factory=list, description="extra HMAC secrets to try")
     lockout_attempts: int = Field(8, ge=1, le=50, description="wrong passwords sent to the lockout account")
+    lockout_max_s: float = Field(60.0, ge=0, le=3600, description="a lock that still refuses the lockout account's "
+                                 "correct password after this many seconds is an account denial of service; the "
+                                 "probe waits up to this long (plus a margin) to see a lock lift")
+    max_error_probes: int = Field(60, ge=0, le=1000, description="robust error handling: at most this many "
+                                  "missing/malformed-id requests (reads first, then writes)")
+    max_body_probes: int = Field(40, ge=0, le=1000, description="robust error handling: at most this many "
+                                 "wrong-shape body requests (and the creates they bend) on the resources")
+    lifecycle_args: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="token lifecycle and password storage: the arguments sent to each named operation, as a "
+                    "template per operation (replaces its default); a value that is exactly '{name}' keeps the "
+                    "value's type. Defaults: change_password {old_password: '{old}', new_password: '{new}'}, "
+                    "users.deactivate and users.activate {id: '{id}'}, users.create {username: '{email}', email: "
+                    "'{email}', password: '{password}'}; also {local} (the e-mail's local part) and {tag}")
     login_path: str | None = Field(None, description="no longer used: logins go through each account's auth method "
                                                      "(Target.try_login); kept so older profiles load")
     login_body: dict[str, str] | None = Field(None, description="no longer used (see login_path)")

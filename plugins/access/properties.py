@@ -17,6 +17,7 @@ from crm_audit.core.adapter import dig, nest
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, operation_hint, refs, same_value
 from .objects import actors, other_tenant_hint, other_tenant_writer
+from .persisted import after_denied_create, after_denied_update, create_number
 
 MASS_FIX = ("Accept only an explicit allow-list of writable fields; set owner and tenant on the server "
             "from the authenticated caller, never from the request body.")
@@ -75,16 +76,20 @@ def _mass_assignment(run: AccessRun, res: str, a: Account, b: Account | None) ->
     injections = _owner_injection(run, res, a, b, own, parts) + _tenant_injection(run, res, a, own, parts)
     for kind, value in injections:
         change = adapter.field_change(res, kind, value) or {}
-        rec, ex = run.create(res, a, overrides=change)
+        n = create_number()
+        rec, ex = run.create(res, a, overrides=change, n=n)
         if rec is not None:
             _judge_stored(run, res, rec, kind, value, a, ex, f"create: {kind} field taken from the request body", parts)
         elif not _refused(run, ex):
             parts.silent.append(ex)
+        after_denied_create(run, res, n, ex, f"{a.name} create {res} with another {kind}", cross_tenant=kind == "tenant")
         upd, uex0 = run.own_record(res, a, key=f"mass-{kind}")
         if upd is None:
             parts.silent.append(uex0)
             continue
         _, uex = adapter.update(res, adapter.record_id(upd), a.name, change)
+        after_denied_update(run, res, adapter.record_id(upd), a.name, change, upd, uex,
+                            f"{a.name} update {res} with another {kind}", cross_tenant=kind == "tenant")
         if run.outcome(uex) == "allowed":
             _judge_stored(run, res, upd, kind, value, a, uex, f"update: {kind} field taken from the request body",
                           parts)
@@ -345,7 +350,9 @@ def check_exposure(run: AccessRun) -> None:
             continue
         tested.add(where)
         keys = sorted(set(secret_keys(data, own=where == "me")))
-        if keys:
+        if keys:  # data_exposure leaves these fields to this check (one report per leak)
+            run.notes.setdefault("exposure_keys", set()).update(
+                (where, k.rsplit(".", 1)[-1].removesuffix("[]").lower()) for k in keys)
             ev = ex.evidence(0, expected="no secrets", observed=f"secret-looking field(s): {', '.join(keys[:8])}")
             seen.setdefault(where, []).append(ev.model_copy(update={"excerpt": None}))  # never keep the secret itself
     for where in dict.fromkeys(w for w, _, _ in sources):

@@ -135,6 +135,10 @@ def _protected_path(run: AccessRun, account: Account) -> tuple[Callable[[Caller]
     return None, silent
 
 
+#: a call allowed with the account's session and refused without (the lifecycle checks use it too)
+protected_call = _protected_path
+
+
 def _token_account(run: AccessRun) -> tuple[Account | None, str | None]:
     """The least privileged general account whose credentials hold a token, and that token."""
     for a in sorted(run.general_accounts(), key=lambda a: run.privilege(a.role)):

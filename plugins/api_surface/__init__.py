@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core import accounts
+from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.options import AccountName
 from crm_audit.core.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
@@ -30,6 +31,7 @@ class ApiSurfaceProbe(Probe):
     id = "api_surface"
     title = "Functional coverage and API surface"
     version = __version__
+    category = "inventory"
     indicators = ("func.modules", "func.api_surface")
     options_model = ApiSurfaceOptions
     timeout_s = 120.0
@@ -63,7 +65,6 @@ class ApiSurfaceProbe(Probe):
             title=f"{len(present)} of {len(opts.required_modules)} required CRM modules answer over the API"
                   + (f" (missing: {', '.join(missing)})" if missing else "")
                   + (f" (no usable answer: {', '.join(unanswered)})" if unanswered else ""),
-            remediation="Expose every module the business relies on through the API (or map it in the adapter).",
             evidence=[Evidence(expected=", ".join(opts.required_modules), observed=", ".join(present) or "none")]))
         checks = self._surface_checks(ctx, account, present, opts)
         for check_id, ok, title, ev, na in checks:
@@ -71,8 +72,7 @@ class ApiSurfaceProbe(Probe):
             findings.append(Finding(id=f"api_surface.{check_id}", indicator="func.api_surface",
                                     title=title if na is None else f"{check_id} not assessed: no usable answer",
                                     severity=Severity.low, status=status, evidence=ev, not_assessed=na,
-                                    hint="re-run when the API answers" if na is not None else None,
-                                    remediation=_FIX[check_id] if status is Status.failed else ""))
+                                    hint="re-run when the API answers" if na is not None else None))
         judged = [c for c in checks if c[4] is None]
         passed = sum(1 for c in judged if c[1])
         measurements = []
@@ -127,14 +127,13 @@ class ApiSurfaceProbe(Probe):
         return out
 
 
-_FIX = {
-    "openapi": "Publish an OpenAPI document so integrators (and auditors) can discover the API.",
-    "pagination_limit": "Honour a page-size parameter on list endpoints; unbounded lists hurt clients and servers.",
-    "pagination_offset": "Support paging through lists (offset, page or cursor).",
-    "json_errors": "Answer API errors with the right status and a machine-readable (JSON) body.",
-}
-
 
 @hookimpl
 def crm_audit_register_probes() -> list[type[Probe]]:
     return [ApiSurfaceProbe]
+
+
+@hookimpl
+def crm_audit_register_checks() -> list[CheckSpec]:
+    """This probe's check catalogue: every ``checks/*.yaml`` beside this module."""
+    return load_checks(__file__)

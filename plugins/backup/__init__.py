@@ -12,10 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import ProbeResult
 from crm_audit.core.options import AccountName
 from crm_audit.core.probe import Probe, ProbeContext
+from crm_audit.report.section import ReportSection
+from .artifacts import BackupArtifacts
 
 from .drill import BackupAudit
 from .operations import Operations
@@ -63,10 +66,12 @@ class BackupProbe(Probe):
     id = "backup"
     title = "Backup and recovery"
     version = __version__
+    category = "recoverability"
     indicators = ("bak.freshness", "bak.restore_verified", "bak.rto", "bak.rpo", "bak.protection")
     writes = True
     disruptive = True
     options_model = BackupOptions
+    artifacts_model = BackupArtifacts
     timeout_s = 3600.0
     #: the class that carries out the steps; a subclass may replace it (tests inject faults so)
     audit_class: type[BackupAudit] = BackupAudit
@@ -78,3 +83,17 @@ class BackupProbe(Probe):
 @hookimpl
 def crm_audit_register_probes() -> list[type[Probe]]:
     return [BackupProbe]
+
+
+@hookimpl
+def crm_audit_register_report_sections() -> list[ReportSection]:
+    """The backup section of the HTML report (its view and template in ``report.py``, read when a report is drawn)."""
+    from .report import SECTION
+
+    return [SECTION]
+
+
+@hookimpl
+def crm_audit_register_checks() -> list[CheckSpec]:
+    """This probe's check catalogue: every ``checks/*.yaml`` beside this module."""
+    return load_checks(__file__)

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_audit.core.adapter import dig
 from crm_audit.core.model import Evidence, NotAssessed
+from crm_audit.core.processes import stop_processes
 
 OUTPUT_KEEP_CHARS = 2000
 #: most bytes of a command's output kept (enough for a JSON backup list); the rest is drained, not kept
@@ -63,7 +64,7 @@ class OperationSpec(BaseModel):
     checksum_field: str | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "OperationSpec":
+    def _one_kind(self) -> OperationSpec:
         if (self.http is None) == (self.command is None):
             raise ValueError("give exactly one of 'http' or 'command'")
         return self
@@ -208,7 +209,7 @@ def run_command(name: str, spec: OperationSpec, values: Mapping[str, Any], redac
         elif time.perf_counter() > deadline:
             stopped = f"timed out after {spec.timeout_s:g} s"
         if stopped:
-            _kill_group(proc)
+            stop_processes([proc], grace_s=0)  # the command, its children and its process group
             break
         time.sleep(0.05)
     proc.wait()
@@ -259,14 +260,6 @@ class BoundedOutput:
         if room > 0:
             self._head += chunk[:room]
         self.tail = (self.tail + chunk)[-self.tail_bytes:]
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the process group this module started for the command (its id is the child's pid)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _json_or_none(text: str) -> Any:

@@ -6,10 +6,14 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core import accounts
+from crm_audit.core.crm_data import is_audit_record
+from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.options import AccountName
 from crm_audit.core.model import Finding, Measurement, ProbeResult, Severity, Status
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.report.section import ReportSection
+from .artifacts import DataQualityArtifacts
 
 from .checks import Counts, ReferenceCheck, count_defects
 
@@ -27,6 +31,9 @@ class DataQualityOptions(BaseModel):
     required_fields: list[str] = Field(default_factory=lambda: ["first_name", "last_name", "email"])
     email_field: str | None = "email"
     phone_field: str | None = "phone"
+    phone_region: str | None = Field(None, pattern=r"^[A-Z]{2}$",
+                                     description="region (ISO 3166 code such as US or GB) to read phone numbers "
+                                                 "written without +country code in; without it they count as malformed")
     name_fields: list[str] = Field(default_factory=lambda: ["first_name", "last_name"])
     date_fields: list[str] = Field(default_factory=lambda: ["created_at", "updated_at"])
     duplicate_keys: list[str] = Field(default_factory=lambda: ["email"],
@@ -43,8 +50,10 @@ class DataQualityProbe(Probe):
     id = "data_quality"
     title = "Data quality of sampled records"
     version = __version__
+    category = "data"
     indicators = ("dq.completeness", "dq.validity", "dq.uniqueness", "dq.consistency", "dq.timeliness")
     options_model = DataQualityOptions
+    artifacts_model = DataQualityArtifacts
     timeout_s = 600.0
     #: counts records, times nothing: runs beside the other probes that time nothing
     quiet_target = False
@@ -69,12 +78,6 @@ class DataQualityProbe(Probe):
                     ctx.log(f"{ref.field} not checked: more than {opts.max_records} {ref.resource}")
         counts = count_defects(records, opts, known_ids)
         return _result(self.id, counts, opts, account)
-
-
-def is_audit_record(record: dict) -> bool:
-    """True for records another probe of an audit created (tagged crm-audit-<run id>)."""
-    tags = record.get("tags")
-    return isinstance(tags, list) and any(isinstance(t, str) and t.startswith("crm-audit-") for t in tags)
 
 
 _TEXT = {
@@ -117,3 +120,17 @@ def _result(probe_id: str, counts: Counts, opts: DataQualityOptions, account: st
 @hookimpl
 def crm_audit_register_probes() -> list[type[Probe]]:
     return [DataQualityProbe]
+
+
+@hookimpl
+def crm_audit_register_report_sections() -> list[ReportSection]:
+    """The data_quality section of the HTML report (its view and template in ``report.py``, read when a report is drawn)."""
+    from .report import SECTION
+
+    return [SECTION]
+
+
+@hookimpl
+def crm_audit_register_checks() -> list[CheckSpec]:
+    """This probe's check catalogue: every ``checks/*.yaml`` beside this module."""
+    return load_checks(__file__)

@@ -15,11 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit.core.errors import CrmAuditError
 from crm_audit.core.model import (Evidence, Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
                              Status)
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.profile import Flow, FlowStep
 from crm_audit.core.target import BudgetExceeded
+from .artifacts import FlowsArtifacts
 
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]+)\}")
 WRITE_ACTIONS = {"create", "update", "delete"}
@@ -34,7 +36,7 @@ class FlowsOptions(BaseModel):
     only: list[str] = Field(default_factory=list, description="names of the flows to run (default: all)")
 
 
-class StepFailed(Exception):
+class StepFailed(CrmAuditError):
     def __init__(self, step: FlowStep, message: str, evidence: Evidence | None = None) -> None:
         super().__init__(message)
         self.step, self.evidence = step, evidence
@@ -52,9 +54,11 @@ class FlowsProbe(Probe):
     id = "flows"
     title = "Business flows"
     version = "0.1.0"
+    category = "performance"
     indicators = ("perf.flow_completion_time", "perf.flow_completion_rate")
     writes = True
     options_model = FlowsOptions
+    artifacts_model = FlowsArtifacts
     timeout_s = 900.0
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
@@ -229,14 +233,12 @@ def _summarise(flow: Flow, outcomes: list[RunOutcome], slo: float) -> tuple[list
             status=Status.failed, indicator="perf.flow_completion_rate",
             title=f"{flow.name}: {len(failed)} of {len(outcomes)} runs failed (first at step {first.step.name!r})",
             evidence=[first.evidence] if first and first.evidence else [],
-            remediation="Check the failing step's request and the server logs; a flow users depend on must complete.",
         ))
     if summ and summ.p95 > slo:
         findings.append(Finding(
             id=f"flows.slo_exceeded.{slug}", severity=Severity.medium, status=Status.failed,
             indicator="perf.flow_completion_time",
             title=f"{flow.name}: p95 completion {summ.p95:.2f} s over its SLO of {slo:g} s",
-            remediation="Look at the slowest step in the per-step times and optimise that endpoint.",
         ))
     row = {"name": flow.name, "account": flow.account, "runs": len(outcomes), "completed": len(done),
            "completion_rate": rate, "slo_s": slo, "completion_s": summ.model_dump() if summ else None,

@@ -9,10 +9,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core.accounts import admin, name_of
+from crm_audit.core.crm_data import is_audit_record
+from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import Measurement, ProbeResult
 from crm_audit.core.options import AccountName
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
+from crm_audit.report.section import ReportSection
+from .artifacts import KpiArtifacts
 
 from .formulas import Metric, case_metrics, account_metrics, lead_metrics
 
@@ -68,9 +72,11 @@ class KpiProbe(Probe):
     id = "kpi"
     title = "Business and support KPIs from CRM records"
     version = __version__
+    category = "business"
     indicators = ("svc.response_time", "svc.resolution_time", "svc.resolution_rate", "svc.repeat_rate",
                   "biz.conversion_rate", "biz.complaint_rate", "biz.churn_rate")
     options_model = KpiOptions
+    artifacts_model = KpiArtifacts
     timeout_s = 600.0
     #: counts records, times nothing: runs beside the other probes that time nothing
     quiet_target = False
@@ -79,8 +85,6 @@ class KpiProbe(Probe):
         opts: KpiOptions = ctx.options
         if ctx.adapter is None:
             raise ProbeSkipped("no adapter")
-        from crm_audit_plugins.data_quality import is_audit_record
-
         account = opts.account or name_of(admin(ctx.profile))
         available = set(ctx.adapter.resources())
 
@@ -113,3 +117,16 @@ class KpiProbe(Probe):
 def crm_audit_register_probes() -> list[type[Probe]]:
     return [KpiProbe]
 
+
+@hookimpl
+def crm_audit_register_report_sections() -> list[ReportSection]:
+    """The kpi section of the HTML report (its view and template in ``report.py``, read when a report is drawn)."""
+    from .report import SECTION
+
+    return [SECTION]
+
+
+@hookimpl
+def crm_audit_register_checks() -> list[CheckSpec]:
+    """This probe's check catalogue: every ``checks/*.yaml`` beside this module."""
+    return load_checks(__file__)

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from crm_audit_plugins.data_quality.checks import blank, parse_time
+from crm_audit.core.crm_data import blank, parse_time
 
 
 @dataclass(frozen=True)

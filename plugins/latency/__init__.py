@@ -17,11 +17,14 @@ import time
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core.adapter import NAMED_OPERATIONS
+from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity, Status
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.profile import Endpoint
 from crm_audit.core.target import BudgetExceeded, Exchange
+from crm_audit.report.section import ReportSection
+from .artifacts import LatencyArtifacts
 
 __version__ = "0.4.0"
 
@@ -44,8 +47,10 @@ class LatencyProbe(Probe):
     id = "latency"
     title = "Response time"
     version = __version__
+    category = "performance"
     indicators = ("perf.response_time_p95", "perf.error_rate")
     options_model = LatencyOptions
+    artifacts_model = LatencyArtifacts
     timeout_s = 900.0
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
@@ -99,8 +104,6 @@ class LatencyProbe(Probe):
                     findings.append(Finding(
                         id=f"latency.slo_exceeded.{_slug(ep.name)}", title=f"{ep.name}: p95 {summ.p95:.0f} ms over its SLO of {slo:g} ms",
                         severity=Severity.medium, status=Status.failed, indicator="perf.response_time_p95",
-                        remediation="Profile the endpoint (database queries, N+1 loads, missing indexes, pagination) "
-                                    "and cache or paginate what it returns.",
                     ))
             elif cut:
                 findings.append(_not_sampled(ep, slo, "the request budget ran out before a sample answered",
@@ -114,7 +117,6 @@ class LatencyProbe(Probe):
                     id=f"latency.errors.{_slug(ep.name)}", title=f"{ep.name}: {errors} of {sent} requests failed",
                     severity=Severity.medium if errors / sent > opts.max_error_rate else Severity.low,
                     status=Status.failed, indicator="perf.error_rate", evidence=[excerpt] if excerpt else [],
-                    remediation="Check the server logs for these failures; an endpoint that fails while idle will fail more under load.",
                 ))
         if total_req:
             measurements.append(Measurement(
@@ -252,3 +254,17 @@ def _slug(text: str) -> str:
 @hookimpl
 def crm_audit_register_probes() -> list[type[Probe]]:
     return [LatencyProbe]
+
+
+@hookimpl
+def crm_audit_register_report_sections() -> list[ReportSection]:
+    """The latency section of the HTML report (its view and template in ``report.py``, read when a report is drawn)."""
+    from .report import SECTION
+
+    return [SECTION]
+
+
+@hookimpl
+def crm_audit_register_checks() -> list[CheckSpec]:
+    """This probe's check catalogue: every ``checks/*.yaml`` beside this module."""
+    return load_checks(__file__)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crm_audit.core.errors import CannotRun
+from crm_audit.core.net import free_port
+from crm_audit.core.processes import stop_processes
 
 SECRET_ENV = "CRM_AUDIT_LOAD_SECRET"
 MIN_SECRET_CHARS = 16
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-class LoadRunError(RuntimeError):
+class LoadRunError(CannotRun, RuntimeError):
     """Locust could not be started or died; the message carries the tail of its log."""
 
 
@@ -49,12 +50,6 @@ def load_secret(bind_host: str, external_workers: int) -> str:
         raise LoadRunError(f"{where}: workers from other machines must sign their samples: set {SECRET_ENV} "
                            "(the same value, at least 16 characters, for the audit and every crm-audit load-worker)")
     return secrets.token_hex(32)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def write_secret_file(path: Path, data: Any) -> None:
@@ -206,17 +201,7 @@ class Cluster:
                 p.wait(timeout=max(0.0 if timeout_s == 0 else 0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-        for p in self.procs:
-            if p.poll() is None:
-                try:
-                    os.kill(p.pid, signal.SIGKILL if timeout_s == 0 else signal.SIGTERM)
-                    p.wait(timeout=3)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    try:
-                        os.kill(p.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    p.wait(timeout=3)
+        stop_processes(self.procs, grace_s=0 if timeout_s == 0 else 3)
 
     def log_tail(self, lines: int = 15) -> str:
         out = []

@@ -22,6 +22,7 @@ from typing import Any
 
 from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
+from .artifacts import LoadArtifacts
 
 from .cluster import Cluster, LoadRunError
 from .options import SAFE_MAX_USERS, LoadOptions
@@ -35,9 +36,11 @@ class LoadProbe(Probe):
     id = "load"
     title = "Behaviour under concurrent load"
     version = "0.1.0"
+    category = "performance"
     indicators = ("perf.max_concurrency", "perf.throughput_at_slo", "perf.stability",
                   "perf.recovery_time", "perf.scalability")
     options_model = LoadOptions
+    artifacts_model = LoadArtifacts
     timeout_s = 3700.0
     #: measures latency and throughput: runs alone, with no other probe sending
     quiet_target = True
@@ -316,25 +319,21 @@ def _result(pid: str, opts: LoadOptions, slo: float, run: dict[str, Any], baseli
             id="load.capacity_below_target", severity=Severity.medium, status=Status.failed,
             indicator="perf.max_concurrency",
             title=f"sustains {max_users} concurrent users within p95 {slo:g} ms; {opts.target_users} expected",
-            remediation="Find the saturated resource at the knee (worker pool, DB connections, locks) and raise it.",
         ))
     if sustained and sustained["drift"] and sustained["drift"] > STABILITY_MAX_RATIO:
         findings.append(Finding(
             id="load.latency_drift", severity=Severity.low, status=Status.warn, indicator="perf.stability",
-            title=f"p95 grew {sustained['drift']:.2f}× during the sustained phase",
-            remediation="Look for leaks, growing queues or caches without bounds under steady load."))
+            title=f"p95 grew {sustained['drift']:.2f}× during the sustained phase"))
     elif not (sustained and sustained["drift"]):
         findings.append(_stability_not_assessed(opts, best, sustained))
     if sustained and (sustained["error_rate"] or 0) > opts.max_error_rate:
         findings.append(Finding(
             id="load.sustained_errors", severity=Severity.medium, status=Status.failed, indicator="perf.stability",
-            title=f"{sustained['error_rate']:.1%} errors at a load the CRM sustained briefly",
-            remediation="Check server logs for failures under steady load (timeouts, pool exhaustion)."))
+            title=f"{sustained['error_rate']:.1%} errors at a load the CRM sustained briefly"))
     if recovery and not recovery["recovered"]:
         findings.append(Finding(
             id="load.no_recovery", severity=Severity.high, status=Status.failed, indicator="perf.recovery_time",
-            title=f"latency not back within {opts.recovery_factor:g}× baseline {opts.recovery_max_s:g} s after the load",
-            remediation="The service stays degraded after load: check queues, retries and resource leaks."))
+            title=f"latency not back within {opts.recovery_factor:g}× baseline {opts.recovery_max_s:g} s after the load"))
     artifact = {"steps": steps, "max_sustainable_users": max_users, "target_users": opts.target_users,
                 "slo_p95_ms": slo, "sustained": sustained, "recovery": recovery}
     return ProbeResult(probe=pid, measurements=ms, findings=findings, artifacts=artifact)

@@ -1,8 +1,12 @@
-"""Exact statistics of raw load rows ``(t, name, ms, ok)``: steps, knee, drift, scalability."""
+"""Exact statistics of raw load rows ``(t, name, ms, ok)``: steps, knee, drift, scalability.
+
+Percentiles come from ``numpy.percentile`` (through ``crm_audit.core.model.percentile``), over every raw row.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from crm_audit.core.model import percentile
 
@@ -17,7 +21,7 @@ def window(rows: Iterable[Row], t0: float, t1: float) -> list[Row]:
 def step_stats(rows: Sequence[Row], users: int, duration_s: float, slo_p95_ms: float,
                max_error_rate: float) -> dict[str, Any]:
     """One row of the load curve; latency percentiles over successful requests only."""
-    ok = sorted(r[2] for r in rows if r[3])
+    ok = [r[2] for r in rows if r[3]]
     errors = sum(1 for r in rows if not r[3])
     n = len(rows)
     p50 = percentile(ok, 50) if ok else None
@@ -70,9 +74,9 @@ def scalability(steps: list[dict[str, Any]]) -> float | None:
 def sustained_stats(rows: Sequence[Row], users: int, t0: float, t1: float) -> dict[str, Any]:
     """Latency drift (p95 of the second half / first half) and errors of the sustained phase."""
     mid = (t0 + t1) / 2
-    first = sorted(r[2] for r in window(rows, t0, mid) if r[3])
-    second = sorted(r[2] for r in window(rows, mid, t1) if r[3])
-    ok = sorted(r[2] for r in rows if r[3])
+    first = [r[2] for r in window(rows, t0, mid) if r[3]]
+    second = [r[2] for r in window(rows, mid, t1) if r[3]]
+    ok = [r[2] for r in rows if r[3]]
     n = len(rows)
     p95a = percentile(first, 95) if first else None
     p95b = percentile(second, 95) if second else None

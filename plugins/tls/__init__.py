@@ -16,9 +16,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import ProbeResult
 from crm_audit.core.probe import Probe, ProbeContext
+from crm_audit.report.section import ReportSection
+from .artifacts import TlsArtifacts
 
 __version__ = "0.1.0"
 INDICATOR = "sec.transport"
@@ -70,8 +73,10 @@ class TlsProbe(Probe):
     id = "tls"
     title = "TLS and transport security"
     version = __version__
+    category = "security"
     indicators = (INDICATOR,)
     options_model = TlsOptions
+    artifacts_model = TlsArtifacts
     timeout_s = 300.0
     #: handshakes and header reads time nothing: runs beside the other probes that do not either
     quiet_target = False
@@ -95,3 +100,17 @@ def connections_for_rate(rate_limit_rps: float) -> int:
 @hookimpl
 def crm_audit_register_probes() -> list[type[Probe]]:
     return [TlsProbe]
+
+
+@hookimpl
+def crm_audit_register_report_sections() -> list[ReportSection]:
+    """The tls section of the HTML report (its view and template in ``report.py``, read when a report is drawn)."""
+    from .report import SECTION
+
+    return [SECTION]
+
+
+@hookimpl
+def crm_audit_register_checks() -> list[CheckSpec]:
+    """This probe's check catalogue: every ``checks/*.yaml`` beside this module."""
+    return load_checks(__file__)

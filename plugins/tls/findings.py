@@ -1,142 +1,29 @@
 """ServerReport + HTTP facts → Findings with stable ids, evidence and remediation.
 
 Each check gives one finding per server: ``fail``/``warn`` when the problem is there,
-``pass`` when it was checked and is fine, nothing when it does not apply. Remediation names
-the nginx and the Apache directive, since those front most CRMs.
+``pass`` when it was checked and is fine, nothing when it does not apply. Remediation and
+references come from the probe's catalogue (``checks/tls.yaml``); the remediation names the
+nginx and the Apache directive, since those front most CRMs.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from crm_audit.core.catalogue import Catalogue, load_checks
 from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
 
 from .http_checks import HSTS_MOZILLA_AGE, HSTS_PASS_AGE, HttpFacts
 from .scan import ServerReport
 
 INDICATOR = "sec.transport"
-MOZILLA_REF = "https://ssl-config.mozilla.org/"
-OWASP_TLS = "https://cheatsheetseries.owasp.org/cheatsheets/Transport_Layer_Security_Cheat_Sheet.html"
-OWASP_HSTS = "https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Strict_Transport_Security_Cheat_Sheet.html"
-
-_PROTOCOLS_FIX = (
-    "Offer only TLS 1.2 and TLS 1.3 (Mozilla 'intermediate').\n"
-    "nginx: ssl_protocols TLSv1.2 TLSv1.3;\n"
-    "Apache: SSLProtocol -all +TLSv1.2 +TLSv1.3"
-)
-_CIPHERS_FIX = (
-    "Allow only AEAD suites with ECDHE key exchange, as Mozilla's generator lists them.\n"
-    "nginx: ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
-    "ECDHE-RSA-CHACHA20-POLY1305; ssl_prefer_server_ciphers off;\n"
-    "Apache: SSLCipherSuite (the same list); SSLHonorCipherOrder off"
-)
-_CERT_FIX = (
-    "Install a certificate issued by a trusted CA for every name clients use, with its "
-    "intermediate chain, and renew it automatically (ACME).\n"
-    "nginx: ssl_certificate /path/fullchain.pem; ssl_certificate_key /path/privkey.pem;\n"
-    "Apache: SSLCertificateFile /path/fullchain.pem; SSLCertificateKeyFile /path/privkey.pem"
-)
-
-REMEDIATION: dict[str, str] = {
-    "tls.plain_http_only": (
-        "Serve the API over HTTPS only and point the profile's base_url at https://; keep plain "
-        "HTTP only to redirect.\nnginx: listen 443 ssl; plus a port-80 server with return 301 "
-        "https://$host$request_uri;\nApache: a *:443 VirtualHost with SSLEngine on, and "
-        "Redirect permanent / https://host/ on *:80"
-    ),
-    "tls.protocol": _PROTOCOLS_FIX,
-    "tls.protocol.tls1_3_missing": (
-        "Enable TLS 1.3 beside TLS 1.2 (OpenSSL ≥ 1.1.1).\nnginx: ssl_protocols TLSv1.2 TLSv1.3;\n"
-        "Apache: SSLProtocol -all +TLSv1.2 +TLSv1.3"
-    ),
-    "tls.cipher": _CIPHERS_FIX,
-    "tls.kex.weak_dh": (
-        "Drop DHE suites, or use a 2048-bit (ffdhe2048) group.\nnginx: ssl_dhparam /path/ffdhe2048.pem;\n"
-        "Apache: append the ffdhe2048 parameters to SSLCertificateFile (2.4.8+)"
-    ),
-    "tls.cert.untrusted": _CERT_FIX,
-    "tls.cert.self_signed": _CERT_FIX,
-    "tls.cert.hostname_mismatch": (
-        "Reissue the certificate with every host name clients use in subjectAltName (the CN is "
-        "not checked), or serve the right certificate for this name (SNI).\nnginx: server_name and "
-        "ssl_certificate in the matching server block;\nApache: ServerName/ServerAlias and "
-        "SSLCertificateFile in the matching VirtualHost"
-    ),
-    "tls.cert.expired": "Renew the certificate now and automate renewal (ACME, e.g. certbot). " + _CERT_FIX.split("\n", 1)[1],
-    "tls.cert.not_yet_valid": "Check the server's clock (NTP) and the certificate's notBefore; install a currently valid certificate.",
-    "tls.cert.expires_soon": "Renew the certificate before it expires and automate renewal (ACME, e.g. certbot) with monitoring.",
-    "tls.cert.weak_key": (
-        "Reissue the certificate with an RSA key of at least 2048 bits (3072 preferred) or an ECDSA P-256 key.\n"
-        "openssl req -new -newkey rsa:3072 … or -newkey ec -pkeyopt ec_paramgen_curve:P-256; then "
-        "ssl_certificate_key (nginx) / SSLCertificateKeyFile (Apache)"
-    ),
-    "tls.cert.sha1_signature": "Reissue the certificate (and intermediates) signed with SHA-256 or better. " + _CERT_FIX.split("\n", 1)[1],
-    "tls.ocsp.not_stapled": (
-        "Staple OCSP responses so clients need not ask the CA.\nnginx: ssl_stapling on; ssl_stapling_verify on; "
-        "resolver …;\nApache: SSLUseStapling on; SSLStaplingCache shmcb:/var/run/ocsp(128000)"
-    ),
-    "tls.vuln": (
-        "Upgrade OpenSSL (or the TLS terminator) to a supported release and restart every process using it.\n"
-        "nginx/Apache: rebuild or upgrade the package linked against the fixed OpenSSL"
-    ),
-    "tls.vuln.robot": (
-        "Disable RSA key-exchange suites (keep ECDHE only) and upgrade the TLS stack.\n"
-        "nginx: ssl_ciphers without the plain 'RSA' (kRSA) suites;\nApache: SSLCipherSuite …:!kRSA"
-    ),
-    "tls.vuln.compression": "Disable TLS-level compression (CRIME).\nnginx: built against OpenSSL without zlib (default);\nApache: SSLCompression off",
-    "tls.vuln.client_renegotiation": (
-        "Refuse client-initiated renegotiation (a DoS vector); upgrade the TLS stack.\n"
-        "nginx: refused by default since 1.x;\nApache: refused with OpenSSL ≥ 1.1 — upgrade mod_ssl/OpenSSL"
-    ),
-    "tls.vuln.no_fallback_scsv": "Upgrade OpenSSL so TLS_FALLBACK_SCSV is honoured, and drop TLS 1.0/1.1. " + _PROTOCOLS_FIX.split("\n", 1)[1],
-    "tls.mozilla": (
-        "Generate the configuration with Mozilla's SSL Configuration Generator for your server "
-        "(nginx or Apache) and the chosen profile; each deviation above names the setting to change."
-    ),
-    "tls.hsts": (
-        "Send HSTS on every HTTPS response: max-age of at least one year (Mozilla asks two) and includeSubDomains.\n"
-        'nginx: add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;\n'
-        'Apache: Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains"'
-    ),
-    "tls.http.no_redirect": (
-        "Answer every plain-HTTP request with a permanent redirect to HTTPS on the same host.\n"
-        "nginx: server { listen 80; return 301 https://$host$request_uri; }\n"
-        "Apache: <VirtualHost *:80> Redirect permanent / https://host/ </VirtualHost>"
-    ),
-    "tls.cookie.not_secure": (
-        "Mark every cookie Secure (and HttpOnly, SameSite) in the application; as a stop-gap at the proxy:\n"
-        "nginx: proxy_cookie_flags ~ secure httponly samesite=lax; (1.19.3+)\n"
-        "Apache: Header always edit Set-Cookie ^(.*)$ \"$1; Secure\""
-    ),
-}
-
-REFERENCES: dict[str, list[str]] = {
-    "tls.plain_http_only": ["CWE-319", OWASP_TLS],
-    "tls.protocol": ["CWE-327", MOZILLA_REF, OWASP_TLS],
-    "tls.cipher": ["CWE-327", "CWE-326", MOZILLA_REF],
-    "tls.kex": ["CWE-326", MOZILLA_REF],
-    "tls.cert": ["CWE-295", OWASP_TLS],
-    "tls.cert.hostname_mismatch": ["CWE-297", OWASP_TLS],
-    "tls.cert.expired": ["CWE-298", OWASP_TLS],
-    "tls.cert.weak_key": ["CWE-326", MOZILLA_REF],
-    "tls.vuln": ["CWE-327", OWASP_TLS],
-    "tls.mozilla": [MOZILLA_REF, "https://wiki.mozilla.org/Security/Server_Side_TLS"],
-    "tls.hsts": ["CWE-523", OWASP_HSTS, "RFC 6797"],
-    "tls.http": ["CWE-319", OWASP_HSTS],
-    "tls.cookie": ["CWE-614", "https://owasp.org/www-community/controls/SecureCookieAttribute"],
-    "tls.ocsp": [MOZILLA_REF],
-}
 
 
-def _lookup(table: dict[str, Any], fid: str, default: Any) -> Any:
-    """Most specific entry for a finding id: tls.cert.expired, then tls.cert, then tls."""
-    parts = fid.split(".")
-    for n in range(len(parts), 0, -1):
-        key = ".".join(parts[:n])
-        if key in table:
-            return table[key]
-    return default
+@functools.lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """This probe's check catalogue (``checks/*.yaml``): remediation and references live there."""
+    return Catalogue.of(load_checks(__file__))
 
 
 def make(
@@ -154,6 +41,7 @@ def make(
     """
     failing = status in (Status.failed, Status.warn)
     unknown = status in (Status.skipped, Status.error)
+    spec = catalogue().find(fid)
     return Finding(
         id=fid,
         title=title,
@@ -164,8 +52,8 @@ def make(
         indicator=INDICATOR,
         probe="tls",
         evidence=evidence or [],
-        remediation=_lookup(REMEDIATION, fid, "") if failing else "",
-        references=list(_lookup(REFERENCES, fid, [])),
+        remediation=spec.remediation.text() if failing and spec is not None else "",
+        references=spec.references.strings() if spec is not None else [],
     )
 
 

@@ -9,7 +9,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
+
+from crm_audit.core.processes import stop_processes
 
 __all__ = ["CACHE_ROOT", "build_venv", "requirements_key", "stop_process", "timed", "verbose_log", "wait_http"]
 
@@ -95,20 +96,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None, log_path: Path | N
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
-    """SIGTERM one process we started (by its PID), wait, then SIGKILL its own process group.
+    """Stop one process we started and its whole tree (crm_audit.core.processes): SIGTERM, wait, SIGKILL.
 
-    ``proc`` must have been started with ``start_new_session=True`` (group id == its PID).
+    ``proc`` started with ``start_new_session=True`` also has its process group killed.
     """
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
+    if proc is not None:
+        stop_processes([proc], grace_s=timeout)

@@ -35,7 +35,9 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from .common import build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
-from .postgres import PostgresServer, free_port
+from crm_audit.core.net import free_port
+
+from .postgres import PostgresServer
 
 __all__ = [
     "DEFAULT_SECRET_KEY",
@@ -60,6 +62,8 @@ USERS: dict[str, tuple[str, str]] = {
     "user1@example.com": ("USER", "DJANGO_CRM_USER1_PASSWORD"),
     "user2@example.com": ("USER", "DJANGO_CRM_USER2_PASSWORD"),
     "lockout@example.com": ("USER", "DJANGO_CRM_LOCKOUT_PASSWORD"),
+    # the token-lifecycle checks change its password and deactivate it (and undo both)
+    "disposable@example.com": ("USER", "DJANGO_CRM_DISPOSABLE_PASSWORD"),
 }
 
 # Env vars that would change django-crm's behaviour if inherited from the caller.
@@ -278,6 +282,10 @@ if cfg.get("seed") and users:
         k = Case.objects.create(name=name, status=status, priority=prio, case_type="Incident", account=acct,
                                 closed_on=closed_on, created_by=U[owner], is_active=True)
         rec("cases", k, owner, assigned, defect, name)
+    # one web-form integration key (flaw 5: any USER reads it at GET /api/api-settings/)
+    from common.models import APISettings  # noqa: E402
+    APISettings.objects.create(title="web forms", website="https://forms.example.com",
+                               created_by=U["admin1@example.com"])
 
 connection.close()
 print("CRM_AUDIT_RESULT " + json.dumps(out))

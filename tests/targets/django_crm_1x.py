@@ -37,7 +37,9 @@ from types import TracebackType
 from typing import Any
 
 from .common import CACHE_ROOT, build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
-from .postgres import PostgresServer, free_port, quote_ident, quote_literal
+from crm_audit.core.net import free_port
+
+from .postgres import PostgresServer, quote_ident, quote_literal
 
 __all__ = ["ACCOUNTS", "COUNTED_TABLES", "ORGS", "REQUIREMENTS_FILE", "Account1x", "DjangoCrm1xServer", "ensure_venv", "find_python312"]
 

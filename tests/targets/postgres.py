@@ -13,14 +13,15 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["PostgresServer", "find_pg_bin_dir", "free_port", "quote_ident", "quote_literal"]
+from crm_audit.core.net import free_port
+
+__all__ = ["PostgresServer", "find_pg_bin_dir", "quote_ident", "quote_literal"]
 
 PG_OS_USER = "postgres"
 
@@ -59,13 +60,6 @@ def find_pg_bin_dir() -> Path:
             return 0.0
 
     return max(candidates, key=major)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Ask the kernel for a currently free TCP port on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def quote_ident(name: str) -> str:

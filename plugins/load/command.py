@@ -1,5 +1,7 @@
 """``crm-audit load-worker``: join a load test from another machine as Locust worker(s).
 
+Registered by the load plugin through ``crm_audit_register_commands``; the core does not know it.
+
 Locust workers need the locustfile locally, and the auth tokens must never travel over
 Locust's (unencrypted) master link. So the worker takes the SAME profile the auditing
 machine uses: it renders the same locustfile from the profile's task mix (its digest is
@@ -11,8 +13,6 @@ The master hands each worker its request quota, so the budget holds across machi
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 
@@ -31,12 +31,14 @@ def load_worker(profile_path: str, master: str, processes: int) -> None:
     """Run Locust worker process(es) for a distributed load test of PROFILE's target."""
     from pydantic import ValidationError
 
-    from crm_audit_plugins.load.cluster import locust_env, worker_command
-    from crm_audit_plugins.load.options import LoadOptions
-    from crm_audit_plugins.load.prepare import prepare
-
+    from crm_audit.core.errors import first_error
+    from crm_audit.core.processes import stop_processes
     from crm_audit.core.profile import ProfileError, load_profile
     from crm_audit.core.target import Target, TargetError
+
+    from .cluster import locust_env, worker_command
+    from .options import LoadOptions
+    from .prepare import prepare
 
     host, _, port = master.rpartition(":")
     if not host or not port.isdigit():
@@ -47,7 +49,7 @@ def load_worker(profile_path: str, master: str, processes: int) -> None:
     except ProfileError as exc:
         _fail(str(exc), EXIT_USAGE)
     except ValidationError as exc:
-        _fail(f"plugins.load: {exc.errors()[0]['msg']}", EXIT_USAGE)
+        _fail(first_error(exc, "plugins.load"), EXIT_USAGE)
     target = Target(profile)
     if not target.in_scope(profile.target.base_url):
         _fail(f"{profile.target.base_url} is outside the profile's scope", EXIT_USAGE)
@@ -67,14 +69,7 @@ def load_worker(profile_path: str, master: str, processes: int) -> None:
     except KeyboardInterrupt:
         codes = [1]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGTERM)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    os.kill(p.pid, signal.SIGKILL)
-                    p.wait()
+        stop_processes(procs)
         prep.remove()
         target.close()
     sys.exit(0 if all(c == 0 for c in codes) else EXIT_CANNOT_RUN)
@@ -83,6 +78,3 @@ def load_worker(profile_path: str, master: str, processes: int) -> None:
 def _fail(message: str, code: int) -> None:
     click.echo(f"crm-audit: error: {message}", err=True)
     sys.exit(code)
-
-
-COMMANDS = [load_worker]

@@ -1,0 +1,355 @@
+"""Self-escalation: a low-privilege user updating its own user record with privilege or tenant fields.
+
+The own record comes from the named operation ``me`` (else the ``users.list`` answer as an
+admin, matched by the account's login name). The fields tried are the privilege and tenant
+fields that record shows (``role``, ``is_admin``, ``groups``, ``tenant_id``, ``company`` …), set
+to the admin's or the other tenant's value as their own ``me`` shows it (flags: true). Every
+update method the API accepts is tried: the adapter's ``update_me`` and each described PUT/PATCH
+on a user item (``…/users/{id}``; a PUT carries the whole own record plus the change). A change
+counts only when the re-read shows it, and is confirmed by an admin-only action (``users.list``)
+that the account was refused before (with a fresh login, for tokens that carry the role). The
+original values are always put back — as the account, else as the admin — and checked by
+re-reading; what could not be restored is named in the probe's ``left_behind``. It changes a
+real account, so it runs only with ``allow.disruptive``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from crm_audit.core.adapter import Operation, nest
+from crm_audit.core.model import NotAssessed, Severity
+from crm_audit.core.profile import Account
+from crm_audit.core.target import Exchange
+
+from .common import (
+    HINT_DISRUPTIVE,
+    INDICATOR_ACCESS,
+    AccessRun,
+    Tally,
+    refs,
+    same_value,
+)
+
+FID = "access.self_escalation"
+FIX = ("Never let a user write its own role, flags, groups, permissions or tenant: serialize user updates "
+       "through an allow-list of profile fields and let only administrators change privileges, on a separate "
+       "endpoint that checks the caller's role.")
+#: privilege fields of a user record, by their usual names
+PRIVILEGE = frozenset({"role", "roles", "user_role", "user_type", "is_admin", "is_staff", "is_superuser",
+                       "superuser", "admin", "groups", "group", "permissions", "user_permissions", "scopes",
+                       "access_level"})
+#: tenant fields of a user record, by their usual names
+TENANT = frozenset({"tenant", "tenant_id", "company", "company_id", "companies", "organization", "organization_id",
+                    "organisation", "org", "org_id", "employee", "workspace", "workspace_id", "team", "teams"})
+#: role names that say "administrator" (they break ties where the access matrix does not tell roles apart)
+ADMIN_ROLE = re.compile(r"(?i)admin|owner|super|root")
+#: a described operation on one user: its path ends in a users-like collection and one parameter
+_USER_ITEM = re.compile(r"(?i)/(users?|members?|employees?|staff|people|accounts/users)/\{[^}]+\}/?$")
+
+Sender = Callable[[dict[str, Any]], Exchange]
+
+
+def check_self_escalation(run: AccessRun) -> None:
+    """A low-privilege account must not change its own privilege or tenant fields by any update method."""
+    kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, severity=Severity.critical, remediation=FIX,
+                              references=refs("API5", "API3", "CWE-269", "CWE-915"))
+    what = "Self-escalation (own role/tenant)"
+    adapter = run.ctx.adapter
+    if adapter is None:
+        run.skip(FID, f"{what} not tested (no adapter)", NotAssessed.not_configured,
+                 "describe the CRM under adapter: in the profile", **kw)
+        return
+    if not run.ctx.allow_disruptive:
+        run.skip(FID, f"{what} not tested (it changes a real account: disruptive checks not allowed)",
+                 NotAssessed.safety, HINT_DISRUPTIVE, **kw)
+        return
+    low, admin = _pair(run)
+    if low is None or admin is None:
+        run.skip(FID, f"{what} not tested (needs a low-privilege and an admin account)", NotAssessed.needs_account,
+                 "add a general account of a low-privilege role and one of the most privileged role "
+                 "(access_matrix tells them apart)", **kw)
+        return
+    own, oex = _own_record(run, low, admin)
+    if own is None:
+        if oex is not None and run.verdict(oex) not in ("allow", "deny"):
+            run.unassessed(FID, what, oex, **kw)
+        else:
+            run.skip(FID, f"{what} not tested (the own user record cannot be read)", NotAssessed.not_configured,
+                     "map the adapter's 'me' operation (adapter.operations.me), or 'users.list' for an admin", **kw)
+        return
+    wanted = _targets(run, own, low, admin)
+    if not wanted:
+        run.skip(FID, f"{what} not tested (the own user record shows no privilege or tenant field)",
+                 NotAssessed.not_applicable, "map 'me' to an operation that returns the user's role / tenant fields",
+                 **kw)
+        return
+    senders = _senders(run, low, own)
+    if not senders:
+        run.skip(FID, f"{what} not tested (no way to update the own user)", NotAssessed.not_configured,
+                 "map the adapter's 'update_me' operation, or describe PUT/PATCH …/users/{id} in the OpenAPI document",
+                 **kw)
+        return
+    uid = own.get("id", own.get("uid"))
+    original = {k: own.get(k) for k in wanted}
+    # registered before the first change, so an error or Ctrl-C between change and restore still restores
+    run.ctx.defer(f"restore {low.name}'s own {', '.join(original)}",
+                  lambda: _restore(run, low, admin, uid, original, senders, final=True))
+    gate = _admin_gate(run, low)
+    parts = Tally()
+    # privilege and tenant fields apart: a user moved to another tenant may no longer act in its own (its
+    # context names the old one), so the tenant move is judged by the re-read alone and undone at once
+    groups = [({k: v for k, v in wanted.items() if k.lower() in PRIVILEGE}, True),
+              ({k: v for k, v in wanted.items() if k.lower() not in PRIVILEGE}, False)]
+    changed: set[str] = set()
+    for label, send in senders.items():
+        for fields, privilege in groups:
+            if fields:
+                run.ctx.check_cancelled()
+                changed |= _try(run, low, admin, uid, label, send, fields, original, gate if privilege else None,
+                                senders, parts)
+    took = ", ".join(sorted(changed)) or "an admin-only action opened"
+    parts.report(run, FID, what=what, bad=f"{low.name} can raise its own privileges ({took})",
+                 good=f"{low.name} cannot change its own {', '.join(wanted)} ({', '.join(senders)})", **kw)
+
+
+def _pair(run: AccessRun) -> tuple[Account | None, Account | None]:
+    """(the least privileged general account that has a more privileged one, the most privileged one),
+    the admin of the low account's tenant first."""
+    accts = run.general_accounts()
+    if not accts:
+        return None, None
+    rank = lambda a: (run.privilege(a.role), bool(ADMIN_ROLE.search(a.role)))
+    low = min(accts, key=rank)
+    top = [a for a in accts if rank(a) > rank(low)]
+    top.sort(key=lambda a: (a.tenant != low.tenant, tuple(-x for x in rank(a))))
+    return (low, top[0]) if top else (None, None)
+
+
+def user_record(data: Any) -> dict | None:
+    """The user record in a ``me`` answer: the answer itself, or the one nested dict holding an id."""
+    if not isinstance(data, dict):
+        return None
+    if "id" in data or "uid" in data:
+        return data
+    inner = [v for v in data.values() if isinstance(v, dict) and ("id" in v or "uid" in v)]
+    return inner[0] if len(inner) == 1 else None
+
+
+def _me(run: AccessRun, who: str) -> tuple[dict | None, Exchange | None]:
+    op = run.operation("me")
+    if op is None:
+        return None, None
+    data, ex = run.call(op, None, who)
+    return user_record(data), ex
+
+
+def _own_record(run: AccessRun, low: Account, admin: Account) -> tuple[dict | None, Exchange | None]:
+    """The low account's own user record: ``me``, else the admin's ``users.list`` matched by login name."""
+    rec, ex = _me(run, low.name)
+    if rec is not None:
+        return rec, ex
+    users = run.operation("users.list")
+    login = (low.auth.username or "").lower()
+    if users is None or not login:
+        return None, ex
+    data, uex = run.call(users, {"limit": 200}, admin.name)
+    for item in _items(data):
+        if login in (str(item.get("email", "")).lower(), str(item.get("username", "")).lower()):
+            return item, uex
+    return None, uex
+
+
+def _items(data: Any) -> list[dict]:
+    if isinstance(data, list):
+        return [d for d in data if isinstance(d, dict)]
+    if isinstance(data, dict):
+        for v in data.values():
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                return [d for d in v if isinstance(d, dict)]
+    return []
+
+
+def _reread(run: AccessRun, low: Account, admin: Account, uid: Any) -> dict | None:
+    """The own record as it is now: ``me`` as the account, else as the admin sees it in ``users.list``."""
+    rec, _ = _me(run, low.name)
+    return rec if rec is not None else _listed_user(run, admin, uid)
+
+
+def _listed_user(run: AccessRun, admin: Account, uid: Any) -> dict | None:
+    """The user ``uid`` as the admin's ``users.list`` shows it (None: not listed, or no such operation)."""
+    users = run.operation("users.list")
+    if users is None:
+        return None
+    data, _ = run.call(users, {"limit": 200}, admin.name)
+    return next((i for i in _items(data) if same_value(i.get("id"), uid)), None)
+
+
+def _targets(run: AccessRun, own: dict, low: Account, admin: Account) -> dict[str, Any]:
+    """field → value to try: privilege fields at the admin's value (flags: true), tenant fields at another
+    tenant's value, each only where it differs from the own record."""
+    theirs, _ = _me(run, admin.name)
+    other = next((a for a in run.general_accounts() if a.tenant and low.tenant and a.tenant != low.tenant), None)
+    foreign, _ = _me(run, other.name) if other is not None else (None, None)
+    out: dict[str, Any] = {}
+    for key, value in own.items():
+        name = str(key).lower()
+        if name in PRIVILEGE:
+            if isinstance(value, bool):
+                want: Any = True
+            elif theirs is not None and key in theirs:
+                want = theirs[key]
+            elif isinstance(value, str) and name in ("role", "user_role"):
+                want = admin.role
+            else:
+                continue
+        elif name in TENANT and foreign is not None and key in foreign:
+            want = foreign[key]
+        else:
+            continue
+        if want is not None and not isinstance(want, dict) and not same_value(want, value) and want != value:
+            out[str(key)] = want
+    return out
+
+
+def _senders(run: AccessRun, low: Account, own: dict) -> dict[str, Sender]:
+    """Every way the account may update its own user: ``update_me`` and described PUT/PATCH on a user item."""
+    out: dict[str, Sender] = {}
+    upd = run.operation("update_me")
+    if upd is not None:
+        out[upd] = lambda changes, op=upd: run.call(op, nest(changes), low.name)[1]
+    uid = own.get("id", own.get("uid"))
+    for op in user_item_updates(run):
+        out[op.name] = _item_sender(run, op, low.name, uid, own)
+    return out
+
+
+def user_item_updates(run: AccessRun) -> list[Operation]:
+    """The described PUT/PATCH operations on one user (``…/users/{id}``), discovered once per run."""
+    if "user_item_updates" not in run.notes:
+        run.notes["user_item_updates"] = [
+            op for op in run.ctx.adapter.discover().operations
+            if op.method in ("PUT", "PATCH") and op.path and len(op.params) == 1 and _USER_ITEM.search(op.path)]
+    return run.notes["user_item_updates"]
+
+
+def _item_sender(run: AccessRun, op: Operation, who: str, uid: Any, own: dict) -> Sender:
+    """PUT: the whole own record (its plain values) plus the changes; PATCH: the changes only."""
+    def send(changes: dict[str, Any]) -> Exchange:
+        body = {k: v for k, v in own.items() if v is not None and not isinstance(v, (dict, list))} \
+            if op.method == "PUT" else {}
+        body.update(changes)
+        body.pop(op.params[0], None)
+        return run.call(op, {**body, op.params[0]: uid}, who)[1]
+    return send
+
+
+def _admin_gate(run: AccessRun, low: Account) -> str | None:
+    """The admin-only operation (``users.list``) when the account is refused it now; None otherwise."""
+    users = run.operation("users.list")
+    if users is None:
+        return None
+    _, ex = run.call(users, {"limit": 1}, low.name)
+    return users if run.verdict(ex) == "deny" else None
+
+
+def _try(run: AccessRun, low: Account, admin: Account, uid: Any, label: str, send: Sender, wanted: dict[str, Any],
+         original: dict[str, Any], gate: str | None, senders: dict[str, Sender], parts: Tally) -> set[str]:
+    """One update method: send the changes, re-read, confirm with the admin-only action, restore; the fields
+    the re-read showed changed."""
+    ex = send(wanted)
+    outcome = run.outcome(ex)
+    now = _reread(run, low, admin, uid)
+    changed = [k for k, v in wanted.items() if now is not None and same_value(now.get(k), v)]
+    if changed:
+        confirm = gate is not None and _gate_allows(run, low, gate, relogin=True)
+        note = f"; {gate} now allowed" if confirm else ""
+        parts.hits.append(ex.evidence(200, expected="own privilege and tenant fields unchanged",
+                                      observed=f"{label}: {', '.join(f'{k} → {wanted[k]}' for k in changed)}"
+                                               f" (re-read){note}"))
+        _restore(run, low, admin, uid, original, senders, first=send)
+        return set(changed)
+    if outcome == "allowed" and gate is not None and _gate_allows(run, low, gate, relogin=False):
+        parts.hits.append(ex.evidence(200, expected="admin-only action still refused",
+                                      observed=f"{label} answered {ex.status}; {gate} now allowed"))
+        _restore(run, low, admin, uid, original, senders, first=send)
+        return set()
+    if now is None:
+        parts.silent.append(ex)
+    elif outcome in ("allowed", "denied", "not_found") or (ex.status is not None and 400 <= ex.status < 500):
+        parts.judged.append(label)
+    else:
+        parts.silent.append(ex)
+    return set()
+
+
+def _gate_allows(run: AccessRun, low: Account, gate: str | None, relogin: bool) -> bool:
+    """The admin-only action is allowed to the account now (``relogin``: also after a fresh login, for tokens
+    that carry the role)."""
+    if gate is None:
+        return False
+    _, ex = run.call(gate, {"limit": 1}, low.name)
+    if run.verdict(ex) == "allow":
+        return True
+    if relogin and _relogin(run, low):
+        _, ex = run.call(gate, {"limit": 1}, low.name)
+        run.notes.setdefault("escalation_relogin", set()).add(low.name)
+        return run.verdict(ex) == "allow"
+    return False
+
+
+def _relogin(run: AccessRun, acct: Account) -> bool:
+    """Log the account in again (its token may carry the old role); False when its method cannot."""
+    try:
+        run.ctx.target.credentials(acct.name, refresh=True)
+    except Exception:
+        return False
+    return True
+
+
+def _restore(run: AccessRun, low: Account, admin: Account, uid: Any, original: dict[str, Any],
+             senders: dict[str, Sender], first: Sender | None = None, final: bool = False) -> None:
+    """Put the original values back (the method that changed them first, then the others, as the account;
+    then the admin's user-item update) and check by re-reading; a failure is named as left behind
+    (``final``, the deferred cleanup after the probe: raised, so the runner names it)."""
+    fields = dict(original)
+
+    def back() -> bool:
+        now = _reread(run, low, admin, uid)
+        return now is not None and all(same_value(now.get(k), v) for k, v in fields.items())
+
+    if not back():
+        for send in ([first] if first else []) + [s for s in senders.values() if s is not first]:
+            send(dict(fields))
+            if back():
+                break
+        else:
+            _as_admin(run, admin, uid, fields)
+    if low.name in run.notes.get("escalation_relogin", set()):
+        _relogin(run, low)  # drop the token that carries the raised role
+    if not back():
+        note = f"{low.name}'s own {', '.join(fields)} could not be restored to {fields}: fix it by hand"
+        if final:
+            raise RuntimeError(note)
+        left = run.notes.setdefault("left_behind", [])
+        if note not in left:
+            left.append(note)
+
+
+def _as_admin(run: AccessRun, admin: Account, uid: Any, fields: dict[str, Any]) -> None:
+    """The admin sets the user's fields back through a described PUT/PATCH on the user item (a PUT with the
+    record as the admin reads it now, so its required fields are there)."""
+    if uid is None:
+        return
+    for op in sorted(user_item_updates(run), key=lambda o: o.method != "PATCH"):
+        body = dict(fields)
+        if op.method == "PUT":
+            now = _listed_user(run, admin, uid)
+            body = {**{k: v for k, v in (now or {}).items() if v is not None and not isinstance(v, (dict, list))},
+                    **fields}
+        body.pop(op.params[0], None)
+        _, ex = run.call(op, {**body, op.params[0]: uid}, admin.name)
+        if run.outcome(ex) == "allowed":
+            return
