@@ -11,8 +11,7 @@ from pydantic import ValidationError
 from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Status, TargetSummary
 from crm_audit.core.probe import Probe
 from crm_audit.scoring import HierarchyError, load_hierarchy, score_result
-from crm_audit.scoring.extend import (IndicatorSpec, collect_indicators, fed_indicators, merge_indicators,
-                                      unscored_probe_warnings)
+from crm_audit.scoring.extend import (IndicatorSpec, collect_indicators, fed_indicators, unscored_probe_warnings)
 
 TRAIL = IndicatorSpec(id="sec.audit_trail", title="Audit trail", dimension="sec", weight=0.1,
                       source="probe:audit_trail", unit="ratio", expected=1.0, better="higher",

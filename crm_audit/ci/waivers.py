@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
+if TYPE_CHECKING:  # pragma: no cover
+    from crm_audit.core.catalogue import Catalogue
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crm_audit.core.ci_model import FindingWaiver, WaiverOutcome, WaiversRecord
