@@ -76,4 +76,4 @@ def update_block(doc: Path, name: str, text: str) -> None:
 def utc_now() -> str:
     import datetime as dt
 
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -146,7 +146,7 @@ def _vulnerable(text: str | None) -> bool | None:
 
 def testssl_facts(entries: list[dict[str, Any]], now: dt.datetime | None = None) -> dict[str, Any]:
     """The same facts from testssl.sh's flat JSON (``--jsonfile``)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     g = lambda fid: _find(entries, fid)  # noqa: E731
     ciphers = sorted({e["finding"].split()[-1] for e in entries if re.match(r"cipher(-\w+)?_x[0-9a-f]+$", e.get("id", ""))})
     key = g("cert_keySize") or ""
@@ -156,14 +156,14 @@ def testssl_facts(entries: list[dict[str, Any]], now: dt.datetime | None = None)
     days_left = None
     if not_after:
         try:
-            days_left = (dt.datetime.strptime(not_after, "%Y-%m-%d %H:%M").replace(tzinfo=dt.timezone.utc) - now).days
+            days_left = (dt.datetime.strptime(not_after, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC) - now).days
         except ValueError:
             pass
     not_before = g("cert_notBefore")
     not_yet = False
     if not_before:
         try:
-            not_yet = dt.datetime.strptime(not_before, "%Y-%m-%d %H:%M").replace(tzinfo=dt.timezone.utc) > now
+            not_yet = dt.datetime.strptime(not_before, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC) > now
         except ValueError:
             pass
     expiration = (g("cert_expirationStatus") or "").lower()

@@ -18,8 +18,9 @@ import re
 import sys
 import textwrap
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 

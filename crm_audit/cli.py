@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -253,11 +254,9 @@ def execute(profile: Profile, registry: Registry, out: Path, formats: str | None
             allow_disruptive: bool | None, quiet: bool, allow_writes: bool | None = None,
             ci: dict[str, Any] | None = None) -> int:
     """Run an audit, write its files and print the summary; returns the exit code."""
-    from crm_audit.output import parse_formats, run_folder, write_reports
     from crm_audit.core.postprocess import PostOptions, postprocess, prepare
     from crm_audit.core.runner import RunOptions, plugin_indicators, run_audit, select_probes
-
-    from crm_audit.output import check_output_base
+    from crm_audit.output import check_output_base, parse_formats, run_folder, write_reports
 
     ci = dict(ci or {})
     if ci.get("overrides"):
@@ -375,13 +374,18 @@ def validate(profile_path: Path) -> None:
 
     Every problem is listed, one line each naming its key (exit 2); a selected probe that feeds
     no indicator of the chosen hierarchy is a warning."""
+    from crm_audit.core.errors import UsageError
+    from crm_audit.core.options import OptionErrors
     from crm_audit.core.postprocess import PostOptions, prepare
     from crm_audit.core.profile import load_profile
-    from crm_audit.core.runner import _load_evidence, _load_hierarchy, check_plugin_sections, make_adapter, select_probes
+    from crm_audit.core.runner import (
+        _load_evidence,
+        _load_hierarchy,
+        check_plugin_sections,
+        make_adapter,
+        select_probes,
+    )
     from crm_audit.core.target import Target
-
-    from crm_audit.core.options import OptionErrors
-    from crm_audit.core.errors import UsageError
     from crm_audit.scoring.extend import unscored_probe_warnings
 
     registry = _registry()

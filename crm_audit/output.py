@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from crm_audit.core.errors import UsageError
 from crm_audit.core.model import AuditResult
 from crm_audit.core.plugins import Registry
-from crm_audit.core.errors import UsageError
 
 DEFAULT_FORMATS = ("json", "html")
 

@@ -13,11 +13,23 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from crm_audit.core.profile import (
+    MAX_ERROR_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PATH_CHARS,
+    Account,
+    Actors,
+    Allow,
+    AuthConfig,
+    Endpoint,
+    Flow,
+    FlowStep,
+    Gates,
+    Profile,
+    TargetConfig,
+    ThresholdGate,
+)
 from crm_audit.core.safeyaml import MAX_CHARS, MAX_DEPTH, MAX_NODES
-
-from crm_audit.core.profile import MAX_ERROR_CHARS, MAX_NAME_CHARS, MAX_PATH_CHARS
-from crm_audit.core.profile import Account, Allow, AuthConfig, Endpoint, Flow, FlowStep, Gates, Profile, TargetConfig, ThresholdGate
-from crm_audit.core.profile import Actors
 from crm_audit.protocols.rest import DenialRule, Pagination, ResourceConfig, RestConfig
 
 SECTIONS: list[tuple[str, type[BaseModel], str]] = [

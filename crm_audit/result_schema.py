@@ -10,8 +10,9 @@ real results against the committed file and fail when it differs from what this 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from importlib.resources import files
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema

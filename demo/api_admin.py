@@ -8,8 +8,15 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 
 from crm_audit_demo.auth import Principal
 from crm_audit_demo.config import ROLES, TENANTS
-from crm_audit_demo.deps import (authenticate, client_ip, get_state, not_found, parse_id, require_admin,
-                   require_operator_admin)
+from crm_audit_demo.deps import (
+    authenticate,
+    client_ip,
+    get_state,
+    not_found,
+    parse_id,
+    require_admin,
+    require_operator_admin,
+)
 from crm_audit_demo.users import public_user
 
 router = APIRouter()

@@ -24,8 +24,9 @@ new_password}``, ``users.create {username, password, role?}``, ``users.unlink {i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool

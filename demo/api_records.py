@@ -6,8 +6,8 @@ owns the record it updates or deletes (403). Flaw switches bend exactly one step
 """
 
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, Literal, Optional
+from functools import cache
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -41,14 +41,14 @@ def _models(resource: str) -> tuple[type[BaseModel], type[BaseModel]]:
     """(full model for POST/PUT, partial model for PATCH); unknown keys are kept as extras."""
     singular = resource[:-1].capitalize()
     config = ConfigDict(extra="allow")
-    tags = (Optional[list[str]], Field(default=None, max_length=50))
+    tags = (list[str] | None, Field(default=None, max_length=50))
     full: dict[str, Any] = {"tags": tags}
     partial: dict[str, Any] = {"tags": tags}
     for spec in RESOURCES[resource]:
         kind, extra = _field_type(spec), _constraints(spec)
         full[spec.name] = (kind, Field(..., **extra)) if spec.required else \
-            (Optional[kind], Field(default=None, **extra))
-        partial[spec.name] = (Optional[kind], Field(default=None, **extra))
+            (kind | None, Field(default=None, **extra))
+        partial[spec.name] = (kind | None, Field(default=None, **extra))
     return (create_model(f"{singular}In", __config__=config, **full),
             create_model(f"{singular}Patch", __config__=config, **partial))
 
@@ -202,7 +202,7 @@ def _register(router: APIRouter, resource: str) -> None:
     tags = [resource]
 
     def list_records(request: Request, limit: int = Query(DEFAULT_LIMIT, ge=1),
-                     offset: int = Query(0, ge=0), tag: Optional[str] = Query(None, max_length=64),
+                     offset: int = Query(0, ge=0), tag: str | None = Query(None, max_length=64),
                      principal: Principal = Depends(authenticate)) -> dict[str, Any]:
         return h.list(request, limit, offset, tag, principal)
 
@@ -236,7 +236,7 @@ def _register(router: APIRouter, resource: str) -> None:
                          name=f"delete_{resource}", response_class=Response)
 
 
-@lru_cache(maxsize=None)
+@cache
 def resource_api(resource: str) -> tuple[_Handlers, type[BaseModel], type[BaseModel]]:
     """(the handlers of ``resource``, its full model, its partial model): shared by REST and JSON-RPC."""
     full_model, patch_model = _models(resource)

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
 from crm_audit_demo.auth import Principal, verify_password
 from crm_audit_demo.config import ROLES
 from crm_audit_demo.deps import (
@@ -24,8 +27,6 @@ from crm_audit_demo.deps import (
     require_admin,
 )
 from crm_audit_demo.users import public_user
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/api")
 

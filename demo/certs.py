@@ -10,7 +10,7 @@ import ipaddress
 import ssl
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -42,7 +42,7 @@ def _name(common_name: str) -> x509.Name:
 def generate_certs(directory: Path) -> CertPaths:
     """Write ``ca.pem``, ``server.pem`` and ``server.key`` (0600) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc) - timedelta(minutes=5)
+    now = datetime.now(UTC) - timedelta(minutes=5)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (

@@ -43,8 +43,8 @@ def demo(flaws: tuple[str, ...], delay_ms: int, serve: bool, port: int, protocol
       crm-audit demo --serve                  just run it, to point other tools at it
       crm-audit demo --protocol jsonrpc       audit its JSON-RPC face instead of its REST API
     """
-    from crm_audit_demo import FLAWS, DemoServer
     from crm_audit.core.runner import UsageError
+    from crm_audit_demo import FLAWS, DemoServer
 
     if "list" in flaws:
         for name, desc in sorted(FLAWS.items()):

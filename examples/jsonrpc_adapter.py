@@ -22,8 +22,8 @@ from typing import Literal
 
 from crm_audit.core.adapter import Adapter, Outcome, dig
 from crm_audit.core.hookspecs import hookimpl
-from crm_audit.protocols.jsonrpc import JsonRpcAdapter, JsonRpcConfig
 from crm_audit.core.target import Exchange
+from crm_audit.protocols.jsonrpc import JsonRpcAdapter, JsonRpcConfig
 
 #: error code -> what it means
 CODES: dict[int, Outcome] = {-32001: "denied", -32003: "denied", -32004: "not_found"}

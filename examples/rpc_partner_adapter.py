@@ -20,8 +20,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.core.adapter import (Adapter, Caller, FieldKind, Operation, Outcome, RawCredentials, classify_http, dig, fill,
-                               nest)
+from crm_audit.core.adapter import (
+    Adapter,
+    Caller,
+    FieldKind,
+    Operation,
+    Outcome,
+    RawCredentials,
+    classify_http,
+    dig,
+    fill,
+    nest,
+)
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.target import Exchange, Target
 

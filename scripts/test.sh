@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (Debian packages and the project with its test extra), then runs them.
 # Usage: scripts/test.sh [pytest args]    (CRM_AUDIT_SKIP_SETUP=1 skips the installs)
+# Runs ruff and mypy (configured in pyproject.toml) before pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,10 @@ if [ "${CRM_AUDIT_SKIP_SETUP:-0}" != 1 ]; then
   python3 -m pip install -q --disable-pip-version-check "setuptools>=68" wheel || exit 1
   python3 -m pip install -q --disable-pip-version-check -e '.[test]' || exit 1
 fi
+
+# linters first: a lint or type error fails the run before the (long) tests start
+python3 -m ruff check . || { echo "scripts/test.sh: ruff found problems (ruff check . --fix fixes most)" >&2; exit 1; }
+python3 -m mypy || { echo "scripts/test.sh: mypy found type errors (the files are in pyproject.toml [tool.mypy])" >&2; exit 1; }
 
 python3 -m pytest "$@"
 rc=$?

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from targets.django_crm import DjangoCrmServer
 from targets.django_crm_1x import DjangoCrm1xServer, find_python312
 from targets.postgres import PostgresServer, require_postgres

@@ -23,9 +23,9 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Callable
 
 from crm_audit.core.processes import stop_processes
 
@@ -79,7 +79,7 @@ class FaultTarget:
     def base_url(self) -> str:
         return f"{self.scheme}://localhost:{self.port}" if self.fault in TLS_FAULTS else f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FaultTarget":
+    def start(self) -> FaultTarget:
         config: dict[str, object] = {"fault": self.fault, "lifetime_s": self.lifetime_s}
         if self.fault == "expired":
             if self.workdir is None:
@@ -116,7 +116,7 @@ class FaultTarget:
                 pass
         stop_processes([proc])
 
-    def __enter__(self) -> "FaultTarget":
+    def __enter__(self) -> FaultTarget:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -275,7 +275,7 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
                 try:
                     if self.connection.recv(1) == b"":
                         break
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     break

@@ -14,8 +14,18 @@ import sys
 from typing import Any
 
 from crm_audit.core.model import (
-    AuditResult, Evidence, Finding, GateOutcome, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
-    Status, TargetSummary, Verdict,
+    AuditResult,
+    Evidence,
+    Finding,
+    GateOutcome,
+    Measurement,
+    NotAssessed,
+    ProbeResult,
+    SampleSummary,
+    Severity,
+    Status,
+    TargetSummary,
+    Verdict,
 )
 
 XSS = "<script>alert(1)</script>"

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_audit_demo import DemoServer
-from crm_audit_demo.db import DB_FILENAME
-from crm_audit_demo.profile import demo_profile
 
 from crm_audit.core.model import Finding, NotAssessed, ProbeResult, Status
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import RunOptions, run_audit
+from crm_audit_demo import DemoServer
+from crm_audit_demo.db import DB_FILENAME
+from crm_audit_demo.profile import demo_profile
 
 pytestmark = pytest.mark.integration
 

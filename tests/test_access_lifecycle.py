@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 import requests
+
+from crm_audit.core.model import AuditResult, NotAssessed, ProbeResult, Status
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.profile import Profile
+from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit_demo import DemoServer
 from crm_audit_demo.profile import demo_profile
 from crm_audit_plugins.access.common import AccessRun
 from crm_audit_plugins.access.lifecycle import DEACTIVATION, PW_CHANGE, operation_args
 from crm_audit_plugins.access.options import AccessOptions
 from crm_audit_plugins.access.passwords import ECHOED, STORAGE
-
-from crm_audit.core.model import AuditResult, NotAssessed, ProbeResult, Status
-from crm_audit.core.plugins import make_plugin_manager
-from crm_audit.core.profile import Profile
-from crm_audit.core.runner import RunOptions, run_audit
 
 CHECKS = (PW_CHANGE, DEACTIVATION, STORAGE, ECHOED)
 FLAWS: dict[str, tuple[str, ...]] = {
@@ -206,12 +206,11 @@ def test_a_change_that_did_not_take_effect_is_not_assessed_never_judged() -> Non
 
 def test_a_crm_without_passwords_leaves_both_not_assessed_with_the_reason(tmp_path: Any) -> None:
     """Like django-crm 1.x (bearer tokens and one-time codes): nothing is sent, both say why."""
-    from crm_audit_plugins.access.lifecycle import check_lifecycle
-    from crm_audit_plugins.access.passwords import check_passwords
-
     from crm_audit.core.probe import ProbeContext
     from crm_audit.core.profile import parse_profile
     from crm_audit.core.target import Target
+    from crm_audit_plugins.access.lifecycle import check_lifecycle
+    from crm_audit_plugins.access.passwords import check_passwords
 
     prof = parse_profile(
         "name: passwordless\ntarget: {base_url: 'http://127.0.0.1:9'}\n"

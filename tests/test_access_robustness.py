@@ -14,18 +14,17 @@ from typing import Any
 
 import pytest
 from requests.structures import CaseInsensitiveDict
+from test_access_probe import DEMO_OPTIONS, _assert_no_leftovers, _assert_secrets_absent
 
-from crm_audit_demo import DemoServer
-from crm_audit_demo.profile import demo_profile
 from crm_audit.core.model import AuditResult, Finding, ProbeResult, Status
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit.core.target import Exchange, Target
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 from crm_audit_plugins.access.hardening import set_cookies
 from crm_audit_plugins.access.login import _poll_times
 from crm_audit_plugins.access.robustness import replay
-
-from test_access_probe import DEMO_OPTIONS, _assert_no_leftovers, _assert_secrets_absent
 
 FAILING = (Status.failed, Status.warn, Status.error)
 

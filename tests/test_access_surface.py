@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
+from crm_audit.core.adapter import Operation
 from crm_audit.core.model import AuditResult, ProbeResult, Severity, Status
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import RunOptions, make_adapter, run_audit
 from crm_audit.core.target import Target
 from crm_audit_demo import DemoServer
 from crm_audit_demo.profile import demo_profile
-from crm_audit.core.adapter import Operation
+from crm_audit_plugins.access.answers import collection_stem, main_records, records_of
 from crm_audit_plugins.access.collections import arrays, main_arrays, paged
 from crm_audit_plugins.access.data_exposure import leaks, mask, mask_email, secret_of
-from crm_audit_plugins.access.answers import collection_stem, main_records, records_of
 from crm_audit_plugins.access.metadata import internals, tenant_lists, versions
 
 FLAWS = ("settings-leak", "no-pagination", "public-metadata")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from crm_audit.core.adapter import Adapter, RawCredentials, classify_http
 from crm_audit.core.profile import parse_profile
-from crm_audit.protocols.rest import DenialRule, Pagination, ResourceConfig, RestAdapter, RestConfig
 from crm_audit.core.target import Exchange, Target
+from crm_audit.protocols.rest import DenialRule, Pagination, ResourceConfig, RestAdapter, RestConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"

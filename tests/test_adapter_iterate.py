@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from local_http import LocalServer
 
 from crm_audit.core.adapter import IncompleteRead
-from crm_audit.protocols.rest import RestAdapter
 from crm_audit.core.profile import Profile
 from crm_audit.core.target import Target
-
-from local_http import LocalServer
+from crm_audit.protocols.rest import RestAdapter
 
 
 def pages(fail_at_offset: int | None, status: int = 502) -> Any:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from crm_audit_demo import DemoServer
-from crm_audit_demo.profile import demo_profile
+from local_http import LocalServer, json_route
+
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.runner import RunOptions, run_audit
-
-from local_http import LocalServer, json_route
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 
 
 def test_demo_offers_every_module_and_a_good_api() -> None:

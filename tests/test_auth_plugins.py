@@ -11,16 +11,15 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+from local_http import LocalServer
 
 from crm_audit.core.auth import AuthMethod, Credentials
-from crm_audit_demo import DemoServer
-from crm_audit_demo.profile import demo_profile
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit.core.target import Target, TargetError
-
-from local_http import LocalServer
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 
 PW = "pw-Zq9-very-secret"
 TOKEN = "tok-ABCDEFGH12345678"

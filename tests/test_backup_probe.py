@@ -12,16 +12,14 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crm_audit.protocols.rest import RestAdapter
-from crm_audit_demo import DemoServer
-from crm_audit_demo.profile import demo_profile
 from crm_audit.core.model import ProbeResult
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.probe import ProbeContext
@@ -29,6 +27,9 @@ from crm_audit.core.profile import Profile, parse_profile
 from crm_audit.core.redact import Redactor
 from crm_audit.core.runner import RunOptions, new_run_id, run_audit, run_one
 from crm_audit.core.target import Target
+from crm_audit.protocols.rest import RestAdapter
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 from crm_audit_plugins.backup import DEFAULT_GUESSABLE, BackupOptions, BackupProbe
 from crm_audit_plugins.backup.content import analyse, looks_like_backup, verify_checksum
 from crm_audit_plugins.backup.drill import BackupAudit
@@ -475,7 +476,7 @@ def test_checksum_verification() -> None:
 def test_freshness_newest_and_gaps() -> None:
     import datetime as dt
 
-    now = dt.datetime(2026, 1, 10, 12, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
     items = [{"id": 1, "created_at": "2026-01-08T12:00:00Z"}, {"id": 2, "created_at": "2026-01-10T10:00:00Z"},
              {"id": 3, "created_at": "garbage"}]
     fr = evaluate(items, "created_at", "id", 24, "daily", now=now)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from crm_audit.ci.baseline import BaselineError, RegressionPolicy, compare, judge_samples, load_baseline
-from crm_audit_demo import DemoServer
-from crm_audit_demo.profile import demo_profile
+from crm_audit.ci.signing import result_document
 from crm_audit.core.model import AuditResult, Finding, ProbeResult, Severity, Status, TargetSummary
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import RunOptions, run_audit
-from crm_audit.ci.signing import result_document
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 
 SAMPLES = 30
 

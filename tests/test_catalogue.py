@@ -21,8 +21,14 @@ from click.testing import CliRunner
 
 from crm_audit.cli import cli
 from crm_audit.commands.checks import DOC_PATH, as_markdown
-from crm_audit.core.catalogue import (Catalogue, CatalogueError, CheckSpec, apply_catalogue, load_checks,
-                                      registry_catalogue)
+from crm_audit.core.catalogue import (
+    Catalogue,
+    CatalogueError,
+    CheckSpec,
+    apply_catalogue,
+    load_checks,
+    registry_catalogue,
+)
 from crm_audit.core.model import AuditResult, Finding, ProbeResult, Severity, Status, TargetSummary
 from crm_audit.core.plugins import PluginError, make_plugin_manager
 
@@ -199,9 +205,9 @@ def test_a_waiver_naming_no_check_is_a_one_line_error(tmp_path: Path, catalogue:
 def _demo_audit(protocol: str, flaws: tuple[str, ...], only: list[str] | None, overrides: dict[str, Any],
                 shape: Any = None, allow_writes: bool = True, extra_plugins: tuple[object, ...] = ()) -> AuditResult:
     """One in-process audit of a fresh demo server; ``shape`` may change the profile first."""
+    from crm_audit.core.runner import RunOptions, run_audit
     from crm_audit_demo import DemoServer
     from crm_audit_demo.profile import demo_profile
-    from crm_audit.core.runner import RunOptions, run_audit
 
     with DemoServer(flaws=flaws, protocol=protocol) as server:
         profile = demo_profile(server)

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_http import LocalServer, json_route
 
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.report.markdown_reporter import md
 from crm_audit.result_schema import generate_schema, shipped_schema, validate_result
-
-from local_http import LocalServer, json_route
 
 SECRET_PW = "cli-secret-Password-77"
 TOKEN = "cli-token-QWERTY-123456789"

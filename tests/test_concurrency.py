@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from local_http import LocalServer
 
 import crm_audit.protocols.rest
 from crm_audit.core.hookspecs import hookimpl
@@ -18,8 +19,6 @@ from crm_audit.core.probe import Probe, ProbeContext
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.runner import RunOptions, plan_schedule, run_audit
 from crm_audit.core.target import BudgetExceeded
-
-from local_http import LocalServer
 
 #: requests each hammering probe tries to send
 TRIES = 20

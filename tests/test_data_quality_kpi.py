@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
+from crm_audit.core.plugins import make_plugin_manager
+from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit_demo import DemoServer
 from crm_audit_demo.data import SEEDED_DEFECTS
 from crm_audit_demo.profile import demo_profile
-from crm_audit.core.plugins import make_plugin_manager
-from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit_plugins.data_quality import DataQualityOptions
 from crm_audit_plugins.data_quality.checks import count_defects
 from crm_audit_plugins.kpi import CaseFields
@@ -57,7 +57,7 @@ def test_kpis_are_computed_with_their_formulas(demo_result) -> None:
 
 
 def test_rules_on_hand_made_records() -> None:
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     recent, old = "2025-12-01T00:00:00Z", "2023-01-01T00:00:00Z"
     recs = [
         {"first_name": "A", "last_name": "B", "email": "a@x.io", "phone": "+1 212 555 0100", "account_id": 1, "updated_at": recent},

@@ -6,6 +6,7 @@ The cases are the ones where the former hand-written patterns were wrong, each w
 from __future__ import annotations
 
 import pytest
+
 from crm_audit_plugins.data_quality import DataQualityOptions
 from crm_audit_plugins.data_quality.checks import (
     count_defects,

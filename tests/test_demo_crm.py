@@ -23,7 +23,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +367,7 @@ def check_restore_loses_table(api: Api) -> bool:
 def check_stale_backups(api: Api) -> bool:
     items = api.req("GET", "/api/admin/backups", "admin").json()["items"]
     nightly = next(b for b in items if b["kind"] == "nightly")
-    age = datetime.now(timezone.utc) - datetime.fromisoformat(nightly["created_at"].replace("Z", "+00:00"))
+    age = datetime.now(UTC) - datetime.fromisoformat(nightly["created_at"].replace("Z", "+00:00"))
     assert age > timedelta(hours=1, minutes=55)
     return age > timedelta(days=1)
 
@@ -542,7 +542,7 @@ def _defects(contacts: list[dict[str, Any]], account_ids: set[int]) -> dict[str,
         except phonenumbers.NumberParseException:
             return True
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seen = Counter((c["email"] or "").strip().lower() for c in contacts if c["email"])
     return {
         "duplicate": sum(n - 1 for n in seen.values()),

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import requests
 
-from crm_audit_demo import DemoServer
-from crm_audit_demo.profile import demo_profile
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import make_adapter
 from crm_audit.core.target import Target
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 
 pytestmark = pytest.mark.integration
 

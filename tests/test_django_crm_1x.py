@@ -13,18 +13,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
+from targets.django_crm_1x import ACCOUNTS, LOGIN_SCRIPT, DjangoCrm1xServer
 
 from crm_audit.core.model import AuditResult, Finding
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import Profile, load_profile
 from crm_audit.core.runner import RunOptions, run_audit
-
-from targets.django_crm_1x import ACCOUNTS, LOGIN_SCRIPT, DjangoCrm1xServer
 
 # the first build (venv + migrate, about 4–6 min on 2 cores) happens in the first test's set-up
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]

@@ -13,19 +13,19 @@ The assertions are what a careful auditor finds on 0.9.0 (see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from targets.django_crm import DjangoCrmServer
+from targets.postgres import PostgresServer
 
 from crm_audit.core.model import AuditResult, Finding, ProbeResult
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import Profile, load_profile
 from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit.scoring import load_hierarchy
-
-from targets.django_crm import DjangoCrmServer
-from targets.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
@@ -78,8 +78,8 @@ def backup_run(crm: DjangoCrmServer, writing: AuditResult, tmp_path_factory: pyt
 
 def _leftovers(crm: DjangoCrmServer, tag: str) -> dict[str, list[Any]]:
     """Records carrying ``tag`` that are still in the CRM (seen as admin1)."""
-    from crm_audit.protocols.rest import RestAdapter
     from crm_audit.core.target import Target
+    from crm_audit.protocols.rest import RestAdapter
 
     prof = load(crm)
     adapter = RestAdapter(prof.adapter, Target(prof))
@@ -129,8 +129,8 @@ def test_profile_is_valid_and_uses_env_references_only(crm: DjangoCrmServer) -> 
 
 def test_adapter_creates_reads_updates_deletes_every_resource(crm: DjangoCrmServer) -> None:
     """Each resource's bodies work on 0.9.0: create (200, no record) → found by tag → read → PUT → delete."""
-    from crm_audit.protocols.rest import RestAdapter
     from crm_audit.core.target import Target
+    from crm_audit.protocols.rest import RestAdapter
 
     prof = load(crm)
     adapter = RestAdapter(prof.adapter, Target(prof))

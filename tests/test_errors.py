@@ -19,8 +19,6 @@ from crm_audit.core.safeyaml import load_file
 
 
 def _classes() -> dict[type[Exception], int]:
-    from crm_audit_plugins.load.cluster import LoadRunError
-
     from crm_audit.ci.baseline import BaselineError
     from crm_audit.ci.gates import GateSyntaxError
     from crm_audit.ci.signing import SigningError, VerificationError
@@ -42,6 +40,7 @@ def _classes() -> dict[type[Exception], int]:
     from crm_audit.scoring.grades import GradeScaleError
     from crm_audit.scoring.hierarchy import HierarchyError
     from crm_audit.scoring.units import UnitError
+    from crm_audit_plugins.load.cluster import LoadRunError
 
     usage = (ProfileError, OptionErrors, RunnerUsageError, YamlError, WaiverError, BaselineError, GateSyntaxError,
              SigningError, HierarchyError, EvidenceError, FunctionSpecError, CompareError, UnitError, AhpError,

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from fault_cases import CASES, MARGIN_S, RSS_LIMIT_MB, Case, Outcome, run_case
 
 BY_FAULT = {c.fault: c for c in CASES}

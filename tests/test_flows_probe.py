@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from crm_audit.protocols.rest import RestAdapter
-from crm_audit_demo.profile import demo_profile
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import Flow
 from crm_audit.core.runner import RunOptions, run_audit
 from crm_audit.core.target import Target
-
+from crm_audit.protocols.rest import RestAdapter
 from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_http import LocalServer, json_route
 
 from crm_audit.ci.gates import GateSyntaxError, evaluate_gates, merge_gates, parse_fail_under, parse_threshold
 from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Severity, Status, TargetSummary
 from crm_audit.core.profile import Gates, ThresholdGate
-
-from local_http import LocalServer, json_route
 
 
 def make_result(findings: list[Finding] = (), measurements: list[Measurement] = (),

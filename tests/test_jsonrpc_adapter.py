@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from local_http import LocalServer, json_route
+
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.runner import RunOptions, run_audit
-
-from local_http import LocalServer, json_route
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from test_access_probe import EXPECTED
 
-from crm_audit_demo import DemoServer
-from crm_audit_demo.profile import demo_profile
 from crm_audit.core.model import AuditResult, Status
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import RunOptions, make_adapter, run_audit
 from crm_audit.core.target import Target
-from test_access_probe import EXPECTED
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 
 pytestmark = pytest.mark.integration
 

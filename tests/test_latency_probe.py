@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crm_audit_demo.profile import demo_profile
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import RunOptions, run_audit
-
 from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 
 pytestmark = pytest.mark.integration
 
@@ -108,8 +107,8 @@ def test_request_budget_cut_marks_values_bounded_and_lists_unsampled_endpoints(f
 def test_operation_endpoints_time_reads_through_the_adapter_and_never_repeat_writes(fast_demo):
     """An endpoint may name an adapter operation: a read is timed by its exchange; a write is never sent
     (skipped for safety, with a hint) and an operation the adapter lacks is not assessed — counted on the server."""
-    from crm_audit.core.profile import Endpoint
     from crm_audit.core.model import NotAssessed, Status
+    from crm_audit.core.profile import Endpoint
     from crm_audit.core.target import Target
 
     profile = demo_profile(fast_demo)

@@ -23,16 +23,15 @@ import pytest
 import yaml
 from requests.utils import default_user_agent
 
-from crm_audit_demo.profile import demo_profile
+from crm_audit.core.net import free_port
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.runner import RunOptions, run_audit
-from crm_audit.core.net import free_port
+from crm_audit_demo import DemoServer
+from crm_audit_demo.profile import demo_profile
 from crm_audit_plugins.load.cluster import SECRET_ENV, Cluster, LoadRunError, locust_env, worker_command
 from crm_audit_plugins.load.locustfile import render_locustfile
 from crm_audit_plugins.load.stats import ladder, step_stats
-
-from crm_audit_demo import DemoServer
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +91,7 @@ class CountingProxy:
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "CountingProxy":
+    def __enter__(self) -> CountingProxy:
         self._thread.start()
         return self
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Status, TargetSummary
 from crm_audit.core.probe import Probe
 from crm_audit.scoring import HierarchyError, load_hierarchy, score_result
-from crm_audit.scoring.extend import (IndicatorSpec, collect_indicators, fed_indicators, unscored_probe_warnings)
+from crm_audit.scoring.extend import IndicatorSpec, collect_indicators, fed_indicators, unscored_probe_warnings
 
 TRAIL = IndicatorSpec(id="sec.audit_trail", title="Audit trail", dimension="sec", weight=0.1,
                       source="probe:audit_trail", unit="ratio", expected=1.0, better="higher",
@@ -169,9 +169,9 @@ nodes:
 
 def test_rescoring_after_waivers_keeps_the_plugin_indicators() -> None:
     """Waivers re-score the result; the plugins' indicators must stay in the tree they were scored in."""
+    from crm_audit.ci.waivers import Waiver
     from crm_audit.core.postprocess import Prepared, postprocess
     from crm_audit.core.profile import Gates
-    from crm_audit.ci.waivers import Waiver
 
     result = AuditResult(tool={"name": "crm-audit", "version": "t"}, run_id="r",
                          target=TargetSummary(name="t", base_url="http://127.0.0.1:1", scope=["127.0.0.1"]),

@@ -8,18 +8,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_http import LocalServer, json_route
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from crm_audit.core.model import Finding, ProbeResult, Status
 from crm_audit.core.hookspecs import hookimpl
-from crm_audit.core.options import AccountName, OptionErrors, ResourceName, ScopedPath, apply_overrides, validate_options
+from crm_audit.core.model import Finding, ProbeResult, Status
+from crm_audit.core.options import (
+    AccountName,
+    OptionErrors,
+    ResourceName,
+    ScopedPath,
+    apply_overrides,
+    validate_options,
+)
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.probe import Probe, ProbeContext
 from crm_audit.core.profile import ProfileError, parse_profile
 from crm_audit.core.runner import check_plugin_sections, probe_options, run_one
 from crm_audit.core.target import Target
-
-from local_http import LocalServer, json_route
 
 PROFILE = parse_profile("""
 target: {base_url: "https://crm.example.test", scope: [crm.example.test, "*.cdn.example.test"]}

@@ -10,11 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from local_http import LocalServer, json_route
 
 from crm_audit.core import hookspecs
 from crm_audit.core.plugins import make_plugin_manager
-
-from local_http import LocalServer, json_route
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 from local_http import LocalServer
+
 from crm_audit.core.net import free_port
 from crm_audit.core.redact import MASK
 

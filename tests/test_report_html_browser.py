@@ -20,8 +20,9 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import websocket  # websocket-client: drives Chromium over the DevTools protocol
@@ -97,7 +98,7 @@ def luminance_stats(png: bytes) -> tuple[float, float]:
 class Page:
     """One browser tab: send commands, collect events (console, network, dialogs)."""
 
-    def __init__(self, browser: "Browser", session: str) -> None:
+    def __init__(self, browser: Browser, session: str) -> None:
         self.browser, self.session = browser, session
         self.events: list[dict[str, Any]] = []
         self.dialogs: list[str] = []

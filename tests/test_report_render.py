@@ -19,7 +19,12 @@ from crm_audit.commands.report import report  # noqa: E402
 from crm_audit.core.plugins import make_plugin_manager  # noqa: E402
 from crm_audit.core.probe import Reporter  # noqa: E402
 from crm_audit.report import (  # noqa: E402
-    csv_reporter, html_reporter, json_reporter, junit_reporter, markdown_reporter, sarif_reporter,
+    csv_reporter,
+    html_reporter,
+    json_reporter,
+    junit_reporter,
+    markdown_reporter,
+    sarif_reporter,
 )
 from crm_audit.report.render import ReportError, render_reports, select_formats  # noqa: E402
 

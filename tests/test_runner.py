@@ -6,17 +6,15 @@ import threading
 import time
 
 import pytest
+from local_http import LocalServer, json_route
 
 import crm_audit.protocols.rest
-
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import Evidence, Finding, ProbeResult, Status
 from crm_audit.core.plugins import PluginError, make_plugin_manager
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.runner import RunOptions, UsageError, run_audit
-
-from local_http import LocalServer, json_route
 
 SECRET = "runner-secret-pw-42"
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_http import LocalServer, json_route
 
 from crm_audit.ci.signing import (
     SigningError,
@@ -22,8 +23,6 @@ from crm_audit.ci.signing import (
     verify_document,
     verify_file,
 )
-
-from local_http import LocalServer, json_route
 
 PROFILE = """
 name: signing test ünïcode

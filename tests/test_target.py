@@ -6,11 +6,10 @@ import json
 import time
 
 import pytest
+from local_http import LocalServer, json_route, redirect_route
 
 from crm_audit.core.profile import parse_profile
 from crm_audit.core.target import BudgetExceeded, OutOfScope, Target, TargetError
-
-from local_http import LocalServer, json_route, redirect_route
 
 SECRET = "pw-Zq9-very-secret"
 TOKEN = "tok-ABCDEFGH12345678"
@@ -186,11 +185,11 @@ def test_evidence_is_redacted_before_it_is_cut(server) -> None:
 
 # --------------------------------------------------------------------------- hostile answers (issue 17)
 
+from fault_target import FaultTarget  # noqa: E402
+
 from crm_audit.core.bounded import retry_after_s  # noqa: E402
 from crm_audit.core.model import NotAssessed  # noqa: E402
 from crm_audit.core.profile import Profile  # noqa: E402
-
-from fault_target import FaultTarget  # noqa: E402
 
 
 @pytest.fixture(scope="module")

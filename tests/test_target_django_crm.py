@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from targets.django_crm import DEFAULT_SECRET_KEY, USERS, DjangoCrmServer
 from targets.postgres import PostgresServer
 

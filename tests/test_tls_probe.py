@@ -8,11 +8,22 @@ module; each scenario is scanned once through the probe with a real ProbeContext
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tls_servers
+from tls_servers import (
+    NginxServer,
+    PyServer,
+    make_ca,
+    make_leaf,
+    make_pki,
+    nginx_sites,
+    probe_context,
+    python_servers,
+    start_all,
+)
 
 from crm_audit.core.model import Finding, ProbeResult, Status
 from crm_audit.core.plugins import make_plugin_manager
@@ -26,11 +37,6 @@ from crm_audit_plugins.tls.ciphers import forward_secret, key_exchange, weakness
 from crm_audit_plugins.tls.grade import grade, overall
 from crm_audit_plugins.tls.http_checks import insecure_cookie_names, parse_hsts, split_set_cookie
 from crm_audit_plugins.tls.scan import AcceptedCipher, ServerReport, Vulnerabilities
-
-import tls_servers
-from tls_servers import (
-    NginxServer, PyServer, make_ca, make_leaf, make_pki, nginx_sites, probe_context, python_servers, start_all,
-)
 
 FAILING = (Status.failed, Status.warn, Status.error)
 

@@ -13,11 +13,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_audit.core.model import (AuditResult, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status,
-                             TargetSummary)
+from crm_audit.core.model import (
+    AuditResult,
+    Finding,
+    Measurement,
+    NotAssessed,
+    ProbeResult,
+    Severity,
+    Status,
+    TargetSummary,
+)
 from crm_audit.core.profile import VerdictRules
-from crm_audit.scoring import load_hierarchy
 from crm_audit.core.verdict import CONDITIONS, FIT, INCONCLUSIVE, NOT_FIT, finalize, rank
+from crm_audit.scoring import load_hierarchy
 
 HIERARCHY = load_hierarchy("default")
 FINDINGS_INDICATORS = [n.id for n in HIERARCHY.leaves() if n.function.kind == "findings"]

@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_http import LocalServer, json_route
 
-from crm_audit.core.model import Measurement, AuditResult, Finding, ProbeResult, Severity, Status, TargetSummary
+from crm_audit.ci.waivers import WaiverError, apply_waivers, load_waivers, parse_waivers
+from crm_audit.core.model import AuditResult, Finding, Measurement, ProbeResult, Severity, Status, TargetSummary
 from crm_audit.core.postprocess import Prepared, postprocess
 from crm_audit.core.profile import Gates
 from crm_audit.scoring import load_hierarchy, score_result
-from crm_audit.ci.waivers import WaiverError, apply_waivers, load_waivers, parse_waivers
-
-from local_http import LocalServer, json_route
 
 TODAY = dt.date(2026, 6, 1)
 

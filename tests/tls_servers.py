@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -16,12 +17,11 @@ import socket
 import ssl
 import subprocess
 import sys
-import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -76,7 +76,7 @@ def make_ca(directory: Path, name: str = "crm-audit test CA", key: str = "ec256"
     """A self-signed root CA (CA:TRUE) used only to sign the test leaves."""
     private_key = _new_key(key)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -117,7 +117,7 @@ def make_leaf(
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first)])
     issuer_name = ca.cert.subject if ca else subject
     signer = ca.key if ca else private_key
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     builder = (
@@ -163,7 +163,7 @@ def _sign_sha1_with_openssl(directory: Path, name: str, draft: x509.Certificate,
     (work / "ext.cnf").write_text(
         f"basicConstraints=critical,CA:FALSE\nsubjectAltName={sans}\nextendedKeyUsage=serverAuth\n"
     )
-    days = max(1, (draft.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).days)
+    days = max(1, (draft.not_valid_after_utc - dt.datetime.now(dt.UTC)).days)
     subprocess.run(
         ["openssl", "x509", "-req", "-in", str(work / "req.csr"), "-CA", str(ca.cert_path), "-CAkey", str(ca.key_path),
          "-CAcreateserial", "-sha1", "-days", str(days), "-extfile", str(work / "ext.cnf"), "-out", str(work / "leaf.crt")],
@@ -259,7 +259,7 @@ class NginxServer:
     def __getitem__(self, name: str) -> NginxSite:
         return self.sites[name]
 
-    def start(self) -> "NginxServer":
+    def start(self) -> NginxServer:
         """Allocate ports, write the config, start nginx and wait until every port answers."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         for site in self.sites.values():
@@ -300,9 +300,9 @@ http {{
                 wait_for_port(site.port)
                 if site.http_port:
                     wait_for_port(site.http_port)
-        except TimeoutError:
+        except TimeoutError as exc:
             self.stop()
-            raise RuntimeError((w / "error.log").read_text() if (w / "error.log").exists() else "nginx did not start")
+            raise RuntimeError((w / "error.log").read_text() if (w / "error.log").exists() else "nginx did not start") from exc
         return self
 
     def stop(self) -> None:
@@ -316,7 +316,7 @@ http {{
                 self.proc.wait()
         self.proc = None
 
-    def __enter__(self) -> "NginxServer":
+    def __enter__(self) -> NginxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -345,7 +345,7 @@ class PyServer:
         scheme = "https" if self.cert else "http"
         return f"{scheme}://localhost:{self.port}/"
 
-    def start(self) -> "PyServer":
+    def start(self) -> PyServer:
         config = {
             "paths": [str(self.cert.cert_path), str(self.cert.key_path)] if self.cert else None,
             "headers": self.headers, "status": self.status, "port": self.port,
@@ -370,7 +370,7 @@ class PyServer:
                 self._proc.stdout.close()
             self._proc = None
 
-    def __enter__(self) -> "PyServer":
+    def __enter__(self) -> PyServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -12,9 +12,10 @@ not a change of the target (measured: two runs of the same server 5.6 → 11.2 m
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from crm_audit.core.ci_model import BaselineComparison, Regression, RegressionPolicyRecord, ScoreChange
 from crm_audit.core.errors import InputFileError

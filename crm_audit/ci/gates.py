@@ -4,7 +4,8 @@ regressions against a baseline). Waived findings never fail a gate."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from crm_audit.core.errors import InputFileError
 from crm_audit.core.model import SEVERITY_ORDER, AuditResult, GateOutcome

@@ -19,11 +19,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from crm_audit.core.errors import EXIT_GATE, CrmAuditError, InputFileError
-from crm_audit.fsutil import write_atomic
 from crm_audit.core.ci_model import Signature
+from crm_audit.core.errors import EXIT_GATE, CrmAuditError, InputFileError
 from crm_audit.core.model import AuditResult
 from crm_audit.core.safeyaml import parse_text, read_file
+from crm_audit.fsutil import write_atomic
 
 ALGORITHM = "ed25519"
 #: the keys of a signature record, exactly those of the Signature model
@@ -126,7 +126,7 @@ def sign_document(doc: dict[str, Any], key: Ed25519PrivateKey, signed_at: str | 
     meta = {
         "algorithm": ALGORITHM,
         "key_fingerprint": fingerprint(key.public_key()),
-        "signed_at": signed_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "signed_at": signed_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     unsigned = {**{k: v for k, v in doc.items() if k != "signature"}, "signature": meta}
     value = base64.b64encode(key.sign(canonical_bytes(unsigned))).decode("ascii")

@@ -8,9 +8,10 @@ reported, so an accepted risk is looked at again instead of being forgotten.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,8 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crm_audit.core.ci_model import FindingWaiver, WaiverOutcome, WaiversRecord
-from crm_audit.core.model import AuditResult, Finding, Status
 from crm_audit.core.errors import InputFileError, first_error
+from crm_audit.core.model import AuditResult, Finding, Status
 from crm_audit.core.safeyaml import load_file
 
 WAIVABLE = (Status.failed, Status.warn)
@@ -97,7 +98,7 @@ def parse_waivers(data: Any, source: str = "<waivers>") -> list[Waiver]:
     return out
 
 
-def check_waiver_ids(waivers: list[Waiver], catalogue: "Catalogue", source: str = "<waivers>") -> None:
+def check_waiver_ids(waivers: list[Waiver], catalogue: Catalogue, source: str = "<waivers>") -> None:
     """Every waiver's id names a catalogue check or a finding id under one (patterns: some check's
     ids can match); a typo is a :class:`WaiverError` of one line naming the entry."""
     for i, w in enumerate(waivers):
@@ -114,7 +115,7 @@ def apply_waivers(result: AuditResult, waivers: list[Waiver], today: dt.date | N
     waived finding and ``result.waivers`` (a ``WaiversRecord``: applied, expired, unmatched). Calls ``warn`` once
     per expired or unmatched waiver.
     """
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     in_target = [w for w in waivers if w.matches_target(result.target.base_url)]
     hits: dict[int, list[str]] = {i: [] for i in range(len(in_target))}
 

@@ -9,28 +9,36 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 
-from crm_audit.fsutil import write_atomic
-from crm_audit.core.model import AuditResult, load_result
 from crm_audit.core.errors import UsageError
+from crm_audit.core.model import AuditResult, load_result
 from crm_audit.core.safeyaml import load_file
+from crm_audit.fsutil import write_atomic
 from crm_audit.scoring import (
     AhpError,
     EvidenceError,
     HierarchyError,
     ahp_weights,
+    fuzzy,
     load_evidence,
     load_hierarchy,
     score_result,
 )
-from crm_audit.scoring import fuzzy
 from crm_audit.scoring.ahp import RI_TABLES
 from crm_audit.scoring.grey import NORMALISATIONS, RHO
-from crm_audit.scoring.render import COMPARE_HEADERS, SCORING_HEADERS, compare_rows, format_table, overall_line, scoring_rows
+from crm_audit.scoring.render import (
+    COMPARE_HEADERS,
+    SCORING_HEADERS,
+    compare_rows,
+    format_table,
+    overall_line,
+    scoring_rows,
+)
 
 
 class InputError(UsageError, click.ClickException):

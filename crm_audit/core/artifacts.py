@@ -9,7 +9,8 @@ model into the result's JSON Schema, keyed by probe id.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from crm_audit.core.errors import CannotRun
-from crm_audit.core.errors import first_error
+from crm_audit.core.errors import CannotRun, first_error
 from crm_audit.core.profile import Account, AuthConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,7 +75,7 @@ class Credentials:
 class LoginAttempt:
     """One login try with a given user name and password (or one-time code)."""
 
-    exchange: "Exchange | None"
+    exchange: Exchange | None
     credentials: Credentials | None = None
     #: why it was refused, when it was ("HTTP 401", "error in the answer", …)
     refused: str | None = None
@@ -109,15 +109,15 @@ class AuthMethod:
             except ValidationError as exc:
                 raise AuthFailed(first_error(exc, f"accounts.{account.name}.auth.options")) from None
 
-    def login(self, target: "Target") -> Credentials:
+    def login(self, target: Target) -> Credentials:
         """Log the account in; raise :class:`AuthFailed` with one clear line when refused."""
         raise NotImplementedError  # pragma: no cover
 
-    def refresh(self, target: "Target", old: Credentials) -> Credentials:
+    def refresh(self, target: Target, old: Credentials) -> Credentials:
         """New credentials for expiring ones; by default a fresh login."""
         return self.login(target)
 
-    def logout(self, target: "Target", credentials: Credentials) -> "Exchange | None":
+    def logout(self, target: Target, credentials: Credentials) -> Exchange | None:
         """End the session (``auth.logout`` in the profile); None when there is no way to."""
         step = self.auth.logout
         if step is None:
@@ -126,7 +126,7 @@ class AuthMethod:
         kw: dict[str, Any] = ({"json": body} if step.body_format == "json" else {"data": body}) if step.body else {}
         return target.request(step.method, step.url, account=self.account.name, **kw)
 
-    def attempt(self, target: "Target", username: str, password: str) -> LoginAttempt:
+    def attempt(self, target: Target, username: str, password: str) -> LoginAttempt:
         """Try to log in as ``username`` with ``password``; never raises for a refusal."""
         raise NotImplementedError(f"auth method {self.name!r} does not log in with a password")
 

@@ -106,7 +106,7 @@ def read_body(raw: Any, encoding: str | None, declared: str | None, *, deadline:
             sock.settimeout(min(read_timeout, left))
         try:
             piece = read(CHUNK, decode_content=False)
-        except (ReadTimeoutError, socket.timeout, TimeoutError):
+        except (ReadTimeoutError, TimeoutError):
             raise DeadlineHit() from None
         if inflater is None:
             out += piece

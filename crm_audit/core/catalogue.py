@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from crm_audit.core.model import AuditResult, Finding, Severity, Status
 from crm_audit.core.errors import InputFileError, error_lines, first_error
+from crm_audit.core.model import AuditResult, Finding, Severity, Status
 from crm_audit.core.safeyaml import load_file
 
 #: what a check may need before it can run (a subset per entry)
@@ -92,7 +93,7 @@ class Remediation(BaseModel):
     generic: str = Field(min_length=1, description="what to change, whatever the stack")
 
     @model_validator(mode="after")
-    def _stacks_are_text(self) -> "Remediation":
+    def _stacks_are_text(self) -> Remediation:
         for key, value in (self.model_extra or {}).items():
             if not _SLUG.match(key) or not isinstance(value, str) or not value.strip():
                 raise ValueError(f"stack {key!r}: expected a lowercase stack name with non-empty text")
@@ -212,7 +213,7 @@ class Catalogue:
     checks: dict[str, CheckSpec] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, specs: Iterable[CheckSpec]) -> "Catalogue":
+    def of(cls, specs: Iterable[CheckSpec]) -> Catalogue:
         """A catalogue of ``specs``; a duplicate id is a :class:`CatalogueError`."""
         specs = list(specs)
         _no_duplicates(specs)

@@ -28,7 +28,7 @@ def parse_time(value: Any) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def is_audit_record(record: dict[str, Any]) -> bool:

@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crm_audit.core.model import AuditResult, ProbeResult
-    from crm_audit.core.probe import Probe, Reporter
+    import click
+
     from crm_audit.core.adapter import Adapter
     from crm_audit.core.auth import AuthMethod
     from crm_audit.core.catalogue import CheckSpec
-    from crm_audit.scoring.extend import IndicatorSpec
+    from crm_audit.core.model import AuditResult, ProbeResult
+    from crm_audit.core.probe import Probe, Reporter
     from crm_audit.report.section import ReportSection
-    import click
+    from crm_audit.scoring.extend import IndicatorSpec
 
 PROJECT = "crm_audit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -28,7 +29,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def crm_audit_register_probes() -> "list[type[Probe]]":
+def crm_audit_register_probes() -> list[type[Probe]]:
     """Return the probe classes this plugin provides.
 
     Called once when the plugin manager is built. Each class subclasses
@@ -40,7 +41,7 @@ def crm_audit_register_probes() -> "list[type[Probe]]":
 
 
 @hookspec
-def crm_audit_register_reporters() -> "list[type[Reporter]]":
+def crm_audit_register_reporters() -> list[type[Reporter]]:
     """Return the reporter classes this plugin provides.
 
     Called once when the plugin manager is built. A reporter declares ``format`` (the name
@@ -50,7 +51,7 @@ def crm_audit_register_reporters() -> "list[type[Reporter]]":
 
 
 @hookspec
-def crm_audit_register_adapters() -> "list[type[Adapter]]":
+def crm_audit_register_adapters() -> list[type[Adapter]]:
     """Return the target-adapter classes this plugin provides.
 
     Called once when the plugin manager is built. An adapter maps generic notions
@@ -61,7 +62,7 @@ def crm_audit_register_adapters() -> "list[type[Adapter]]":
 
 
 @hookspec
-def crm_audit_register_auth() -> "list[type[AuthMethod]]":
+def crm_audit_register_auth() -> list[type[AuthMethod]]:
     """Return the authentication-method classes this plugin provides.
 
     Called when a Target first needs to log an account in. Each class subclasses
@@ -74,7 +75,7 @@ def crm_audit_register_auth() -> "list[type[AuthMethod]]":
 
 
 @hookspec
-def crm_audit_register_indicators() -> "list[IndicatorSpec]":
+def crm_audit_register_indicators() -> list[IndicatorSpec]:
     """Return the indicators this plugin adds to whichever hierarchy the profile chooses.
 
     Called once per hierarchy load (audit, validate). Each
@@ -86,7 +87,7 @@ def crm_audit_register_indicators() -> "list[IndicatorSpec]":
 
 
 @hookspec
-def crm_audit_register_commands(cli: "click.Group") -> None:
+def crm_audit_register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``crm-audit`` command line (as datasette's ``register_commands``).
 
     Called with the top-level click group when the command line needs a command it does not
@@ -99,7 +100,7 @@ def crm_audit_register_commands(cli: "click.Group") -> None:
 
 
 @hookspec
-def crm_audit_register_report_sections() -> "list[ReportSection]":
+def crm_audit_register_report_sections() -> list[ReportSection]:
     """Return how the HTML report draws the results of this plugin's probes.
 
     Called when an HTML report is rendered. Each
@@ -111,7 +112,7 @@ def crm_audit_register_report_sections() -> "list[ReportSection]":
 
 
 @hookspec
-def crm_audit_register_checks() -> "list[CheckSpec]":
+def crm_audit_register_checks() -> list[CheckSpec]:
     """Return the check-catalogue entries of the checks this plugin's probes emit.
 
     Called once per catalogue build (audit, ``crm-audit checks``, waivers). Implement it in
@@ -131,7 +132,7 @@ def crm_audit_audit_started(run_id: str, profile: Any, probe_ids: list[str]) -> 
 
 
 @hookspec
-def crm_audit_probe_finished(run_id: str, result: "ProbeResult") -> None:
+def crm_audit_probe_finished(run_id: str, result: ProbeResult) -> None:
     """Observe one probe's result as soon as it is known (also for errors and skips).
 
     Called once per selected probe, in the runner's thread. Return value is ignored;
@@ -140,7 +141,7 @@ def crm_audit_probe_finished(run_id: str, result: "ProbeResult") -> None:
 
 
 @hookspec
-def crm_audit_audit_finished(result: "AuditResult") -> None:
+def crm_audit_audit_finished(result: AuditResult) -> None:
     """Observe the finished (possibly incomplete) audit result, before it is written.
 
     Called once, also when the audit was interrupted, with the scored, judged and redacted

@@ -7,9 +7,10 @@ versioned AuditResult JSON, so a report can be re-rendered later from the JSON a
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -105,7 +106,7 @@ class Finding(_Frozen):
     check: str | None = None
 
     @model_validator(mode="after")
-    def _reason_follows_status(self) -> "Finding":
+    def _reason_follows_status(self) -> Finding:
         """Skipped and error outcomes always carry a reason; pass/fail/warn never do."""
         if self.status in (Status.skipped, Status.error) and self.not_assessed is None:
             default = NotAssessed.not_configured if self.status is Status.skipped else NotAssessed.request_failed
@@ -139,7 +140,7 @@ class SampleSummary(_Frozen):
     p99: float
 
     @classmethod
-    def of(cls, samples: Sequence[float]) -> "SampleSummary":
+    def of(cls, samples: Sequence[float]) -> SampleSummary:
         """The summary of ``samples``; percentiles by ``numpy.percentile`` (linear interpolation)."""
         import numpy as np  # imported here: the CLI starts without numpy
 

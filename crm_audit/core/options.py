@@ -10,7 +10,8 @@ those types accept any text.
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Sequence
+from collections.abc import Sequence
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ValidationError, ValidationInfo

@@ -9,15 +9,16 @@ command needs it, so start-up stays fast.
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import pluggy
 
-from crm_audit.core.errors import CannotRun
 from crm_audit.core import hookspecs
 from crm_audit.core.adapter import Adapter
 from crm_audit.core.auth import AuthMethod
+from crm_audit.core.errors import CannotRun
 from crm_audit.core.probe import Probe, Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +50,7 @@ class Registry:
     def hook(self) -> pluggy.HookRelay:
         return self.pm.hook
 
-    def report_sections(self) -> "dict[str, ReportSection]":
+    def report_sections(self) -> dict[str, ReportSection]:
         """The HTML report section of each probe that has one, by probe id (``crm_audit_register_report_sections``).
 
         Raises PluginError when two plugins draw the same probe or a plugin returns something else.
@@ -70,7 +71,7 @@ class Registry:
                 out[section.probe], origin[section.probe] = section, source
         return out
 
-    def register_commands(self, cli: "click.Group") -> list[str]:
+    def register_commands(self, cli: click.Group) -> list[str]:
         """Let every plugin add its sub-commands to ``cli`` (``crm_audit_register_commands``); returns warnings.
 
         A plugin whose hook fails, or that takes a command name already in use, adds none of its

@@ -10,19 +10,20 @@ so it covers everything, gate outcomes included.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from crm_audit.ci.baseline import BaselineError, RegressionPolicy, compare, load_baseline
 from crm_audit.ci.gates import GateSyntaxError, evaluate_gates, merge_gates
+from crm_audit.ci.signing import SigningError, load_private_key, sign_result
+from crm_audit.ci.waivers import Waiver, WaiverError, apply_waivers, check_waiver_ids, load_waivers
 from crm_audit.core.catalogue import Catalogue, check_drawn
+from crm_audit.core.errors import UsageError
 from crm_audit.core.model import AuditResult
 from crm_audit.core.profile import Gates, Profile
-from crm_audit.core.errors import UsageError
-from crm_audit.ci.signing import SigningError, load_private_key, sign_result
 from crm_audit.core.verdict import finalize
-from crm_audit.ci.waivers import Waiver, WaiverError, apply_waivers, check_waiver_ids, load_waivers
 
 
 @dataclass

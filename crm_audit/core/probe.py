@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,9 +34,9 @@ class ProbeContext:
     """What a probe gets: the target client, the adapter, its options and the audit's rules."""
 
     run_id: str
-    profile: "Profile"
-    target: "Target"
-    adapter: "Adapter | None"
+    profile: Profile
+    target: Target
+    adapter: Adapter | None
     options: Any
     allow_writes: bool
     allow_disruptive: bool

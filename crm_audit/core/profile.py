@@ -10,12 +10,21 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from crm_audit.core.errors import UsageError, dotted, error_lines, first_error
 from crm_audit.core.safeyaml import clip, parse_text, read_file
@@ -153,7 +162,7 @@ class TargetConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _default_scope(self) -> "TargetConfig":
+    def _default_scope(self) -> TargetConfig:
         host = urlsplit(self.base_url).hostname or ""
         if not self.scope:
             self.scope = [host]
@@ -228,7 +237,7 @@ class AuthConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="settings of a plugin's auth method")
 
     @model_validator(mode="after")
-    def _complete(self) -> "AuthConfig":
+    def _complete(self) -> AuthConfig:
         need = {
             "bearer": ["token"],
             "api_key": ["api_key"],
@@ -293,7 +302,7 @@ class Endpoint(_Strict):
     expect_status: list[int] = Field(default_factory=lambda: [200], description="statuses that count as success")
 
     @model_validator(mode="after")
-    def _one_target(self) -> "Endpoint":
+    def _one_target(self) -> Endpoint:
         if (self.path is None) == (self.operation is None):
             raise ValueError("give exactly one of path and operation")
         if self.operation is not None:
@@ -422,7 +431,7 @@ class Profile(_Strict):
     digest: str = Field("", exclude=True)
 
     @model_validator(mode="after")
-    def _references(self) -> "Profile":
+    def _references(self) -> Profile:
         names = [a.name for a in self.accounts]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -430,7 +439,7 @@ class Profile(_Strict):
         for ep in self.endpoints:
             if ep.account and ep.account not in names:
                 raise ValueError(f"endpoint {ep.name!r} names unknown account {ep.account!r}")
-        for i, ep in enumerate(self.endpoints):
+        for _i, ep in enumerate(self.endpoints):
             if ep.path and ep.path.startswith(("http://", "https://")):
                 host = urlsplit(ep.path).hostname or ""
                 if not host_in_scope(host, self.target.scope):

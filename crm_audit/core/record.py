@@ -8,7 +8,8 @@ readers written against those dicts keep working; new code reads attributes.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 

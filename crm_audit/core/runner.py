@@ -20,18 +20,19 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
 from crm_audit import __version__
-from crm_audit.core.artifacts import artifacts_misfit
 from crm_audit.core.adapter import Adapter
+from crm_audit.core.artifacts import artifacts_misfit
+from crm_audit.core.catalogue import apply_catalogue, registry_catalogue
 from crm_audit.core.errors import UsageError, first_error
 from crm_audit.core.logs import ProbeLog
-from crm_audit.core.catalogue import apply_catalogue, registry_catalogue
 from crm_audit.core.model import AuditResult, ProbeResult, SchedulePhase, TargetSummary
 from crm_audit.core.plugins import Registry
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
@@ -42,12 +43,12 @@ from crm_audit.core.verdict import finalize
 
 def new_run_id() -> str:
     """A sortable, unique run id such as 20261123T161500Z-3f9a1c."""
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{now}-{secrets.token_hex(3)}"
 
 
 def utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def select_probes(registry: Registry, profile: Profile, only: list[str] | None = None,

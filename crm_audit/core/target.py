@@ -15,8 +15,9 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -28,8 +29,8 @@ from urllib3.util import parse_url
 if TYPE_CHECKING:  # pragma: no cover
     from crm_audit.core.auth import AuthMethod, Credentials, LoginAttempt, Signer
 
-from crm_audit.core.errors import CannotRun
 from crm_audit.core.bounded import CapHit, DeadlineHit, TooDeep, parse_json, read_body, retry_after_s
+from crm_audit.core.errors import CannotRun
 from crm_audit.core.model import Evidence, NotAssessed
 from crm_audit.core.profile import Account, Profile, host_in_scope
 from crm_audit.core.redact import Redactor
@@ -180,7 +181,7 @@ class Target:
     """HTTP client bound to one profile's target, accounts, scope, rate and budget."""
 
     def __init__(self, profile: Profile, redactor: Redactor | None = None,
-                 auth_methods: "Mapping[str, type[AuthMethod]] | None" = None) -> None:
+                 auth_methods: Mapping[str, type[AuthMethod]] | None = None) -> None:
         """``auth_methods`` (name → class) defaults to what the installed plugins register."""
         self.profile = profile
         self.config = profile.target
@@ -303,7 +304,7 @@ class Target:
     def _account(self, account: str | Account) -> Account:
         return account if isinstance(account, Account) else self.profile.account(account)
 
-    def auth_method(self, account: str | Account) -> "AuthMethod":
+    def auth_method(self, account: str | Account) -> AuthMethod:
         """The account's auth method (``auth.method``), from the plugins' ``crm_audit_register_auth``."""
         from crm_audit.core.auth import AuthFailed, discover
 
@@ -325,7 +326,7 @@ class Target:
         with self._auth_lock:
             return self._methods.setdefault(acct.name, method)
 
-    def credentials(self, account: str | Account, refresh: bool = False) -> "Credentials | None":
+    def credentials(self, account: str | Account, refresh: bool = False) -> Credentials | None:
         """The account's credentials: logged in on first use, renewed shortly before they expire.
 
         None for ``method: none``. Raises TargetError (one line, no secret) when the login fails.
@@ -378,7 +379,7 @@ class Target:
             self.forget_token(account)
 
     def try_login(self, account: str | Account, username: str | None = None,
-                  password: str | None = None) -> "LoginAttempt":
+                  password: str | None = None) -> LoginAttempt:
         """One login try through the account's method, with other credentials if given.
 
         Never raises for a refusal; raises NotImplementedError when the method logs in without a
@@ -425,7 +426,7 @@ class Target:
             self.redactor.add(value)
         return cookies
 
-    def _signer(self, account: str | None) -> "Signer | None":
+    def _signer(self, account: str | None) -> Signer | None:
         if account is None:
             return None
         with self._auth_lock:
@@ -488,8 +489,8 @@ class Target:
 
     def _send(
         self, session: requests.Session, method: str, url: str, headers: dict[str, str],
-        params: Mapping[str, Any] | None, json: Any, data: Any, clock: "_Clock", account: str | None,
-        retrying: bool, signer: "Signer | None" = None,
+        params: Mapping[str, Any] | None, json: Any, data: Any, clock: _Clock, account: str | None,
+        retrying: bool, signer: Signer | None = None,
     ) -> Exchange:
         """One request with its retries; every attempt is charged to the budget and the rate limit."""
         waits: list[float] = []
@@ -508,7 +509,7 @@ class Target:
             else:
                 time.sleep(wait)
 
-    def _retry_wait(self, ex: Exchange, attempt: int, clock: "_Clock") -> float | None:
+    def _retry_wait(self, ex: Exchange, attempt: int, clock: _Clock) -> float | None:
         """Seconds to wait before another attempt, or None: keep this answer."""
         if attempt > self.config.retries or self.budget_left <= 0:
             return None
@@ -532,8 +533,8 @@ class Target:
 
     def _attempt(
         self, session: requests.Session, method: str, url: str, headers: dict[str, str],
-        params: Mapping[str, Any] | None, json: Any, data: Any, clock: "_Clock", account: str | None,
-        signer: "Signer | None" = None,
+        params: Mapping[str, Any] | None, json: Any, data: Any, clock: _Clock, account: str | None,
+        signer: Signer | None = None,
     ) -> Exchange:
         self._check_cancelled()
         ex = Exchange(method=method.upper(), url=url, account=account, _redactor=self.redactor)
@@ -604,7 +605,7 @@ class Target:
             ex.error = _cut(self.redactor.redact(ex.error))
         return ex
 
-    def _timeout_text(self, clock: "_Clock") -> str:
+    def _timeout_text(self, clock: _Clock) -> str:
         if clock.left() <= 0.01:
             return f"no whole answer within the deadline of {clock.limit_s:g} s (target.deadline_s)"
         return f"timed out: no data for {clock.timeout_s:g} s (target.timeout_s)"
@@ -636,7 +637,7 @@ class Target:
             s.close()
 
 
-def _empty_credentials() -> "Credentials":
+def _empty_credentials() -> Credentials:
     from crm_audit.core.auth import Credentials
 
     return Credentials()

@@ -15,7 +15,8 @@ never turn a blocking verdict into a passing one (:func:`rank`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from crm_audit.core.model import SEVERITY_ORDER, AuditResult, Finding, Verdict, VerdictWord
 from crm_audit.core.profile import VerdictRules

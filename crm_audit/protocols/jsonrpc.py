@@ -17,8 +17,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_audit.core.adapter import (NAMED_OPERATIONS, Adapter, Caller, Discovery, FieldKind, Operation, Outcome, RawCredentials,
-                      classify_http, dig, fill, nest)
+from crm_audit.core.adapter import (
+    NAMED_OPERATIONS,
+    Adapter,
+    Caller,
+    Discovery,
+    FieldKind,
+    Operation,
+    Outcome,
+    RawCredentials,
+    classify_http,
+    dig,
+    fill,
+    nest,
+)
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.target import Exchange, Target
 

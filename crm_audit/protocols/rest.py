@@ -13,8 +13,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from crm_audit.core.adapter import (NAMED_OPERATIONS, Action, Adapter, Caller, Discovery, FieldKind, Operation, Outcome,
-                      RawCredentials, classify_http, dig, fill, flat, nest, path_params)
+from crm_audit.core.adapter import (
+    NAMED_OPERATIONS,
+    Action,
+    Adapter,
+    Caller,
+    Discovery,
+    FieldKind,
+    Operation,
+    Outcome,
+    RawCredentials,
+    classify_http,
+    dig,
+    fill,
+    flat,
+    nest,
+    path_params,
+)
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.target import Exchange, Target
 
@@ -347,9 +362,10 @@ class RestAdapter(Adapter):
 
         A named operation (``me`` …) is the request ``operations`` maps it to.
         """
-        if isinstance(operation, str) and operation in self.config.operations:
-            mapped = _parse_op(self.config.operations[operation])
-            operation = Operation(name=operation, params=mapped.params, safe=mapped.safe, method=mapped.method,
+        name = operation.name if isinstance(operation, Operation) else operation
+        if name in self.config.operations and (isinstance(operation, str) or not operation.path):
+            mapped = _parse_op(self.config.operations[name])
+            operation = Operation(name=name, params=mapped.params, safe=mapped.safe, method=mapped.method,
                                   path=mapped.path)
         op = operation if isinstance(operation, Operation) else next(
             (o for o in self._own_operations() if o.name == operation), None) or _parse_op(operation)

@@ -7,7 +7,8 @@ into SVG elements, so every label still goes through Jinja's autoescaping.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from crm_audit.report.view import as_float, fmt_num
 

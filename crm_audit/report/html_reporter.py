@@ -14,24 +14,40 @@ import base64
 import functools
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
 if TYPE_CHECKING:  # pragma: no cover
     from jinja2 import Environment, Template
 
+from crm_audit.core.ci_model import BaselineComparison, Signature
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import AuditResult, Evidence, Finding, Severity
-from crm_audit.core.ci_model import BaselineComparison, Signature
 from crm_audit.core.probe import Reporter
 from crm_audit.report import charts
 from crm_audit.report.section import ReportSection, kv, probe_sections, show
 from crm_audit.report.view import (
-    SEVERITIES_DESC, STATES, as_float, clip, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct,
-    fmt_value, indicator_rows, not_assessed_findings, not_assessed_indicators, overall, reason_text,
-    score_with_coverage, scoring_nodes, verdict_view,
+    SEVERITIES_DESC,
+    STATES,
+    as_float,
+    clip,
+    finding_state,
+    findings_sorted,
+    fmt_diff,
+    fmt_num,
+    fmt_pct,
+    fmt_value,
+    indicator_rows,
+    not_assessed_findings,
+    not_assessed_indicators,
+    overall,
+    reason_text,
+    score_with_coverage,
+    scoring_nodes,
+    verdict_view,
 )
 
 EVIDENCE_LIMIT = 2000        # characters of one excerpt at most
@@ -48,7 +64,7 @@ def _nb(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _environment() -> "Environment":
+def _environment() -> Environment:
     """The Jinja environment, built on first use (jinja2 is imported only when a report is rendered)."""
     from jinja2 import Environment, PackageLoader  # only when a report is rendered (fast start-up)
 
@@ -63,7 +79,7 @@ def _environment() -> "Environment":
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(source: str) -> "Template":
+def _compiled(source: str) -> Template:
     """A plugin's section template, compiled once in the report's environment (its filters and ``_macros.j2``)."""
     return _environment().from_string(source)
 

@@ -17,8 +17,19 @@ from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import AuditResult, Finding
 from crm_audit.core.probe import Reporter
 from crm_audit.report.view import (
-    IndicatorRow, clip, failed_indicators, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct, fmt_value,
-    indicator_rows, reason_text, score_with_coverage, verdict_view,
+    IndicatorRow,
+    clip,
+    failed_indicators,
+    finding_state,
+    findings_sorted,
+    fmt_diff,
+    fmt_num,
+    fmt_pct,
+    fmt_value,
+    indicator_rows,
+    reason_text,
+    score_with_coverage,
+    verdict_view,
 )
 
 EVIDENCE_LIMIT = 2000

@@ -9,8 +9,19 @@ from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import AuditResult
 from crm_audit.core.probe import Reporter
 from crm_audit.report.view import (
-    SEVERITIES_DESC, dimension_coverage, finding_state, findings_sorted, fmt_diff, fmt_num, fmt_pct, fmt_value,
-    indicator_rows, not_assessed_findings, not_assessed_indicators, reason_text, score_with_coverage,
+    SEVERITIES_DESC,
+    dimension_coverage,
+    finding_state,
+    findings_sorted,
+    fmt_diff,
+    fmt_num,
+    fmt_pct,
+    fmt_value,
+    indicator_rows,
+    not_assessed_findings,
+    not_assessed_indicators,
+    reason_text,
+    score_with_coverage,
     verdict_view,
 )
 

@@ -8,13 +8,13 @@ with ``os.replace``, so a reader never sees a half-written report.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from crm_audit.core.errors import CannotRun
-from crm_audit.fsutil import write_atomic
 from crm_audit.core.model import AuditResult
 from crm_audit.core.probe import Reporter
+from crm_audit.fsutil import write_atomic
 
 ReporterSet = Mapping[str, type[Reporter]] | Iterable[type[Reporter]]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -25,8 +25,15 @@ from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import AuditResult, Finding, Severity, Status
 from crm_audit.core.probe import Reporter
 from crm_audit.report.view import (
-    clip, finding_state, findings_sorted, indicator_dimensions, is_security_finding, not_assessed_findings, overall,
-    reason_text, verdict_view,
+    clip,
+    finding_state,
+    findings_sorted,
+    indicator_dimensions,
+    is_security_finding,
+    not_assessed_findings,
+    overall,
+    reason_text,
+    verdict_view,
 )
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -63,8 +70,8 @@ def _utc(stamp: str | None) -> str | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _uri(base_url: str, finding: Finding) -> str:

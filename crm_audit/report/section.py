@@ -11,10 +11,11 @@ odd plugin never breaks a report.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from crm_audit.core.model import ProbeResult
 from crm_audit.report.view import clip

@@ -9,8 +9,9 @@ number formatting. Keeping them here makes every format agree.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from crm_audit.core.model import SEVERITY_ORDER, AuditResult, Finding, NotAssessed, Status
 from crm_audit.core.scoring_model import OverallScore, ScoredNode

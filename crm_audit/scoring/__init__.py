@@ -8,8 +8,8 @@ from crm_audit.scoring.ahp import AhpError, AhpResult, ahp_weights
 from crm_audit.scoring.engine import score_result
 from crm_audit.scoring.evidence import Evidence, EvidenceError, EvidenceItem, load_evidence
 from crm_audit.scoring.grades import GRADES, grade_of
-from crm_audit.scoring.indicator_findings import failed_indicator_findings
 from crm_audit.scoring.hierarchy import Hierarchy, HierarchyError, Node, available_hierarchies, load_hierarchy
+from crm_audit.scoring.indicator_findings import failed_indicator_findings
 
 __all__ = [
     "AhpError",

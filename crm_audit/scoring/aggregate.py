@@ -10,8 +10,8 @@ so the renormalisation happens recursively. Coverage is the sum of the global we
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Collection, Mapping
 
 import numpy as np
 

@@ -10,9 +10,9 @@ judging 3 where the weights say 1/3 counts as much as judging 1/3 where they say
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
 
 import numpy as np
 

@@ -11,7 +11,8 @@ Ranks are competition ranks (1, 2, 2, 4); 1 is best.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata

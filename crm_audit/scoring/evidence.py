@@ -29,10 +29,11 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from crm_audit.core.errors import InputFileError
 from crm_audit.core.safeyaml import parse_text, read_file

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -41,7 +42,7 @@ class IndicatorSpec(BaseModel):
     description: str = Field("", description="what it measures and why the expected value")
 
     @model_validator(mode="after")
-    def _id_in_dimension(self) -> "IndicatorSpec":
+    def _id_in_dimension(self) -> IndicatorSpec:
         """The id starts with its dimension, as every indicator id does (docs/indicators.md)."""
         if not self.id.startswith(self.dimension + "."):
             raise ValueError(f"id {self.id!r} must start with its dimension '{self.dimension}.'")

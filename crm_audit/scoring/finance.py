@@ -16,7 +16,7 @@ return None (``NOT_RECOVERED`` is the word shown for it), never ``math.inf``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -31,9 +31,10 @@ indicator's unit.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any, Iterable, Literal, Mapping, Protocol
+from typing import Any, Literal, Protocol
 
 from crm_audit.core.errors import InputFileError
 from crm_audit.core.model import SEVERITY_ORDER, Finding

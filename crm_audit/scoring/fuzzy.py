@@ -20,7 +20,7 @@ defuzzified score is Σ_j b_j · v_j with v_j the grade's value (``GradeScale.va
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -13,8 +13,9 @@ shown as 90.0.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from crm_audit.core.errors import InputFileError
 

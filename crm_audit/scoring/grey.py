@@ -21,7 +21,7 @@ is 0 all coefficients are 1.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -47,18 +47,27 @@ probe, children's weights that do not sum to 1 within 1e-9, an inconsistent AHP 
 from __future__ import annotations
 
 import importlib.resources
-from importlib.resources.abc import Traversable
 import math
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from crm_audit.core.errors import InputFileError
-from crm_audit.core.safeyaml import parse_text, read_file
 from crm_audit.core.model import SEVERITY_ORDER
+from crm_audit.core.safeyaml import parse_text, read_file
 from crm_audit.scoring import fuzzy
-from crm_audit.scoring.ahp import DEFAULT_RI_TABLE, RI_TABLES, AhpError, AhpResult, HierarchyConsistency, ahp_weights, hierarchy_consistency
+from crm_audit.scoring.ahp import (
+    DEFAULT_RI_TABLE,
+    RI_TABLES,
+    AhpError,
+    AhpResult,
+    HierarchyConsistency,
+    ahp_weights,
+    hierarchy_consistency,
+)
 from crm_audit.scoring.functions import FunctionSpecError, ScoringFunction, parse_function
 from crm_audit.scoring.grades import DEFAULT_SCALE, GradeScale, GradeScaleError, parse_grade_scale
 from crm_audit.scoring.units import UnitError, check_unit, parse_quantity

@@ -83,7 +83,7 @@ class ResultIndex:
     producers: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, result: AuditResult) -> "ResultIndex":
+    def of(cls, result: AuditResult) -> ResultIndex:
         measurements: dict[str, list[Measurement]] = defaultdict(list)
         producers: dict[str, list[str]] = defaultdict(list)
         findings: dict[str, list[Finding]] = defaultdict(list)

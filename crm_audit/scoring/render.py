@@ -6,7 +6,8 @@ hands the same rows to rich when writing to a terminal.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from crm_audit.core.scoring_model import Scoring
 from crm_audit.scoring.grades import GRADES

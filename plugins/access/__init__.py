@@ -16,6 +16,8 @@ adapter speaks. See docs/access-control.md.
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable
 
 from crm_audit.core.catalogue import CheckSpec, load_checks
@@ -24,16 +26,22 @@ from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult,
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.target import BudgetExceeded, Cancelled, OutOfScope, TargetError
 from crm_audit.report.section import ReportSection
-from .artifacts import AccessArtifacts
 
 from .access_log import check_access_log
 from .anonymous import check_anonymous
+from .artifacts import AccessArtifacts
 from .collections import check_collections
-from .common import (INDICATOR_ACCESS, INDICATOR_AUTHN, INDICATOR_HARDENING, INDICATOR_LOGGING, INDICATOR_LOGIN,
-                     AccessRun)
+from .common import (
+    INDICATOR_ACCESS,
+    INDICATOR_AUTHN,
+    INDICATOR_HARDENING,
+    INDICATOR_LOGGING,
+    INDICATOR_LOGIN,
+    AccessRun,
+)
 from .data_exposure import check_data_exposure
-from .escalation import check_self_escalation
 from .discovery import Surface, discovered_surface
+from .escalation import check_self_escalation
 from .hardening import check_hardening, report_deny_errors
 from .injection import check_context_injection
 from .lifecycle import check_lifecycle
@@ -44,8 +52,8 @@ from .objects import check_objects
 from .options import AccessOptions
 from .passwords import check_passwords
 from .persisted import report_persisted
-from .robustness import check_robustness
 from .properties import check_exposure, check_mass_assignment, check_me_mass_assignment
+from .robustness import check_robustness
 from .surface_report import check_surface
 from .tokens import DEFAULT_SECRETS, check_tokens
 
@@ -104,6 +112,7 @@ class AccessProbe(Probe):
             except (KeyboardInterrupt, ProbeSkipped):
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+                ctx.log(f"{name} checks broke:\n{''.join(traceback.format_exception(exc))}", logging.DEBUG)
                 if isinstance(exc, (BudgetExceeded, OutOfScope)):
                     raise
                 why = (NotAssessed.interrupted if isinstance(exc, Cancelled) else NotAssessed.request_failed

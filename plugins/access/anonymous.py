@@ -9,7 +9,8 @@ documentation endpoints and the profile's ``public_paths``.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from crm_audit.core.adapter import Operation
@@ -17,7 +18,14 @@ from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.target import Exchange
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, json_body, refs, slug, update_took_effect
-from .persisted import after_denied_create, after_denied_delete, after_denied_update, create_number, find_created, remove
+from .persisted import (
+    after_denied_create,
+    after_denied_delete,
+    after_denied_update,
+    create_number,
+    find_created,
+    remove,
+)
 
 _PUBLIC = re.compile(r"(?i)(^|/)(auth|login|logout|signin|signup|register|token|refresh|health|healthz|ping|"
                      r"status|openapi|swagger|redoc|docs|schema|forgot-password|reset-password|"

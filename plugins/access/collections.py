@@ -20,9 +20,9 @@ from crm_audit.core.adapter import Adapter, Operation
 from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.target import Exchange
 
-from .common import INDICATOR_HARDENING, AccessRun, refs, slug
 from .answers import collection_stem, records_of
-from .discovery import RETRY_HINT, ANONYMOUS, Surface, discovered_surface
+from .common import INDICATOR_HARDENING, AccessRun, refs, slug
+from .discovery import ANONYMOUS, RETRY_HINT, Surface, discovered_surface
 
 FID = "access.collections.page_size_ignored"
 FIX = ("Page every collection on the server: honour the page-size parameter, cap it (e.g. 100), and apply a "

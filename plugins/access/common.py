@@ -8,8 +8,9 @@ for accounts by role/tenant, and creates records only through :meth:`AccessRun.o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from crm_audit.core import accounts as pick
 from crm_audit.core.adapter import Adapter, classify_http, dig
@@ -336,7 +337,7 @@ class Tally:
         if outcome is not None:
             self.hits.append(outcome)
 
-    def report(self, run: "AccessRun", fid: str, *, what: str, bad: str, good: str, severity: Severity,
+    def report(self, run: AccessRun, fid: str, *, what: str, bad: str, good: str, severity: Severity,
                bad_severity: Severity | None = None, good_evidence: Iterable[Evidence] = (), **kw: Any) -> None:
         """fail on a hit; error when an attempt could not be judged; pass on what was judged; skipped parts beside."""
         if self.hits:

@@ -23,7 +23,7 @@ from crm_audit.core.profile import Account
 from crm_audit.core.target import Exchange
 
 from .common import INDICATOR_ACCESS, AccessRun, refs, slug
-from .discovery import RETRY_HINT, ANONYMOUS, Surface, discovered_surface
+from .discovery import ANONYMOUS, RETRY_HINT, Surface, discovered_surface
 
 SECRETS_ID = "access.data_exposure.secrets"
 EMAILS_ID = "access.data_exposure.user_emails"

@@ -121,7 +121,8 @@ def _pair(run: AccessRun) -> tuple[Account | None, Account | None]:
     accts = run.general_accounts()
     if not accts:
         return None, None
-    rank = lambda a: (run.privilege(a.role), bool(ADMIN_ROLE.search(a.role)))
+    def rank(a: Account) -> tuple[int, bool]:
+        return (run.privilege(a.role), bool(ADMIN_ROLE.search(a.role)))
     low = min(accts, key=rank)
     top = [a for a in accts if rank(a) > rank(low)]
     top.sort(key=lambda a: (a.tenant != low.tenant, tuple(-x for x in rank(a))))

@@ -14,10 +14,9 @@ import time
 from typing import Any
 
 from crm_audit.core import accounts as pick
-from crm_audit.core.bounded import retry_after_s
-
 from crm_audit.core.adapter import RawCredentials, fill
 from crm_audit.core.auth import LoginAttempt
+from crm_audit.core.bounded import retry_after_s
 from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.profile import Account
 from crm_audit.core.target import Exchange, TargetError

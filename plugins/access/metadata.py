@@ -19,7 +19,7 @@ from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.target import Exchange
 
 from .common import INDICATOR_HARDENING, AccessRun, refs, slug
-from .discovery import RETRY_HINT, ANONYMOUS, LISTING_METHODS, discovered_surface
+from .discovery import ANONYMOUS, LISTING_METHODS, RETRY_HINT, discovered_surface
 
 VERSION_ID = "access.metadata.version"
 TENANTS_ID = "access.metadata.tenants"

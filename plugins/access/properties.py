@@ -7,13 +7,13 @@ Mass assignment is judged by what the CRM stored (re-read), never by what it ech
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
+from crm_audit.core.adapter import dig, nest
 from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.profile import Account
 from crm_audit.core.target import Exchange
-
-from crm_audit.core.adapter import dig, nest
 
 from .common import HINT_WRITES, INDICATOR_ACCESS, AccessRun, Tally, operation_hint, refs, same_value
 from .objects import actors, other_tenant_hint, other_tenant_writer
@@ -305,7 +305,7 @@ def secret_keys(data: Any, prefix: str = "", own: bool = False) -> Iterator[str]
                     keys.match(str(k)) or (_HASH_KEY.match(str(k)) and _HASH_VALUE.match(v))):
                 yield p
     elif isinstance(data, list):
-        for i, v in enumerate(data[:200]):
+        for _i, v in enumerate(data[:200]):
             yield from secret_keys(v, f"{prefix}[]" if prefix else "[]", own)
 
 

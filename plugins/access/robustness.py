@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from crm_audit.core.adapter import Adapter, Operation, flat
 from crm_audit.core.model import Evidence, NotAssessed, Severity, Status

@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from crm_audit.core import accounts
 from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
-from crm_audit.core.options import AccountName
 from crm_audit.core.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
+from crm_audit.core.options import AccountName
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 
 __version__ = "0.1.0"

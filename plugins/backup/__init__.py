@@ -18,8 +18,8 @@ from crm_audit.core.model import ProbeResult
 from crm_audit.core.options import AccountName
 from crm_audit.core.probe import Probe, ProbeContext
 from crm_audit.report.section import ReportSection
-from .artifacts import BackupArtifacts
 
+from .artifacts import BackupArtifacts
 from .drill import BackupAudit
 from .operations import Operations
 

@@ -359,7 +359,7 @@ class BackupAudit:
         self.ctx.check_cancelled()
         ref = BackupRef(id=None, started_wall=time.time())
         if spec.command is not None:
-            ref.id = f"audit-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+            ref.id = f"audit-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
             ref.path = self._backup_dir() / f"{ref.id}.backup"
         self.event("backup_requested")
         res = self.call("trigger_backup", spec, ref)
@@ -465,7 +465,7 @@ class BackupAudit:
             return
         self._integrity(data, offered, source, evidence[0])
 
-    def _backup_bytes(self, backup: BackupRef) -> "BackupBytes":
+    def _backup_bytes(self, backup: BackupRef) -> BackupBytes:
         """The backup's bytes (at most max_backup_mb, ``truncated`` when there was more), its offered
         checksum and where that came from, or why the bytes could not be had."""
         limit = int(self.opts.max_backup_mb * 1024 * 1024)

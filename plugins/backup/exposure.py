@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
-
 from crm_audit.core.adapter import dig
+from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
 
 from .content import looks_like_backup
 from .operations import Operations, run_http

@@ -20,7 +20,7 @@ def parse_time(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, (int, float)):
         seconds = value / 1000.0 if value > 1e11 else float(value)
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
     if isinstance(value, str) and value.strip():
         text = value.strip().replace("Z", "+00:00").replace(" ", "T", 1)
         try:
@@ -28,8 +28,8 @@ def parse_time(value: Any) -> dt.datetime | None:
         except ValueError:
             return None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
-        return moment.astimezone(dt.timezone.utc)
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
     return None
 
 
@@ -69,7 +69,7 @@ class Freshness:
 def evaluate(items: list[dict], created_at_field: str, id_field: str, rpo_target_h: float, frequency: str,
              now: dt.datetime | None = None) -> Freshness:
     """Freshness of a backup catalogue (any order); gaps are between consecutive backups, hours."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     dated: list[tuple[dt.datetime, Any]] = []
     unparsable = 0
     for item in items:

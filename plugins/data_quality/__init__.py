@@ -6,15 +6,15 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core import accounts
-from crm_audit.core.crm_data import is_audit_record
 from crm_audit.core.catalogue import CheckSpec, load_checks
+from crm_audit.core.crm_data import is_audit_record
 from crm_audit.core.hookspecs import hookimpl
-from crm_audit.core.options import AccountName
 from crm_audit.core.model import Finding, Measurement, ProbeResult, Severity, Status
+from crm_audit.core.options import AccountName
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.report.section import ReportSection
-from .artifacts import DataQualityArtifacts
 
+from .artifacts import DataQualityArtifacts
 from .checks import Counts, ReferenceCheck, count_defects
 
 __version__ = "0.1.0"

@@ -16,11 +16,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core.errors import CrmAuditError
-from crm_audit.core.model import (Evidence, Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity,
-                             Status)
+from crm_audit.core.model import (
+    Evidence,
+    Finding,
+    Measurement,
+    NotAssessed,
+    ProbeResult,
+    SampleSummary,
+    Severity,
+    Status,
+)
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.profile import Flow, FlowStep
 from crm_audit.core.target import BudgetExceeded
+
 from .artifacts import FlowsArtifacts
 
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]+)\}")

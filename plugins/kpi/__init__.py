@@ -9,16 +9,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core.accounts import admin, name_of
-from crm_audit.core.crm_data import is_audit_record
 from crm_audit.core.catalogue import CheckSpec, load_checks
+from crm_audit.core.crm_data import is_audit_record
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import Measurement, ProbeResult
 from crm_audit.core.options import AccountName
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.report.section import ReportSection
-from .artifacts import KpiArtifacts
 
-from .formulas import Metric, case_metrics, account_metrics, lead_metrics
+from .artifacts import KpiArtifacts
+from .formulas import Metric, account_metrics, case_metrics, lead_metrics
 
 __version__ = "0.1.0"
 

@@ -50,7 +50,7 @@ def case_metrics(cases: list[dict[str, Any]], accounts: list[dict[str, Any]], f:
     has a resolution time); resolution times in the future are planned dates, not facts, and
     are left out.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     responses, resolutions = [], []
     resolved = repeats = 0
     complaining: set[str] = set()

@@ -11,7 +11,6 @@ registered through the ``crm_audit`` entry-point group.
 from __future__ import annotations
 
 import re
-
 import time
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +23,7 @@ from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.profile import Endpoint
 from crm_audit.core.target import BudgetExceeded, Exchange
 from crm_audit.report.section import ReportSection
+
 from .artifacts import LatencyArtifacts
 
 __version__ = "0.4.0"

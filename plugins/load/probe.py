@@ -22,8 +22,8 @@ from typing import Any
 
 from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
-from .artifacts import LoadArtifacts
 
+from .artifacts import LoadArtifacts
 from .cluster import Cluster, LoadRunError
 from .options import SAFE_MAX_USERS, LoadOptions
 from .prepare import prepare

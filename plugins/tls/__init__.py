@@ -21,6 +21,7 @@ from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import ProbeResult
 from crm_audit.core.probe import Probe, ProbeContext
 from crm_audit.report.section import ReportSection
+
 from .artifacts import TlsArtifacts
 
 __version__ = "0.1.0"

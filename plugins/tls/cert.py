@@ -207,7 +207,7 @@ def analyze(
     now: dt.datetime | None = None,
 ) -> CertReport:
     """Judge the chain a server sent for ``hostname`` against ``anchors``."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     leaf = chain[0]
     key_type, key_bits = key_info(leaf)
     anchor = chain_anchor(chain, anchors)

@@ -8,8 +8,9 @@ probe looks for), the HSTS header sslyze saw on its own connection is used inste
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from crm_audit.core.model import Evidence, NotAssessed

@@ -66,7 +66,7 @@ def run_tls(probe: Any, ctx: ProbeContext, opts: TlsOptions) -> ProbeResult:
     servers: list[dict[str, Any]] = []
     grades: list[Grade] = []
     unscanned: list[str] = []
-    for (host, port, url), report, http in zip(in_scope, reports, facts):
+    for (host, port, _target_url), report, http in zip(in_scope, reports, facts):
         ctx.check_cancelled()
         if report.error:
             findings.append(fnd.scan_failed(report))

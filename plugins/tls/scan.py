@@ -12,9 +12,10 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import cert as certmod
 from .ciphers import effective_bits, forward_secret, key_exchange, weaknesses
@@ -166,8 +167,8 @@ def scan(
     """
     from sslyze import (
         CertificateInfoExtraArgument,
-        Scanner,
         ScanCommandsExtraArguments,
+        Scanner,
         ServerNetworkConfiguration,
         ServerNetworkLocation,
         ServerScanRequest,

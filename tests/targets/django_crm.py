@@ -28,15 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from contextlib import AbstractContextManager
 from typing import Any
 
-from .common import build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
 from crm_audit.core.net import free_port
 
+from .common import build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
 from .postgres import PostgresServer
 
 __all__ = [
@@ -77,7 +77,7 @@ _STRIP_ENV = {
 _log = verbose_log("django-crm target")
 
 
-def _timed(timings: dict[str, float], step: str) -> "AbstractContextManager[None]":
+def _timed(timings: dict[str, float], step: str) -> AbstractContextManager[None]:
     """Record a step's wall time in ``timings`` (and log it when verbose)."""
     return timed(timings, step, _log)
 
@@ -395,7 +395,7 @@ class DjangoCrmServer:
             shlex.quote(str(path)),
         ])
 
-    def __enter__(self) -> "DjangoCrmServer":
+    def __enter__(self) -> DjangoCrmServer:
         self.start()
         return self
 
@@ -407,7 +407,7 @@ class DjangoCrmServer:
     ) -> None:
         self.stop()
 
-    def start(self) -> "DjangoCrmServer":
+    def start(self) -> DjangoCrmServer:
         """Build/reuse venv, create DB, migrate, create users and records, serve; cleans up on failure."""
         if self._started:
             return self

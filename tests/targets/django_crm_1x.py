@@ -36,9 +36,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .common import CACHE_ROOT, build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
 from crm_audit.core.net import free_port
 
+from .common import CACHE_ROOT, build_venv, requirements_key, stop_process, timed, verbose_log, wait_http
 from .postgres import PostgresServer, quote_ident, quote_literal
 
 __all__ = ["ACCOUNTS", "COUNTED_TABLES", "ORGS", "REQUIREMENTS_FILE", "Account1x", "DjangoCrm1xServer", "ensure_venv", "find_python312"]
@@ -254,7 +254,7 @@ class DjangoCrm1xServer:
                 "DJANGO_CRM_1X_DB_URL": f"postgresql://{d.app}@{d.host}:{d.port}/{d.name}",
                 "CRM_AUDIT_PG_BIN": str(self.postgres.bin_dir)}
 
-    def __enter__(self) -> "DjangoCrm1xServer":
+    def __enter__(self) -> DjangoCrm1xServer:
         self.start()
         return self
 
@@ -262,7 +262,7 @@ class DjangoCrm1xServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def start(self) -> "DjangoCrm1xServer":
+    def start(self) -> DjangoCrm1xServer:
         """Build/reuse venv, create DB and roles, restore or migrate, seed, serve; cleans up on failure."""
         if self._started:
             return self

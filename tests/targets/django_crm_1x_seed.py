@@ -15,13 +15,12 @@ import django
 
 django.setup()
 
-from django.db import connection, transaction  # noqa: E402
-
 from accounts.models import Account  # noqa: E402
 from cases.models import Case  # noqa: E402
 from common.models import Org, PersonalAccessToken, Profile, User  # noqa: E402
 from common.rls import get_set_context_sql  # noqa: E402
 from contacts.models import Contact  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from leads.models import Lead  # noqa: E402
 from opportunity.models import Opportunity  # noqa: E402
 

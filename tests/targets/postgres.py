@@ -94,7 +94,7 @@ class PostgresServer:
         self._running = False
 
     # -- lifecycle ---------------------------------------------------------
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         self.start()
         return self
 
@@ -106,7 +106,7 @@ class PostgresServer:
     ) -> None:
         self.stop()
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         """initdb + pg_ctl start; on any failure everything created so far is removed."""
         if self._running:
             return self
