@@ -4,12 +4,16 @@
    processes, median of RUNS, wall and CPU seconds);
 2. ``crm-audit demo`` as a user runs it (whole process), broken down per probe and per schedule
    phase from its result.json; start-up + demo server + reports = whole − audit;
-3. (``--django``, needs root and Debian's postgresql) django-crm 0.9.0 on PostgreSQL, audited
-   with ``profiles/django-crm.yaml --allow-disruptive --skip load`` as docs/targets.md says.
+3. (``--django``, needs root and Debian's postgresql) django-crm 0.9.0 as shipped (its hard-coded
+   SECRET_KEY) on PostgreSQL, audited with ``profiles/django-crm.yaml --allow-disruptive --skip load``
+   as docs/targets.md says: wall time, the load average around it, the scorecard of its 13 confirmed
+   flaws (tests/targets/django_crm_flaws.py) and the row count of every table before and after.
 
-``--update-doc`` writes the figures into docs/benchmarks.md (block ``audit-wall``) and, for
-the django-crm and demo results, docs/targets.md (blocks ``django-crm-result``, ``demo-result``).
-Run: python bench/audit_wall.py [--django] [--update-doc]
+``--update-doc`` writes the figures into docs/benchmarks.md (block ``audit-wall``) and into
+docs/targets.md: blocks ``django-crm-flaws`` (the scorecard), ``django-crm-result``,
+``demo-result`` and ``demo-flaws`` (the demo CRM's flaw switches, from demo/flaws.py).
+``--django-only`` runs only part 3 (and writes only its blocks and ``demo-flaws``).
+Run: python bench/audit_wall.py [--django | --django-only] [--update-doc]
 """
 
 from __future__ import annotations
@@ -124,23 +128,36 @@ def demo() -> dict[str, Any]:
     return out
 
 
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages as /proc/loadavg gives them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def django() -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     from targets.django_crm import DjangoCrmServer
     from targets.postgres import PostgresServer
 
-    with PostgresServer() as pg, DjangoCrmServer(pg) as crm, tempfile.TemporaryDirectory(prefix="bench-dj-") as tmp:
+    with PostgresServer() as pg, DjangoCrmServer(pg, default_secret=True) as crm, \
+            tempfile.TemporaryDirectory(prefix="bench-dj-") as tmp:
         db = crm.db
         env = {**os.environ, **crm.env, "CI": "1", "DJANGO_CRM_URL": crm.base_url,
                "DJANGO_CRM_DB_URL": f"postgresql://{db.user}@{db.host}:{db.port}/{db.name}"}
         args = ["audit", str(ROOT / "profiles" / "django-crm.yaml"), "--allow-disruptive", "--skip", "load",
                 "--format", "json,html,markdown", "--out", tmp]
-        load_before = os.getloadavg()[0]
+        rows_before = crm.row_counts()
+        load_before, loadavg_before = os.getloadavg()[0], _loadavg()
         wall, cpu, _ = timed(cli() + args, env=env)
+        load_after, loadavg_after = os.getloadavg()[0], _loadavg()
+        rows_after = crm.row_counts()
         [path] = Path(tmp).glob("*/result.json")
         out = breakdown(path, wall)
-    out.update(cpu_s=cpu, load_before=load_before, load_after=os.getloadavg()[0])
-    print(f"django-crm audit: {wall:.1f} s whole process, audit {out['audit_s']:.1f} s", flush=True)
+    out.update(cpu_s=cpu, load_before=load_before, load_after=load_after, loadavg_before=loadavg_before,
+               loadavg_after=loadavg_after, rows_changed={t: (n, rows_after.get(t)) for t, n in rows_before.items()
+                                                          if rows_after.get(t) != n}, tables=len(rows_before))
+    print(f"django-crm audit: {wall:.1f} s whole process, audit {out['audit_s']:.1f} s; load average "
+          f"{loadavg_before} before, {loadavg_after} after; tables changed: {out['rows_changed'] or 'none'}",
+          flush=True)
     return out
 
 
@@ -187,7 +204,7 @@ def wall_section(st: dict[str, Any], dm: dict[str, Any], dj: dict[str, Any] | No
     if dj:
         goal = GOALS["django_quiet"] if dj["load_before"] < 2.0 else GOALS["django_loaded"]
         lines += ["", f"django-crm 0.9.0 audit (`--allow-disruptive --skip load`, whole process, one run, load "
-                  f"average {dj['load_before']:.2f} → {dj['load_after']:.2f}): **{dj['whole_s']:.1f} s** "
+                  f"average {dj['loadavg_before']} → {dj['loadavg_after']} (1/5/15 min)): **{dj['whole_s']:.1f} s** "
                   f"(goal ≤ {goal:g} s at this load — {_verdict(goal, dj['whole_s'])}); audit {dj['audit_s']:.1f} s. "
                   f"Schedule: {_phases(dj)}.", "", *_probe_rows(dj)]
     return "\n".join(lines)
@@ -250,11 +267,78 @@ def result_section(b: dict[str, Any], title: str, machine: str, flag: str = "") 
     return "\n".join(lines)
 
 
+def flaw_section(b: dict[str, Any], machine: str, flag: str = " --django") -> str:
+    """The scorecard: each of django-crm 0.9.0's 13 confirmed flaws, its check ids and what this run said."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from targets.django_crm_flaws import EXTRAS, FLAWS, MEASURED, matches, scorecard
+
+    r = b["result"]
+    findings = [f for p in r["probes"] for f in p["findings"]]
+    card = scorecard(findings)
+    found = sum(c["status"] == "found" for c in card.values())
+    lines = [f"Run `{r['run_id']}`, measured {utc_now()} by `python bench/audit_wall.py{flag} --update-doc`: "
+             "django-crm 0.9.0 as shipped (hard-coded `SECRET_KEY`), seeded, audited with "
+             "`crm-audit audit profiles/django-crm.yaml --allow-disruptive --skip load`; "
+             f"{machine}. **{b['whole_s']:.1f} s** whole process (load average "
+             f"{b['loadavg_before']} before, {b['loadavg_after']} after, 1/5/15 min), "
+             f"{sum(p['requests'] for p in b['probes'].values())} requests.", "",
+             f"**{found} of 13 flaws found**, "
+             + ", ".join(f"flaw {n} not assessed ({', '.join(c.get('reasons') or [])})"
+                         for n, c in card.items() if c["status"] == "not_assessed")
+             + (", missed: " + ", ".join(str(n) for n, c in card.items() if c["status"] == "missed")
+                if any(c["status"] == "missed" for c in card.values()) else "") + ".", "",
+             "| # | flaw | check id(s) | result |", "|---:|---|---|---|"]
+    for n, flaw in FLAWS.items():
+        c = card[n]
+        ids = ", ".join(f"`{x}*`" if x.endswith(".") else f"`{x}`" for x in flaw.checks)
+        if c["status"] == "found":
+            res = f"**found** ({len(c['ids'])} failed finding{'s' if len(c['ids']) > 1 else ''})"
+        elif c["status"] == "not_assessed":
+            res = f"not assessed ({', '.join(c['reasons'])}: {(c['hints'] or [''])[0]})"
+        else:
+            res = "**missed**"
+        lines.append(f"| {n} | {flaw.title.replace('|', '/')} | {ids} | {res} |")
+    failed = [f for f in findings if f["status"] in ("fail", "failed")]
+    others = [f for f in failed if not any(matches(f["id"], fl.checks) for fl in FLAWS.values())]
+    lines += ["", "Every other failed finding of the run, and why it is no false positive:", "",
+              "| id | finding | verified |", "|---|---|---|"]
+    for f in others:
+        why = next((w for k, w in {**EXTRAS, **MEASURED}.items() if matches(f["id"], [k])),
+                   "**not verified: check it**")
+        lines.append(f"| `{f['id']}` | {f['title'].replace('|', '/')[:110]} | {why} |")
+    changed = b.get("rows_changed") or {}
+    lines += ["", f"Rows left behind (row count of each of the {b.get('tables', '?')} tables before and after the "
+              "audit): " + ("**none**." if not changed else ", ".join(f"{t} {a} → {z}" for t, (a, z) in changed.items()))]
+    return "\n".join(lines)
+
+
+def demo_flaws_section() -> str:
+    """The demo CRM's flaw switches with their one-line descriptions (demo/flaws.py is the contract)."""
+    from crm_audit_demo.flaws import FLAWS as DEMO_FLAWS
+
+    return "\n".join([f"{len(DEMO_FLAWS)} flaws (`crm-audit demo --flaw list` prints the same):", "",
+                      "| flaw | what it switches on |", "|---|---|"]
+                     + [f"| `{k}` | {v.replace('|', '/')} |" for k, v in sorted(DEMO_FLAWS.items())])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--django", action="store_true", help="also audit django-crm 0.9.0 (root, postgresql)")
+    ap.add_argument("--django-only", action="store_true", help="only the django-crm 0.9.0 audit (part 3)")
     ap.add_argument("--update-doc", action="store_true")
     args = ap.parse_args(argv)
+    if args.django_only:
+        dj = django()
+        machine = machine_line(dj["load_before"], dj["load_after"])
+        flaws = flaw_section(dj, machine, " --django-only")
+        print("\n".join([f"Schedule: {_phases(dj)}", "", *_probe_rows(dj), "", flaws]))
+        if args.update_doc:
+            update_block(ROOT / "docs" / "targets.md", "django-crm-flaws", flaws)
+            update_block(ROOT / "docs" / "targets.md", "django-crm-result",
+                         result_section(dj, "`crm-audit audit profiles/django-crm.yaml --allow-disruptive --skip load`",
+                                        machine, " --django-only"))
+            update_block(ROOT / "docs" / "targets.md", "demo-flaws", demo_flaws_section())
+        return 0
     load_before = os.getloadavg()[0]
     st = startup()
     dm = demo()
@@ -265,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_doc:
         update_block(ROOT / "docs" / "benchmarks.md", "audit-wall", section)
         update_block(ROOT / "docs" / "targets.md", "demo-result", result_section(dm, "`crm-audit demo`", machine))
+        update_block(ROOT / "docs" / "targets.md", "demo-flaws", demo_flaws_section())
         if dj:
+            update_block(ROOT / "docs" / "targets.md", "django-crm-flaws",
+                         flaw_section(dj, machine_line(dj["load_before"], dj["load_after"])))
             update_block(ROOT / "docs" / "targets.md", "django-crm-result",
                          result_section(dj, "`crm-audit audit profiles/django-crm.yaml --allow-disruptive --skip load`",
                                         machine_line(dj["load_before"], dj["load_after"]), " --django"))

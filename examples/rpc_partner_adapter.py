@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core.adapter import (
+    NAMED_OPERATIONS,
     Adapter,
     Caller,
     FieldKind,
@@ -41,7 +42,16 @@ ERRORS: dict[str, Outcome] = {"AccessError": "denied", "AuthenticationError": "d
 
 #: the named operations probes call (crm_audit.core.adapter.NAMED_OPERATIONS) -> this CRM's RPC methods
 NAMED: dict[str, str] = {"me": "users.me", "update_me": "users.write_me", "users.list": "users.search_read",
-                         "register": "auth.register", "audit_log": "audit_log.search_read"}
+                         "register": "auth.register", "audit_log": "audit_log.search_read",
+                         "change_password": "users.change_password", "users.create": "users.create",
+                         "users.delete": "users.unlink", "users.deactivate": "users.deactivate",
+                         "users.activate": "users.activate"}
+
+
+def own_method(name: str) -> bool:
+    """True for one of the CRM's own RPC methods called by its name (``system.status``, ``system.listMethods``):
+    ``model.method``, not a named operation of the contract (those it maps in NAMED, or lacks)."""
+    return name not in NAMED_OPERATIONS and "." in name and not any(c in name for c in " /")
 
 
 class PartnerConfig(BaseModel):
@@ -137,12 +147,17 @@ class PartnerAdapter(Adapter):
         return {"id": "id", "owner": "owner_id", "tenant": "tenant_id", "tag": "tags"}[kind]
 
     def offers(self, name: str) -> bool:
+        if own_method(name):
+            return True  # the CRM's own methods by name: discovery lists them, the metadata checks read them
         return name in NAMED or super().offers(name)
 
     def call(self, operation: Operation | str, args: Mapping[str, Any] | None, account: Caller) -> tuple[Any, Exchange]:
-        """The named operations on their RPC methods (update_me: the fields as params.values); else the records'."""
+        """The named operations on their RPC methods (update_me: the fields as params.values); the records'
+        generic ones on the record methods; any other method of the CRM by its own name."""
         name = operation if isinstance(operation, str) else operation.name
         if name not in NAMED:
+            if own_method(name) and not super().offers(name):
+                return self._rpc(name, dict(args or {}), account)
             return super().call(operation, args, account)
         params = {"values": nest(args or {})} if name == "update_me" else dict(args or {})
         return self._rpc(NAMED[name], params, account)

@@ -226,6 +226,22 @@ def _strict_flows(profile: Any) -> Any:
     return profile.model_copy(update={"flows": [f.model_copy(update={"slo_s": 0.0001}) for f in profile.flows]})
 
 
+def _strict_slos(profile: Any) -> Any:
+    """Every flow and every latency endpoint with an SLO no answer can meet (flows.slo_exceeded,
+    latency.slo_exceeded: 0.0001 ms, far below any round trip)."""
+    return _strict_flows(profile).model_copy(update={
+        "endpoints": [e.model_copy(update={"slo_p95_ms": 0.0001}) for e in profile.endpoints]})
+
+
+def _missing_record_endpoint(profile: Any) -> Any:
+    """Only one latency endpoint: a case id that does not exist, which the demo's missing-id-500 flaw answers
+    with a 500 on every request (latency.errors)."""
+    from crm_audit.core.profile import Endpoint
+
+    return profile.model_copy(update={"endpoints": [Endpoint(name="missing case", path="/api/cases/999999937",
+                                                             account="admin", slo_p95_ms=300)]})
+
+
 def _api_key_only(profile: Any) -> Any:
     """Only the API-key account and no audit-log operation: registration cannot be followed by a
     password login (access.registration.open), no token to tamper with (access.token.jwt), no log to
@@ -290,10 +306,12 @@ def demo_results() -> dict[str, AuditResult]:
                   ("completeness", "validity", "uniqueness", "consistency", "timeliness"), 1.0)}}
     return {
         "rest, every flaw": _demo_audit("rest", every, no_load, {}),
-        "rest, clean, strict": _demo_audit("rest", (), no_load, strict, _strict_flows),
+        "rest, clean, strict": _demo_audit("rest", (), no_load, strict, _strict_slos),
         "jsonrpc, every flaw": _demo_audit("jsonrpc", every, no_tls, {}),
         "jsonrpc, clean": _demo_audit("jsonrpc", (), no_tls, {}),
         "rest, flows without writes": _demo_audit("rest", (), ["flows"], {}, allow_writes=False),
+        "rest, missing id 500, latency": _demo_audit("rest", ("missing-id-500",), ["latency"], {},
+                                                     _missing_record_endpoint),
         "rest, open registration, api key only": _demo_audit("rest", ("open-registration",), ["access"], {},
                                                              _api_key_only),
         "rest, broken adapter": _demo_audit("rest", (), ["access"], {}, _broken_adapter,
@@ -332,6 +350,17 @@ def test_each_emitted_by_test_exists_and_names_its_check(catalogue: Catalogue) -
         named = {lit for lit in re.findall(r"[\"']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)", m.group(0))
                  if (found := catalogue.find(lit)) is not None and found.id == spec.id}
         assert named, f"{spec.id}: {spec.emitted_by} names no finding id of this check"
+
+
+@pytest.mark.integration
+def test_latency_checks_fail_on_an_unmeetable_slo_and_a_failing_endpoint(demo_results: dict[str, AuditResult]) -> None:
+    """The shaped runs above really fail the latency checks (not only skip them): every endpoint of the
+    strict run is over its 0.0001 ms SLO, and the missing case answers 500 on every request."""
+    strict = {f.id: f for f in demo_results["rest, clean, strict"].probe("latency").findings}
+    assert strict["latency.slo_exceeded.list_contacts"].status is Status.failed
+    broken = {f.id: f for f in demo_results["rest, missing id 500, latency"].probe("latency").findings}
+    assert broken["latency.errors.missing_case"].status is Status.failed
+    assert broken["latency.errors.missing_case"].evidence  # the 500 it answered
 
 
 @pytest.mark.integration

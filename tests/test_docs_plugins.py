@@ -6,15 +6,14 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from plugin_package import crm_audit, install
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "plugins.md"
@@ -80,11 +79,6 @@ def test_jsonrpc_profile_section_fits_the_example_adapter() -> None:
 # ------------------------------------------------------------ the page's package, installed and run
 
 
-def crm_audit(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crm_audit", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment in which the page's package is installed (a --target folder on PYTHONPATH)."""
@@ -93,11 +87,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     pkg.mkdir()
     for name, text in package_files().items():
         (pkg / name).write_text(text, encoding="utf-8")
-    site = base / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--target", str(site), str(pkg)], check=True)
-    return {**os.environ, "PYTHONPATH": str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "CRM_AUDIT_DOCS_PKG": str(pkg)}
+    return {**install(pkg, base / "site"), "CRM_AUDIT_DOCS_PKG": str(pkg)}
 
 
 @pytest.fixture(scope="module")

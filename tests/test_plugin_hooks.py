@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from plugin_package import crm_audit, install
 
 PYPROJECT = """
 [build-system]
@@ -93,11 +92,6 @@ TEMPLATE = """\
 """
 
 
-def crm_audit(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crm_audit", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The ping plugin as its own distribution, pip-installed into a --target folder on PYTHONPATH."""
@@ -107,11 +101,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (pkg / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
     (pkg / "crm_audit_ping" / "__init__.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
     (pkg / "crm_audit_ping" / "ping.html.j2").write_text(TEMPLATE, encoding="utf-8")
-    site = base / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--target", str(site), str(pkg)], check=True, timeout=300)
-    assert (site / "crm_audit_ping" / "ping.html.j2").is_file()   # the template travels as package data
-    return {**os.environ, "PYTHONPATH": str(site) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = install(pkg, base / "site")
+    assert (base / "site" / "crm_audit_ping" / "ping.html.j2").is_file()   # the template travels as package data
+    return env
 
 
 def test_the_plugins_command_runs_and_is_listed(installed: dict[str, str]) -> None:

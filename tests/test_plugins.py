@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from local_http import LocalServer, json_route
+from plugin_package import install, pyproject
 
 from crm_audit.core import hookspecs
 from crm_audit.core.plugins import make_plugin_manager
@@ -79,22 +78,8 @@ def test_third_party_plugin_is_found_and_run(tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "crm_audit_ping.py").write_text(PLUGIN_SRC)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent("""
-        [build-system]
-        requires = ["setuptools>=61"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "crm-audit-ping"
-        version = "9.9.9"
-        [tool.setuptools]
-        py-modules = ["crm_audit_ping"]
-        [project.entry-points.crm_audit]
-        ping = "crm_audit_ping"
-    """))
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--target", str(site), str(pkg)], check=True)
-    env = {**os.environ, "PYTHONPATH": str(site) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    (pkg / "pyproject.toml").write_text(pyproject("crm-audit-ping", "9.9.9", "ping", "crm_audit_ping"))
+    env = install(pkg, tmp_path / "site")
     listed = subprocess.run([sys.executable, "-m", "crm_audit", "plugins"], env=env, capture_output=True,
                             text=True, check=True).stdout
     assert "thirdparty_ping" in listed and "9.9.9" in listed

@@ -33,7 +33,8 @@ SEED = 20240617
 CASES = 300
 MAX_CASE_S = 2.0
 PASSWORDS = {f"DEMO_{n}_PASSWORD": f"pw-{n.lower()}-Zq81x" for n in
-             ("ADMIN", "MANAGER", "SALES", "SALES2", "READONLY", "GLOBEX_ADMIN", "GLOBEX_SALES", "LOCKOUT")}
+             ("ADMIN", "MANAGER", "SALES", "SALES2", "READONLY", "GLOBEX_ADMIN", "GLOBEX_SALES", "LOCKOUT",
+              "DISPOSABLE")}
 SECRETS = {**PASSWORDS, "DEMO_API_KEY": "key-Zq81x-4242"}
 BIG = "r" * (1 << 20)  # 1 MiB, only ever through the environment or in-process
 

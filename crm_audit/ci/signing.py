@@ -118,7 +118,8 @@ def canonical_bytes(doc: dict[str, Any]) -> bytes:
 
 def result_document(result: AuditResult) -> dict[str, Any]:
     """The result as the JSON data its result.json holds (so signing here = signing the file)."""
-    return json.loads(result.model_dump_json())
+    doc: dict[str, Any] = json.loads(result.model_dump_json())
+    return doc
 
 
 def sign_document(doc: dict[str, Any], key: Ed25519PrivateKey, signed_at: str | None = None) -> dict[str, Any]:
@@ -183,7 +184,8 @@ def sign_file(path: str | Path, key: Ed25519PrivateKey, out: str | Path | None =
     signed = sign_document(doc, key)
     text = json.dumps(signed, indent=2, ensure_ascii=False) + "\n"
     write_atomic(Path(out or path), text.encode("utf-8"))
-    return signed["signature"]
+    signature: dict[str, Any] = signed["signature"]
+    return signature
 
 
 def verify_file(path: str | Path, public_key: Ed25519PublicKey) -> dict[str, Any]:

@@ -16,6 +16,7 @@ Data conventions: records are JSON-like dicts; dates and times are ISO-8601 stri
 from __future__ import annotations
 
 import abc
+import builtins
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ class Adapter(abc.ABC):
     version: ClassVar[str] = "0.0.0"
     description: ClassVar[str] = ""
     #: the pydantic model of the adapter's ``adapter:`` section (docs/profile.md lists its keys)
-    config_model: ClassVar[type[BaseModel] | None] = None
+    config_model: ClassVar[builtins.type[BaseModel] | None] = None  # ``type`` here is the class variable above
 
     def __init__(self, config: dict[str, Any], target: Target) -> None:
         """Keep the target; validate ``config`` with :attr:`config_model` into ``self.config`` (raises ValidationError)."""
@@ -147,7 +148,7 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def list(self, resource: str, account: Caller, limit: int = 50, offset: int = 0, *,
-             tag: str | None = None, filters: Mapping[str, Any] | None = None) -> tuple[list[dict], Exchange]:
+             tag: str | None = None, filters: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], Exchange]:
         """One page of records: at most ``limit``, skipping ``offset``.
 
         ``tag``: only records carrying it, where the CRM can filter by it
@@ -159,12 +160,12 @@ class Adapter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def read(self, resource: str, record_id: Any, account: Caller) -> tuple[dict | None, Exchange]:
+    def read(self, resource: str, record_id: Any, account: Caller) -> tuple[dict[str, Any] | None, Exchange]:
         """One record by id. Allowed: the record; denied / not found / error / denial in a 200 body: None."""
 
     @abc.abstractmethod
     def create(self, resource: str, account: Caller, tag: str, n: int = 0,
-               overrides: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+               overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, Any] | None, Exchange]:
         """Create a record carrying ``tag`` (unique per ``n``; 0: the adapter numbers it), ``overrides`` on top.
 
         Returns the stored record — re-read when the create answered only a stub (an id, a
@@ -175,7 +176,7 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def update(self, resource: str, record_id: Any, account: Caller,
-               changes: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+               changes: Mapping[str, Any] | None = None) -> tuple[dict[str, Any] | None, Exchange]:
         """Set the fields in ``changes`` (field path → value) on a record; None: :meth:`update_changes`.
 
         The adapter adds whatever else the CRM needs to accept the update (a full-record PUT
@@ -200,7 +201,7 @@ class Adapter(abc.ABC):
         """True when :meth:`list` with ``tag`` returns only tagged records (the CRM filters)."""
         return False
 
-    def iterate(self, resource: str, account: Caller, max_records: int = 1000, page_size: int = 100) -> Iterator[dict]:
+    def iterate(self, resource: str, account: Caller, max_records: int = 1000, page_size: int = 100) -> Iterator[dict[str, Any]]:
         """Every record of a resource, page by page, at most ``max_records``.
 
         Ends quietly on an empty page, a denial or a not-found (nothing more this account may

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
@@ -61,7 +61,7 @@ class Registry:
         origin: dict[str, str] = {}
         for impl in self.pm.hook.crm_audit_register_report_sections.get_hookimpls():
             source = _plugin_name(self.pm, impl)
-            for section in impl.function() or []:
+            for section in cast("Iterable[object]", impl.function() or []):
                 if not isinstance(section, ReportSection) or not section.probe:
                     raise PluginError(f"plugin {source!r} registered a report section that is not a ReportSection "
                                       f"with a probe id: {section!r}")
@@ -138,7 +138,7 @@ def _plugin_name(pm: pluggy.PluginManager, impl: pluggy.HookImpl) -> str:
 
 def _collect(reg: Registry) -> None:
     pm = reg.pm
-    kinds = (
+    kinds: tuple[tuple[str, pluggy.HookCaller, dict[str, type[Any]], str, type[Any]], ...] = (
         ("probe", pm.hook.crm_audit_register_probes, reg.probes, "id", Probe),
         ("reporter", pm.hook.crm_audit_register_reporters, reg.reporters, "format", Reporter),
         ("adapter", pm.hook.crm_audit_register_adapters, reg.adapters, "type", Adapter),
@@ -147,7 +147,7 @@ def _collect(reg: Registry) -> None:
     for kind, caller, table, attr, base in kinds:
         for impl in caller.get_hookimpls():
             source = _plugin_name(pm, impl)
-            for cls in impl.function() or []:
+            for cls in cast("Iterable[object]", impl.function() or []):
                 key = getattr(cls, attr, "")
                 if not (isinstance(cls, type) and issubclass(cls, base)) or not key:
                     raise PluginError(f"plugin {source!r} registered a {kind} without a {attr}: {cls!r}")

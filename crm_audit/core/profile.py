@@ -526,9 +526,9 @@ def _looks_like_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
 
 
-def _check_files(profile: Profile, source: str, lines: dict) -> None:
+def _check_files(profile: Profile, source: str, lines: dict[tuple[Any, ...], int]) -> None:
     """Every file the profile names exists: one line naming the key, else."""
-    files: list[tuple[tuple, str, str | None]] = [
+    files: list[tuple[tuple[str, ...], str, str | None]] = [
         (("target", "ca_bundle"), "CA bundle", profile.target.ca_bundle),
         (("evidence",), "evidence", profile.evidence),
         (("waivers",), "waivers", profile.waivers),
@@ -553,7 +553,8 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
             data[key] = str((base_dir / data[key]).resolve())
 
 
-def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lines: dict) -> Any:
+def _resolve_env(obj: Any, path: tuple[Any, ...], env: Mapping[str, str], source: str,
+                 lines: dict[tuple[Any, ...], int]) -> Any:
     if isinstance(obj, dict):
         return {k: _resolve_env(v, path + (k,), env, source, lines) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -588,11 +589,11 @@ def _resolve_env(obj: Any, path: tuple, env: Mapping[str, str], source: str, lin
     return obj
 
 
-def _dotted(path: tuple) -> str:
+def _dotted(path: tuple[Any, ...]) -> str:
     return dotted(path) or "(top level)"
 
 
-def _where(source: str, lines: dict, path: tuple) -> str:
+def _where(source: str, lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> str:
     p = tuple(path)
     while p and p not in lines:
         p = p[:-1]
@@ -600,7 +601,7 @@ def _where(source: str, lines: dict, path: tuple) -> str:
     return f"{source}:{line}" if line else source
 
 
-def _first_error(exc: ValidationError, source: str, lines: dict) -> str:
+def _first_error(exc: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
     loc = error_lines(exc)[0][0] if exc.errors() else ()
     return f"{_where(source, lines, loc)}: " + first_error(
         exc, unknown="unknown key (check the spelling; see `crm-audit init` for every key)", count_more=True)

@@ -14,7 +14,7 @@ import html
 import json
 import re
 import threading
-from typing import Any
+from typing import Any, overload
 from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
@@ -62,6 +62,10 @@ class Redactor:
             self._forms |= forms
             self._ordered = sorted(self._forms, key=len, reverse=True)
 
+    @overload
+    def redact(self, text: str) -> str: ...
+    @overload
+    def redact(self, text: None) -> None: ...
     def redact(self, text: str | None) -> str | None:
         """Return text with every known secret (in any of its forms) and credential-like pattern masked."""
         if not text:

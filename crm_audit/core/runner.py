@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -201,7 +201,7 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
     for late in contexts:  # cleanups a stopped probe registered after its own cleanup pass
         late.run_cleanups()
     target.close()
-    result = AuditResult(
+    audit = AuditResult(
         tool={"name": "crm-audit", "version": __version__},
         plugins=registry.plugin_versions(),
         run_id=opts.run_id,
@@ -215,10 +215,10 @@ def run_audit(profile: Profile, registry: Registry, opts: RunOptions | None = No
         probes=[results[p.id] for p in probes if p.id in results],
         schedule=schedule,
     )
-    result = apply_catalogue(result, catalogue)  # catalogue severities count in the verdict
-    result = redact_result(apply_catalogue(finalize(result, hierarchy, evidence, profile.verdict), catalogue), target)
-    observe(warnings, "crm_audit_audit_finished", registry.hook.crm_audit_audit_finished, result=result)
-    return result.model_copy(update={"warnings": list(result.warnings) + [target.redactor.redact(w) for w in warnings]})
+    audit = apply_catalogue(audit, catalogue)  # catalogue severities count in the verdict
+    audit = redact_result(apply_catalogue(finalize(audit, hierarchy, evidence, profile.verdict), catalogue), target)
+    observe(warnings, "crm_audit_audit_finished", registry.hook.crm_audit_audit_finished, result=audit)
+    return audit.model_copy(update={"warnings": list(audit.warnings) + [target.redactor.redact(w) for w in warnings]})
 
 
 def observe(warnings: list[str], name: str, hook: Callable[..., Any], **kwargs: Any) -> None:
@@ -317,10 +317,10 @@ def run_one(probe_cls: type[Probe], ctx: ProbeContext,
     return res, interrupted
 
 
-def plan_schedule(probes: list[type[Probe]]) -> list[tuple[str, list[type[Probe]]]]:
+def plan_schedule(probes: list[type[Probe]]) -> list[tuple[Literal["concurrent", "alone"], list[type[Probe]]]]:
     """The phases: every probe with ``quiet_target`` False side by side, then each other probe alone."""
     side = [p for p in probes if not p.quiet_target]
-    phases: list[tuple[str, list[type[Probe]]]] = [("concurrent" if len(side) > 1 else "alone", side)] if side else []
+    phases: list[tuple[Literal["concurrent", "alone"], list[type[Probe]]]] = [("concurrent" if len(side) > 1 else "alone", side)] if side else []
     return phases + [("alone", [p]) for p in probes if p.quiet_target]
 
 
@@ -363,6 +363,9 @@ class ProbeTarget(Target):
     """
 
     _OWN = frozenset({"_shared", "_own"})
+    # set with object.__setattr__ in __init__ (annotations only: no class attributes)
+    _shared: Target
+    _own: int
 
     def __init__(self, shared: Target) -> None:  # builds no second client: all state is the shared one's
         object.__setattr__(self, "_shared", shared)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import yaml
 from yaml.composer import ComposerError
@@ -153,13 +153,14 @@ class _BoundedLoader(yaml.SafeLoader):
         super().fetch_flow_collection_start(token_class)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        peek_event: Callable[[], Any] = self.peek_event  # unannotated in types-PyYAML
+        event = peek_event()
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open:
                 raise ComposerError(None, None, f"recursive alias *{clip(event.anchor, 40)}: it refers to a node "
-                                    "that contains it", event.start_mark)
+                                    "that contains it", cast("yaml.Mark | None", event.start_mark))
             if event.anchor in self.anchors:
-                self._spend(self._sizes.get(event.anchor, 1), event.start_mark)
+                self._spend(self._sizes.get(cast(str, event.anchor), 1), event.start_mark)
             return super().compose_node(parent, index)
         self._depth += 1
         if self._depth > MAX_DEPTH:

@@ -66,7 +66,7 @@ class Exchange:
     method: str
     url: str
     status: int | None = None
-    headers: CaseInsensitiveDict = field(default_factory=CaseInsensitiveDict)
+    headers: CaseInsensitiveDict[str] = field(default_factory=CaseInsensitiveDict)
     body: bytes = b""
     elapsed_s: float = 0.0
     ttfb_s: float | None = None
@@ -576,7 +576,8 @@ class Target:
                                 deadline=clock.deadline, read_timeout=clock.timeout_s,
                                 cap=self.config.max_response_bytes)
             ex.elapsed_s = time.perf_counter() - t0
-            resp._content, resp._content_consumed = ex.body, True  # so close() keeps the connection alive
+            # so close() keeps the connection alive
+            resp._content, resp._content_consumed = ex.body, True  # type: ignore[attr-defined]  # private, not in types-requests
         except DeadlineHit:
             ex.error, ex.failure = self._timeout_text(clock), NotAssessed.timed_out
         except requests.exceptions.Timeout:

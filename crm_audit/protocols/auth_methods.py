@@ -16,8 +16,11 @@ import subprocess
 import time
 from typing import Any
 
+from pydantic import SecretStr
+
 from crm_audit.core.auth import AuthMethod, Credentials, LoginAttempt, compose, fill, json_path
 from crm_audit.core.hookspecs import hookimpl
+from crm_audit.core.processes import stop_processes
 from crm_audit.core.target import Exchange, Target
 
 MAX_COMMAND_OUTPUT = 64 * 1024
@@ -38,7 +41,7 @@ class Bearer(AuthMethod):
     version = "1.0.0"
 
     def login(self, target: Target) -> Credentials:
-        token = self.auth.token.get_secret_value() if self.auth.token else ""
+        token = _secret(self.auth.token)
         return Credentials(headers=self.present(Credentials(), token), token=token)
 
 
@@ -48,8 +51,7 @@ class ApiKey(AuthMethod):
     version = "1.0.0"
 
     def login(self, target: Target) -> Credentials:
-        key = self.auth.api_key.get_secret_value() if self.auth.api_key else ""
-        return Credentials(headers={self.auth.header or "X-API-Key": key})
+        return Credentials(headers={self.auth.header or "X-API-Key": _secret(self.auth.api_key)})
 
 
 class Basic(AuthMethod):
@@ -58,8 +60,7 @@ class Basic(AuthMethod):
     version = "1.0.0"
 
     def login(self, target: Target) -> Credentials:
-        pw = self.auth.password.get_secret_value() if self.auth.password else ""
-        enc = base64.b64encode(f"{self.auth.username}:{pw}".encode()).decode()
+        enc = base64.b64encode(f"{self.auth.username}:{_secret(self.auth.password)}".encode()).decode()
         return Credentials(headers={self.auth.header or "Authorization": f"Basic {enc}"}, secrets=[enc])
 
 
@@ -69,8 +70,10 @@ class PasswordLogin(AuthMethod):
     password_login = True
 
     def login(self, target: Target) -> Credentials:
-        pw = self.auth.password.get_secret_value() if self.auth.password else ""
-        tried = self.attempt(target, self.auth.username or "", pw)
+        return self.accepted(self.attempt(target, self.auth.username or "", _secret(self.auth.password)))
+
+    def accepted(self, tried: LoginAttempt) -> Credentials:
+        """The credentials of an accepted attempt; :class:`AuthFailed` with its refusal otherwise."""
         if tried.credentials is None:
             raise self.fail(tried.refused or "refused")
         return tried.credentials
@@ -209,10 +212,8 @@ class OAuth2ClientCredentials(PasswordLogin):
 
     def login(self, target: Target) -> Credentials:
         form = {"grant_type": "client_credentials", **_client(self)}
-        tried = self.judge(target, target.auth_request(self.account.name, "POST", self.auth.url or "", data=form))
-        if tried.credentials is None:
-            raise self.fail(tried.refused or "refused")
-        return tried.credentials
+        return self.accepted(self.judge(target, target.auth_request(self.account.name, "POST", self.auth.url or "",
+                                                                   data=form)))
 
     def attempt(self, target: Target, username: str, password: str) -> LoginAttempt:
         raise NotImplementedError("oauth2_client_credentials does not log in with a password")
@@ -238,11 +239,9 @@ class CommandLogin(PasswordLogin):
         target.redactor.add(code)
         if not self.auth.url:
             return Credentials(headers=self.present(Credentials(), code), token=code)
-        tried = self.attempt(target, user, code)
-        if tried.credentials is None:
-            raise self.fail(tried.refused or "refused")
-        tried.credentials.secrets.append(code)
-        return tried.credentials
+        credentials = self.accepted(self.attempt(target, user, code))
+        credentials.secrets.append(code)
+        return credentials
 
     def send(self, target: Target, username: str, password: str) -> Exchange:
         body = fill(self.auth.body, username=username, code=password, password=password)
@@ -266,7 +265,7 @@ def run_command(argv: list[str], username: str, timeout_s: float, fail: Any) -> 
     try:
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        stop_processes([proc], grace_s=0)  # the command and whatever it started
         proc.communicate()
         raise fail(f"command {args[0]!r} did not finish within {timeout_s:g} s (auth.command_timeout_s)") from None
     if proc.returncode != 0:
@@ -276,6 +275,11 @@ def run_command(argv: list[str], username: str, timeout_s: float, fail: Any) -> 
     if not line or len(line) > 8192:
         raise fail(f"command {args[0]!r} printed no token")
     return line
+
+
+def _secret(value: SecretStr | None) -> str:
+    """The plain value of an optional secret from the profile; "" when it is not set."""
+    return value.get_secret_value() if value else ""
 
 
 def _client(method: AuthMethod) -> dict[str, str]:

@@ -28,11 +28,11 @@ from crm_audit.core.adapter import (
     RawCredentials,
     classify_http,
     dig,
-    fill,
     nest,
 )
 from crm_audit.core.hookspecs import hookimpl
-from crm_audit.core.target import Exchange, Target
+from crm_audit.core.target import Exchange
+from crm_audit.protocols.tagged import TaggedAdapter
 
 _NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*:")
 
@@ -82,18 +82,14 @@ class JsonRpcConfig(BaseModel):
                                       description="error names that mean the CRM failed (not a decision)")
 
 
-class JsonRpcAdapter(Adapter):
+class JsonRpcAdapter(TaggedAdapter):
     """Maps the generic actions onto ``<model>.<action>`` calls; reads denials in 200 bodies."""
 
     type = "jsonrpc"
     version = "1.1.0"
     description = "JSON-RPC 2.0 CRM configured in the profile (one endpoint, model.method calls, errors in the body)"
     config_model = JsonRpcConfig
-    _ids = itertools.count(1)
-
-    def __init__(self, config: dict[str, Any], target: Target) -> None:
-        super().__init__(config, target)  # validates config with config_model (a subclass may extend it)
-        self._created: dict[tuple[str, str], tuple[str, int]] = {}
+    _ids = itertools.count(1)  # JSON-RPC request ids and the numbers {n} of new records
 
     # ------------------------------------------------------------------ calls
     def rpc(self, method: str, params: Mapping[str, Any], account: Caller) -> tuple[Any, Exchange]:
@@ -148,22 +144,17 @@ class JsonRpcAdapter(Adapter):
 
     def create(self, resource: str, account: Caller, tag: str, n: int = 0,
                overrides: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
-        n = n or next(self._ids)
-        values = fill(self.config.create.get(resource, {}), tag=tag, n=n)
-        if self.config.tag_field and self.config.tag_field not in values:
-            values[self.config.tag_field] = [tag]
+        values, n = self.create_values(self.config.create.get(resource, {}), tag, n)
         values.update(nest(overrides or {}))
         result, ex = self.rpc(self._method(resource, "create"), {"values": values}, account)
         record: dict | None = result if isinstance(result, dict) else None
         if record is None and isinstance(result, (int, str)) and not isinstance(result, bool):
             record, _ = self.read(resource, result, account)  # a create that answers only the new id
-        if record is not None and self.record_id(record) is not None:
-            self._created[(resource, str(self.record_id(record)))] = (tag, n)
+        self.remember(resource, record, tag, n)
         return record, ex
 
     def update_changes(self, resource: str, record_id: Any) -> dict[str, Any]:
-        tag, n = self._created.get((resource, str(record_id)), ("crm-audit", next(self._ids)))
-        return fill(self.config.update.get(resource, {}), tag=tag, n=n)
+        return self.update_values(resource, record_id, self.config.update.get(resource, {}))
 
     def update(self, resource: str, record_id: Any, account: Caller,
                changes: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:

@@ -6,7 +6,6 @@ pagination, body templates and denial rules (docs/profile.md, "adapter (type: re
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -25,13 +24,13 @@ from crm_audit.core.adapter import (
     RawCredentials,
     classify_http,
     dig,
-    fill,
     flat,
     nest,
     path_params,
 )
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.target import Exchange, Target
+from crm_audit.protocols.tagged import TaggedAdapter
 
 _PARAM = re.compile(r"\{[^}]+\}")
 
@@ -139,18 +138,16 @@ class RestConfig(BaseModel):
         return v
 
 
-class RestAdapter(Adapter):
+class RestAdapter(TaggedAdapter):
     """A REST CRM described in the profile: resource paths, field paths, pagination, bodies, denials."""
 
     type = "rest"
     version = "0.3.0"
     description = "Generic REST adapter configured in the profile (paths, field paths, pagination, bodies, denials)"
     config_model = RestConfig
-    _counter = itertools.count(1)
 
     def __init__(self, config: dict[str, Any], target: Target) -> None:
         super().__init__(config, target)  # self.config: RestConfig, validated from config_model
-        self._created: dict[tuple[str, str], tuple[str, int]] = {}
         self._rules = [(r, re.compile(r.match) if r.match else None) for r in self.config.denials]
 
     # ------------------------------------------------------------------ paths
@@ -245,10 +242,7 @@ class RestAdapter(Adapter):
     def create(self, resource: str, account: Caller, tag: str, n: int = 0,
                overrides: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
         rc = self._rc(resource)
-        n = n or next(self._counter)
-        body = fill(rc.create, tag=tag, n=n)
-        if self.config.tag_field and self.config.tag_field not in body:
-            body[self.config.tag_field] = [tag]
+        body, n = self.create_values(rc.create, tag, n)
         body = _merge(body, nest(overrides or {}))
         ex = self._send("POST", rc.path, account, json=body)
         if self.classify(ex) != "allowed":
@@ -262,8 +256,7 @@ class RestAdapter(Adapter):
                 rc.reread_after_create == "auto" and not all(k in record for k in body)):
             again, _ = self.read(resource, rid, account)
             record = again if again is not None else record
-        if record is not None:
-            self._created[(resource, str(self.record_id(record)))] = (tag, n)
+        self.remember(resource, record, tag, n)
         return record, ex
 
     def _find_tagged(self, resource: str, account: Caller, tag: str, body: dict) -> dict | None:
@@ -282,8 +275,7 @@ class RestAdapter(Adapter):
 
     def update_changes(self, resource: str, record_id: Any) -> dict[str, Any]:
         """The profile's update template, filled with the tag and number the record was created with."""
-        tag, n = self._created.get((resource, str(record_id)), ("crm-audit", next(self._counter)))
-        return fill(self._rc(resource).update, tag=tag, n=n)
+        return self.update_values(resource, record_id, self._rc(resource).update)
 
     def update(self, resource: str, record_id: Any, account: Caller,
                changes: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:

@@ -120,14 +120,14 @@ def scoring_nodes(result: AuditResult) -> list[ScoredNode]:
     return list(result.scoring.nodes) if result.scoring is not None else []
 
 
-def _dimension_of(node: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def _dimension_of(node: ScoredNode, by_id: dict[str, ScoredNode]) -> ScoredNode | None:
     seen: set[str] = set()
-    current: dict[str, Any] | None = node
+    current: ScoredNode | None = node
     while current is not None and current.get("id") not in seen:
         seen.add(current["id"])
         if current.get("kind") == "dimension":
             return current
-        current = by_id.get(current.get("parent"))  # type: ignore[arg-type]
+        current = by_id.get(current.get("parent"))
     return None
 
 
@@ -143,7 +143,7 @@ def indicator_dimensions(result: AuditResult) -> dict[str, str]:
     return out
 
 
-def _texts(node: dict[str, Any], key: str) -> tuple[str, ...]:
+def _texts(node: ScoredNode, key: str) -> tuple[str, ...]:
     """The node's not_assessed reasons or hints as strings (absent or malformed: none)."""
     block = node.get("not_assessed")
     items = block.get(key) if block is not None else None
@@ -170,7 +170,7 @@ def indicator_rows(result: AuditResult) -> list[IndicatorRow]:
                     id=str(node["id"]),
                     title=str(node.get("title") or node["id"]),
                     dimension=str(dim_id),
-                    dimension_title=str((dim or {}).get("title") or dim_id),
+                    dimension_title=str((dim.get("title") if dim else None) or dim_id),
                     assessed=bool(node.get("assessed")),
                     actual=node.get("actual"),
                     expected=node.get("expected"),
@@ -326,7 +326,7 @@ def verdict_view(result: AuditResult) -> VerdictView | None:
     if verdict is None:
         return None
     head = overall(result)
-    coverage = verdict.coverage if verdict.coverage is not None else as_float((result.scoring or {}).get("coverage"))
+    coverage = verdict.coverage if verdict.coverage is not None else as_float(result.scoring.get("coverage") if result.scoring else None)
     counts = tuple((s, int(verdict.open_counts.get(s, 0))) for s in SEVERITIES_DESC)
     return VerdictView(
         word=verdict.verdict, css=VERDICT_CLASS.get(verdict.verdict, "inconclusive"),

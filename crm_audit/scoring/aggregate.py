@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None],
             continue
         w = w / w.sum()
         scores = np.array([local[k][0] for k in kids], dtype=float)
-        rows = [local[k][1] for k in kids]
+        rows = [cast(np.ndarray, local[k][1]) for k in kids]  # an assessed child has its membership
         score, member = float(w @ scores), fuzzy.compose(w, rows, hierarchy.fuzzy_operator)
         if node.cap_if_capped is not None and score > node.cap_if_capped and \
                 any(leaf.id in capped for leaf in hierarchy.walk(node.id) if not leaf.children):
@@ -64,8 +65,8 @@ def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None],
 
     out: dict[str, NodeScore] = {}
     for node in hierarchy.walk():
-        score, member = local[node.id]
-        if score is None:
+        node_score, node_member = local[node.id]
+        if node_score is None:
             out[node.id] = NodeScore(False, None, None, None)
             continue
         if node.parent is None:
@@ -75,7 +76,7 @@ def aggregate(hierarchy: Hierarchy, leaf_scores: Mapping[str, float | None],
             total = sum(hierarchy.nodes[k].weight for k in siblings)
             parent_eff = out[node.parent].effective_weight or 0.0
             eff = parent_eff * node.weight / total if total > 0 else 0.0
-        out[node.id] = NodeScore(True, score, member, eff)
+        out[node.id] = NodeScore(True, node_score, node_member, eff)
     return out
 
 

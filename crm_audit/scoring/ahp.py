@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class AhpResult:
     ri: float = 0.0
     ri_table: str = DEFAULT_RI_TABLE
 
-    def as_dict(self, criteria: Sequence[str] | None = None) -> dict:
+    def as_dict(self, criteria: Sequence[str] | None = None) -> dict[str, Any]:
         """The JSON shape printed by ``crm-audit ahp --json``."""
         names = list(criteria) if criteria is not None else [str(i + 1) for i in range(len(self.weights))]
         return {
@@ -198,7 +199,7 @@ class HierarchyConsistency:
     #: (node id, global weight, n, CI, RI, CR) of every comparison matrix, in hierarchy order
     matrices: tuple[tuple[str, float, int, float, float, float], ...]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON form printed by ``crm-audit ahp HIERARCHY --json``."""
         return {
             "ci": self.ci, "ri": self.ri, "cr": self.cr, "consistent": self.consistent,

@@ -59,9 +59,13 @@ class FunctionSpecError(InputFileError):
 class ScoringFunction(Protocol):
     """What every scoring function offers."""
 
-    kind: str
-    better: Better
-    caps: Mapping[str, float]
+    # read-only, so frozen dataclasses and properties satisfy the protocol
+    @property
+    def kind(self) -> str: ...
+    @property
+    def better(self) -> Better: ...
+    @property
+    def caps(self) -> Mapping[str, float]: ...
 
     def score(self, value: float, expected: float | None = None) -> float | None:
         """0–100 score of one raw value; None when it cannot be scored."""
@@ -123,7 +127,7 @@ class Linear:
     kind: str = "linear"
 
     @property
-    def better(self) -> Better:  # type: ignore[override]
+    def better(self) -> Better:
         return "lower" if self.good < self.bad else "higher"
 
     def score(self, value: float, expected: float | None = None) -> float | None:
@@ -149,7 +153,7 @@ class LogNormal:
     kind: str = "lognormal"
 
     @property
-    def better(self) -> Better:  # type: ignore[override]
+    def better(self) -> Better:
         return "lower" if self.p90 < self.p50 else "higher"
 
     @property
@@ -344,7 +348,7 @@ def parse_function(spec: Any, unit: str | None = None, better: str | None = None
         fn = LogNormal(p90, p50, (p90_label, p50_label), caps)
     elif kind == "ratio":
         target, label = _number(spec, "target", unit) if "target" in spec else (None, None)
-        fn = Ratio(better or "higher", target, label, caps)
+        fn = Ratio("lower" if better == "lower" else "higher", target, label, caps)  # better checked above
     elif kind == "pass_fail":
         scores = spec.get("scores", list(PASS_FAIL_SCORES))
         if not isinstance(scores, list) or len(scores) != 3 or not all(isinstance(s, (int, float)) for s in scores):

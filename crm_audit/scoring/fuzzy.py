@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from crm_audit.scoring.grades import DEFAULT_SCALE, GradeScale, shown
 
@@ -62,16 +63,18 @@ def membership_matrix(scores: np.ndarray, scale: GradeScale = DEFAULT_SCALE) -> 
     with np.errstate(divide="ignore", invalid="ignore"):
         rise = np.where(b > a, (s - a) / np.where(b > a, b - a, 1.0), (s >= a).astype(float))
         fall = np.where(d > c, (d - s) / np.where(d > c, d - c, 1.0), (s <= d).astype(float))
-    return np.clip(np.minimum(rise, fall), 0.0, 1.0)
+    out: np.ndarray = np.clip(np.minimum(rise, fall), 0.0, 1.0)
+    return out
 
 
 def membership(score: float, scale: GradeScale = DEFAULT_SCALE) -> np.ndarray:
     """Membership vector of one score, as shown (rounded), over the scale's grades; sums to 1."""
-    row = membership_matrix(np.array([shown(score)]), scale)[0]
-    return row / row.sum()
+    row: np.ndarray = membership_matrix(np.array([shown(score)]), scale)[0]
+    out: np.ndarray = row / row.sum()
+    return out
 
 
-def compose(weights: Sequence[float], memberships: Sequence[Sequence[float]], operator: str = DEFAULT_OPERATOR) -> np.ndarray:
+def compose(weights: npt.ArrayLike, memberships: npt.ArrayLike, operator: str = DEFAULT_OPERATOR) -> np.ndarray:
     """B = W ∘ R with ``operator``, W renormalised to sum 1, B normalised to sum 1."""
     w = np.asarray(weights, dtype=float)
     r = np.asarray(memberships, dtype=float)
@@ -83,10 +86,11 @@ def compose(weights: Sequence[float], memberships: Sequence[Sequence[float]], op
     total = b.sum()
     if total <= 0:
         raise ValueError("the composed fuzzy vector is all zero")
-    return b / total
+    out: np.ndarray = b / total
+    return out
 
 
-def max_membership_grade(vector: Sequence[float], scale: GradeScale = DEFAULT_SCALE) -> str:
+def max_membership_grade(vector: npt.ArrayLike, scale: GradeScale = DEFAULT_SCALE) -> str:
     """Grade of maximum membership; a tie goes to the better grade."""
     v = np.asarray(vector, dtype=float)
     return scale.names[int(np.flatnonzero(np.isclose(v, v.max(), rtol=0, atol=1e-12))[0])]

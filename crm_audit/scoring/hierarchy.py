@@ -255,7 +255,7 @@ def build_hierarchy(data: Any, origin: str, known_probes: frozenset[str] | None 
     for nid in order:
         spec = specs[nid]
         kind: Kind = "root" if nid == root else ("dimension" if children[nid] else "indicator")
-        common = dict(
+        common: dict[str, Any] = dict(
             id=nid,
             title=str(spec.get("title") or nid),
             kind=kind,

@@ -60,6 +60,14 @@ def _listed(ex: Exchange) -> bool | None:
     return None if data is None else has_data(data)
 
 
+def _asked(run: AccessRun, name: str) -> Exchange | None:
+    """The answer surface discovery already got for operation ``name`` without credentials (same request), if
+    the surface was built and that request was answered: each anonymous collection call is sent once per run."""
+    surface = run.notes.get("surface")
+    ex = surface.answer(None, name) if surface is not None else None
+    return ex if ex is not None and ex.answered else None
+
+
 def check_anonymous(run: AccessRun) -> None:
     """No resource or discovered read operation may be allowed without credentials."""
     adapter = run.ctx.adapter
@@ -79,7 +87,8 @@ def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> None:
     """List, and (with writes) read/update/delete of an own record and create, all without credentials."""
     adapter = run.ctx.adapter
     seen = Tally()
-    _judge(run, seen, adapter.list(res, None, limit=50)[1], f"anonymous list {res}", _listed)
+    lex = _asked(run, f"{res}.list") or adapter.list(res, None, limit=50)[1]
+    _judge(run, seen, lex, f"anonymous list {res}", _listed)
     owner = run.writer(res, None) if run.ctx.allow_writes else None
     if not run.ctx.allow_writes:
         seen.untested.append(("records", NotAssessed.safety, HINT_WRITES))
@@ -167,7 +176,8 @@ def _discovered(run: AccessRun, records: dict[str, Any]) -> None:
     adapter = run.ctx.adapter
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "API9", "CWE-306"),
                               remediation=ANON_FIX, severity=Severity.critical)
-    found = adapter.discover()
+    surface = run.notes.get("surface")
+    found = surface.discovery if surface is not None and surface.discovery is not None else adapter.discover()
     if found.source is not None and not found.described:
         ex = found.exchange
         run.add("access.anonymous.openapi", f"Described operations not tested anonymously (not assessed: "
@@ -193,7 +203,8 @@ def _discovered(run: AccessRun, records: dict[str, Any]) -> None:
             continue
         n += 1
         seen = Tally()
-        _judge(run, seen, adapter.call(op, args, None)[1], f"anonymous {op.name}", _listed)
+        ex = (_asked(run, op.name) if not args else None) or adapter.call(op, args, None)[1]
+        _judge(run, seen, ex, f"anonymous {op.name}", _listed)
         norm = _PARAM.sub("{}", op.path).rstrip("/") if op.path else op.name
         _report(run, f"access.anonymous.{slug(norm.replace('{}', 'id'))}", op.name, seen)
     if unfilled:

@@ -14,6 +14,7 @@ record cannot show it and is left out (named in the title).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from crm_audit.core.adapter import Adapter, Operation
@@ -30,16 +31,22 @@ FIX = ("Page every collection on the server: honour the page-size parameter, cap
 
 
 def page_args(adapter: Adapter, size: int) -> dict[str, Any]:
-    """The arguments that ask an operation for ``size`` items per page, in the adapter's own parameter names."""
-    cfg = adapter.config
-    pagination = getattr(cfg, "pagination", None)
-    if pagination is not None:  # REST: the profile's adapter.pagination
-        if pagination.style == "page":
-            return {pagination.page_size_param: size, pagination.page_param: pagination.first_page}
-        if pagination.style == "limit_offset":
-            return {pagination.limit_param: size, pagination.offset_param: 0}
+    """The arguments that ask an operation for ``size`` items per page, in the adapter's own parameter names.
+
+    Read from the profile's ``adapter:`` section as given (``raw_config``, part of the Adapter contract), with
+    the documented defaults (docs/profile.md, "adapter.pagination"): a ``pagination`` section (REST) names
+    its style and parameters; otherwise ``limit_param`` / ``offset_param`` (JSON-RPC), else limit/offset."""
+    cfg = adapter.raw_config if isinstance(adapter.raw_config, Mapping) else {}
+    pagination = cfg.get("pagination")
+    if isinstance(pagination, Mapping):  # REST: the profile's adapter.pagination
+        style = pagination.get("style") or "limit_offset"
+        if style == "page":
+            return {pagination.get("page_size_param") or "page_size": size,
+                    pagination.get("page_param") or "page": pagination.get("first_page", 1)}
+        if style == "limit_offset":
+            return {pagination.get("limit_param") or "limit": size, pagination.get("offset_param") or "offset": 0}
         return {}
-    return {getattr(cfg, "limit_param", None) or "limit": size, getattr(cfg, "offset_param", None) or "offset": 0}
+    return {cfg.get("limit_param") or "limit": size, cfg.get("offset_param") or "offset": 0}
 
 
 def arrays(data: Any, path: str = "", depth: int = 0) -> dict[str, int]:

@@ -152,7 +152,9 @@ def check_metadata(run: AccessRun) -> None:
             run.unassessed(fid, f"Anonymous callers get {good}", silent[0], severity=_SEVERITY[fid], hint=RETRY_HINT, **kw)
         else:
             run.skip(fid, f"Unauthenticated metadata ({good}) not tested: no anonymous answer to read",
-                     NotAssessed.not_applicable, "set adapter.openapi or plugins.access.metadata_paths",
+                     NotAssessed.not_applicable, "REST: set adapter.openapi or plugins.access.metadata_paths; RPC: "
+                     "an adapter that offers the CRM's own methods by name (a method listing such as "
+                     f"{LISTING_METHODS[0]}, a status call) lets discovery find what anonymous callers can read",
                      severity=_SEVERITY[fid], **kw)
     _describe(run, listing)
 
@@ -200,5 +202,7 @@ def _describe(run: AccessRun, listing: tuple[str, Exchange] | None) -> None:
         else:
             run.unassessed(DESCRIPTION_ID, f"Method listing {name}", ex, hint=RETRY_HINT, **kw)
         return
-    run.skip(DESCRIPTION_ID, "API description not checked (none configured)", NotAssessed.not_configured,
-             "set adapter.openapi to the CRM's OpenAPI/Swagger document", **kw)
+    run.skip(DESCRIPTION_ID, "API description not checked (the adapter's discover reads no description and it "
+             "offers no method listing)", NotAssessed.not_configured,
+             "REST: set adapter.openapi to the CRM's OpenAPI/Swagger document; RPC: let the adapter offer the CRM's "
+             f"method listing ({', '.join(LISTING_METHODS)}) by name", **kw)

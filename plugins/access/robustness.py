@@ -10,7 +10,8 @@ update. Other accounts' ids are only the audit's own tagged canaries. A 5xx (or 
 CRM reports as a failure, such as a JSON-RPC ``ServerError``) is a finding, one per (check,
 operation) with a replayable request; no answer is not assessed. Anything a probe created
 by accident is found by the run tag and removed through ``ctx.defer``. Everything is bounded
-by ``max_error_probes`` and ``max_body_probes``.
+by ``max_error_probes`` and ``max_body_probes``; the id probes go out ``surface_workers`` at a time
+(reads first, then the writes they allow).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import json
 import re
 import shlex
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
 from typing import Any
 
 from crm_audit.core.adapter import Adapter, Operation, flat
@@ -148,12 +151,13 @@ def _path_key(op: Operation) -> str:
     return op.resource or op.name
 
 
-def _sender(adapter: Adapter, op: Operation, rid: Any, caller: str | None) -> Callable[[], Exchange]:
+def _sender(adapter: Adapter, op: Operation, rid: Any, caller: str | None,
+            body: dict[str, Any] | None = None) -> Callable[[], Exchange]:
     """How to send ``op`` for id ``rid``: the adapter's record methods for resource operations, else ``call``."""
     if op.resource and op.action == "read":
         return lambda: adapter.read(op.resource or "", rid, caller)[1]
     if op.resource and op.action == "update":
-        return lambda: adapter.update(op.resource or "", rid, caller, None)[1]
+        return lambda: adapter.update(op.resource or "", rid, caller, body)[1]
     if op.resource and op.action == "delete":
         return lambda: adapter.delete(op.resource or "", rid, caller)
     return lambda: adapter.call(op, {op.params[0]: rid}, caller)[1]
@@ -224,24 +228,58 @@ def _id_probes(run: AccessRun, adapter: Adapter, acct: Account, results: dict[st
         plan.append((group + (3 if write else 1), CHECK_MALFORMED_ID, op, MALFORMED_ID, f"id {MALFORMED_ID}"))
     plan.sort(key=lambda p: p[0])
     sent = 0
-    for _, check, op, rid, kind in plan:
-        is_write = _method(op) != "GET"
-        if is_write and check == CHECK_MISSING and found_by_read.get(_path_key(op), True):
-            continue  # no read of this id showed it absent: never write to what may be a real record
-        if sent >= budget:
-            results[check].left_out += 1
-            continue
-        run.ctx.check_cancelled()
-        ex = _sender(adapter, op, rid, acct.name)()
-        sent += 1
-        _note_traces(run, ex)
-        results[check].record(run, op, kind, ex)
-        if not is_write and check == CHECK_MISSING:
-            found_by_read[_path_key(op)] = run.outcome(ex) == "allowed" or not ex.answered
+    # consecutive reads (or writes) go out together, a few at a time; a write only after the reads that decide it
+    for _, batch in groupby(plan, key=lambda p: _method(p[2]) != "GET"):
+        todo: list[tuple[str, Operation, Any, str, dict[str, Any] | None]] = []
+        for _, check, op, rid, kind in batch:
+            is_write = _method(op) != "GET"
+            if is_write and check == CHECK_MISSING and found_by_read.get(_path_key(op), True):
+                continue  # no read of this id showed it absent: never write to what may be a real record
+            if sent >= budget:
+                results[check].left_out += 1
+                continue
+            sent += 1
+            upd = op.resource and op.action == "update"
+            todo.append((check, op, rid, kind, (adapter.update_changes(op.resource, rid) or None) if upd else None))
+
+        def send(item: tuple[str, Operation, Any, str, dict[str, Any] | None]) -> Exchange:
+            run.ctx.check_cancelled()
+            _, op, rid, _, body = item
+            return _sender(adapter, op, rid, acct.name, body)()
+
+        with ThreadPoolExecutor(max_workers=max(1, min(run.opts.surface_workers, len(todo) or 1)),
+                                thread_name_prefix="robustness") as pool:
+            answers = list(pool.map(send, todo))
+        for (check, op, _, kind, body), ex in zip(todo, answers):
+            is_write = _method(op) != "GET"
+            _note_traces(run, ex)
+            results[check].record(run, op, kind, ex)
+            if is_write and body and op.resource and run.outcome(ex) == "allowed":
+                _sweep_upsert(run, adapter, op.resource, acct, body)
+            if not is_write and check == CHECK_MISSING:
+                found_by_read[_path_key(op)] = run.outcome(ex) == "allowed" or not ex.answered
     if not run.ctx.allow_writes and writes:
         run.skip(f"{CHECK_MISSING}.writes", f"Missing and malformed ids: {len(writes)} write operations not tested "
                  "(writes not allowed)", NotAssessed.safety, HINT_WRITES, indicator=INDICATOR_HARDENING,
                  severity=Severity.medium, references=refs("API8", "CWE-755"))
+
+
+def _sweep_upsert(run: AccessRun, adapter: Adapter, res: str, acct: Account, body: dict[str, Any]) -> None:
+    """An update of a missing id that was accepted may have created a record (an upsert, or a save of an empty
+    instance): delete the records holding every text value of that body (one of them is unique to it)."""
+    marks = [v for v in body.values() if isinstance(v, str) and v]
+    if not any(len(v) >= 12 for v in marks):
+        return
+    items, ex = adapter.list(res, acct.name, limit=200)
+    if run.outcome(ex) != "allowed":
+        return
+    for item in items:
+        rid = adapter.record_id(item)
+        if rid is None or not all(m in flat(item) for m in marks):
+            continue
+        run.notes.setdefault("creates", []).append((res, rid, acct.tenant))
+        run.ctx.defer(f"delete {res}/{rid} (created by an update of a missing id)",
+                      partial(run.cleanup, res, rid, acct.name))
 
 
 def _body_probes(run: AccessRun, adapter: Adapter, result: _Result) -> None:
@@ -281,6 +319,7 @@ def _body_probes(run: AccessRun, adapter: Adapter, result: _Result) -> None:
                 (create_op, "JSON array instead of an object", partial(_bent, run, writer.name, cex, array=True)),
                 (create_op, "wrong content type", partial(_bent, run, writer.name, cex, ctype="text/plain")),
             ]
+        refused = True  # every bent create answered a 4xx refusal: nothing to look for
         for op, kind, send in variants:
             if sent >= budget:
                 result.left_out += 1
@@ -290,7 +329,11 @@ def _body_probes(run: AccessRun, adapter: Adapter, result: _Result) -> None:
             sent += 1
             _note_traces(run, ex)
             result.record(run, op, kind, ex)
-        if cex.request_body:
+            if op is create_op and not (ex.status is not None and 400 <= ex.status < 500
+                                        and run.outcome(ex) != "allowed"):
+                refused = False
+        run.notes.setdefault("robustness_records", {})[(res, writer.name)] = rec
+        if cex.request_body and not refused:
             _sweep(run, adapter, res, writer, rec)
 
 
@@ -407,7 +450,9 @@ def check_oracle(run: AccessRun) -> None:
         if pair is None:
             continue
         owner, callers = pair
-        rec, _ = run.own_record(res, owner, key="robustness")
+        rec = (run.notes.get("robustness_records") or {}).get((res, owner.name))  # the body probes' record
+        if rec is None:
+            rec, _ = run.own_record(res, owner, key="robustness")
         if rec is None:
             continue
         rid = adapter.record_id(rec)

@@ -373,6 +373,14 @@ class DjangoCrmServer:
         """Password of a seeded user."""
         return self.env[USERS[email][1]]
 
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table of the CRM's database (every table of schema public), counted by the cluster superuser."""
+        sql = ("SELECT table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', "
+               "table_schema, table_name), false, true, '')))[1]::text FROM information_schema.tables "
+               "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1;")
+        out = self.postgres.superuser_psql(sql, db=self.db.name)
+        return {name: int(n) for name, _, n in (line.partition("|") for line in out.splitlines() if line)}
+
     def pg_dump_cmd(self, path: str | Path) -> str:
         """Shell command: custom-format dump of the CRM DB to ``path``. Needs PGPASSWORD in env."""
         return " ".join([
