@@ -329,11 +329,9 @@ def _comments(obj: Any) -> dict[str, str]:
     lines = source.splitlines()
     out: dict[str, str] = {}
     for node in ast.walk(ast.parse(source)):
-        targets: list[ast.expr] = []
-        if isinstance(node, ast.AnnAssign):
-            targets = [node.target]
-        elif isinstance(node, ast.Assign):
-            targets = list(node.targets)
+        if not isinstance(node, (ast.AnnAssign, ast.Assign)):
+            continue
+        targets: list[ast.expr] = [node.target] if isinstance(node, ast.AnnAssign) else list(node.targets)
         for target in targets:
             name = target.id if isinstance(target, ast.Name) else (
                 target.attr if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
@@ -402,7 +400,7 @@ def _signature(fn: Callable[..., Any], drop_self: bool = True) -> str:
         if p.kind is p.KEYWORD_ONLY and not star_done:
             parts.append("*")
             star_done = True
-        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        prefix = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
         star_done = star_done or p.kind is p.VAR_POSITIONAL
         text = prefix + p.name + (f": {_type_text(p.annotation)}" if p.annotation is not p.empty else "")
         if p.default is not p.empty:

@@ -18,6 +18,7 @@ import click
 from crm_audit import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - heavy modules are imported where they are used (fast start-up)
+    from crm_audit.core.ci_model import WaiversRecord
     from crm_audit.core.model import AuditResult, ProbeResult
     from crm_audit.core.plugins import Registry
     from crm_audit.core.profile import Profile
@@ -306,7 +307,7 @@ def print_summary(result: AuditResult, paths: list[Path]) -> None:
         click.echo(line)
     waived = [f for f in result.all_findings() if f.waiver is not None]
     if result.waivers is not None or waived:
-        w = result.waivers or {}
+        w: WaiversRecord | dict[str, Any] = result.waivers or {}
         click.echo(f"waivers: {len(waived)} finding(s) waived by {len(w.get('applied') or [])} waiver(s); "
                    f"{len(w.get('expired') or [])} expired, {len(w.get('unmatched') or [])} unmatched")
         for e in w.get("expired") or []:

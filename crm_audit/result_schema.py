@@ -15,7 +15,7 @@ from importlib.resources import files
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from crm_audit.core.model import SCHEMA_VERSION, AuditResult
 
@@ -37,8 +37,9 @@ def generate_schema(artifacts: Mapping[str, type[BaseModel]] | None = None) -> d
     ``artifacts`` maps probe ids to their artifacts models; default: the registered probes'.
     """
     models = dict(registered_artifacts_models() if artifacts is None else artifacts)
-    keys, top = models_json_schema([(AuditResult, "serialization")]
-                                   + [(m, "serialization") for m in models.values()], ref_template=_REF)
+    inputs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(AuditResult, "serialization")]
+    inputs += [(m, "serialization") for m in models.values()]
+    keys, top = models_json_schema(inputs, ref_template=_REF)
     defs: dict[str, Any] = top["$defs"]
     root_name = _def_name(keys[(AuditResult, "serialization")])
     schema: dict[str, Any] = dict(defs.pop(root_name))
@@ -60,7 +61,8 @@ def _def_name(ref: Mapping[str, str]) -> str:
 
 def shipped_schema() -> dict[str, Any]:
     """The schema file shipped in the package (tests keep it equal to generate_schema())."""
-    return json.loads((files("crm_audit") / "schema" / SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads((files("crm_audit") / "schema" / SCHEMA_FILE).read_text(encoding="utf-8"))
+    return schema
 
 
 def render_schema(schema: Mapping[str, Any]) -> str:

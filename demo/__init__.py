@@ -109,6 +109,8 @@ readonly still cannot write). ``tenant-leak`` also affects ``GET /api/users``.
 ``mass-assignment``: ``owner_id`` (int) / ``tenant_id`` (str) in record bodies are stored;
 ``PATCH /api/me`` stores ``role`` / ``tenant_id`` when they are valid values.
 ``leak-hashes``: ``password_hash`` in /api/me, /api/users, register responses.
+``hidden-privilege``: ``GET /api/me`` leaves ``role`` out (the PATCH answers and admins' user views
+still show it); a valid ``role`` in PUT/PATCH on the caller's own ``/api/users/{id}`` is stored.
 ``no-expiry``: login still says ``expires_in: 900``. ``user-enum`` also skips the dummy hash
 (a timing difference too). ``open-registration`` needs an e-mail-like username and a
 password of 8+ characters (422 otherwise, 409 if taken). ``cors`` answers preflights itself

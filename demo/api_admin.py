@@ -21,6 +21,11 @@ from crm_audit_demo.users import public_user
 
 router = APIRouter()
 
+#: what PUT/PATCH /api/users/{id} describe as their body (the body itself stays a free-form object)
+_USER_BODY = {"requestBody": {"content": {"application/json": {"schema": {"properties": {
+    "first_name": {"type": "string", "nullable": True}, "last_name": {"type": "string", "nullable": True},
+    "role": {"type": "string", "enum": list(ROLES), "description": "an admin of the user's tenant only"}}}}}}}
+
 
 @router.get("/api/users", tags=["users"])
 def list_users(request: Request, limit: int = Query(50, ge=1), offset: int = Query(0, ge=0),
@@ -50,7 +55,7 @@ def write_user(user_id: str, values: dict[str, Any], request: Request, principal
     """Change a user: its own names for anyone; role too for an admin of its tenant.
 
     A non-admin may change only itself, and never its role or tenant — unless the
-    self-escalation flaw honours them on the caller's own record.
+    self-escalation flaw honours them (hidden-privilege: the role) on the caller's own record.
     """
     state = get_state(request)
     uid = parse_id(user_id, state)
@@ -62,7 +67,8 @@ def write_user(user_id: str, values: dict[str, Any], request: Request, principal
         raise not_found()
     changes: dict[str, Any] = {k: v for k, v in values.items()
                                if k in ("first_name", "last_name") and (v is None or isinstance(v, str))}
-    if (principal.role == "admin" and not own) or (own and state.config.has("self-escalation")):
+    if (principal.role == "admin" and not own) or (own and (state.config.has("self-escalation")
+                                                            or state.config.has("hidden-privilege"))):
         if values.get("role") in ROLES:
             changes["role"] = values["role"]
     if own and state.config.has("self-escalation") and values.get("tenant_id") in TENANTS:
@@ -74,14 +80,14 @@ def write_user(user_id: str, values: dict[str, Any], request: Request, principal
     return public_user(updated, state.config.has("leak-hashes"))
 
 
-@router.put("/api/users/{user_id}", tags=["users"])
+@router.put("/api/users/{user_id}", tags=["users"], openapi_extra=_USER_BODY)
 def replace_user(user_id: str, request: Request, values: dict[str, Any] = Body(...),
                  principal: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Replace a user's editable fields (names; role for an admin of the tenant)."""
     return write_user(user_id, values, request, principal)
 
 
-@router.patch("/api/users/{user_id}", tags=["users"])
+@router.patch("/api/users/{user_id}", tags=["users"], openapi_extra=_USER_BODY)
 def update_user(user_id: str, request: Request, values: dict[str, Any] = Body(...),
                 principal: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Change some of a user's editable fields (names; role for an admin of the tenant)."""

@@ -141,12 +141,15 @@ def register_user(request: Request, username: str, password: str) -> dict[str, A
 
 @router.get("/me", tags=["me"])
 def get_me(request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
-    """The caller's user record (never its password hash)."""
+    """The caller's user record (never its password hash; under hidden-privilege without its role)."""
     state = get_state(request)
     user = state.users.by_id(principal.user_id)
     if user is None:
         raise HTTPException(status_code=404, detail="not found")
-    return public_user(user, include_hash=state.config.has("leak-hashes"))
+    answer = public_user(user, include_hash=state.config.has("leak-hashes"))
+    if state.config.has("hidden-privilege"):
+        answer.pop("role", None)
+    return answer
 
 
 @router.patch("/me", tags=["me"])

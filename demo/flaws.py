@@ -36,6 +36,8 @@ FLAWS: dict[str, str] = {
     "public-metadata": "anonymous GET /api/status (JSON-RPC system.status) shows version, database and tenant list; "
                        "JSON-RPC system.listMethods answers anonymously",
     "self-escalation": "PUT/PATCH /api/users/{id} (JSON-RPC users.write) on the caller's own user honours role and tenant_id",
+    "hidden-privilege": "GET /api/me (JSON-RPC users.me) does not show the caller's role, yet PUT/PATCH "
+                        "/api/users/{id} (JSON-RPC users.write) on the caller's own user honours it",
     "tenant-header": "an X-Tenant-ID header or ?tenant_id= query parameter switches the caller's tenant",
     "tenant-context": "JSON-RPC: a _tenant or tenant_id key in params.context switches the caller's tenant",
     "persist-on-deny": "a forbidden create (or one into another tenant), update or delete answers 403 but is saved",

@@ -177,6 +177,9 @@ def test_missing_operations_and_account_are_named() -> None:
         assert "'change_password'" in hints[PW_CHANGE]
         assert "'users.deactivate'" in hints[DEACTIVATION] and "'users.activate'" in hints[DEACTIVATION]
         assert "'users.create'" in hints[STORAGE] and "'users.delete'" in hints[STORAGE]
+        # the hint teaches the mapping: its example value is not mistaken for a secret and hidden
+        assert "adapter.operations.change_password to 'METHOD /path'" in hints[PW_CHANGE], hints[PW_CHANGE]
+        assert not any("REDACTED" in h for h in hints.values()), hints
 
         general = [a for a in prof.accounts if a.purpose != "disposable"]
         probe, result = _audit(server, _profile(server, checks=("lifecycle",), accounts=general))

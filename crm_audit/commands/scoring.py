@@ -248,7 +248,7 @@ def compare(result_files: tuple[str, ...], hierarchy_name: str | None, evidence_
         raise InputError(f"give one --evidence per result ({len(result_files)}), got {len(evidence_files)}")
     default_rule, per_indicator = _normalise_option(normalise)
     reference = _reference(reference_file) if reference_file else None
-    entries = []
+    entries: list[dict[str, Any]] = []
     for k, path in enumerate(result_files):
         result = read_result(path)
         if hierarchy_name:

@@ -62,6 +62,8 @@ NAMED_OPERATIONS: dict[str, tuple[bool, str]] = {
                          "allowed) → the record as answered"),
     "users.list": (True, "the users the caller may see; arguments: limit, offset → the answer (users, "
                          "possibly wrapped)"),
+    "users.update": (False, "change a user's fields; arguments: id, values (the fields to set, dotted paths "
+                            "allowed) → the user as answered"),
     "users.delete": (False, "remove a user; arguments: id → the answer"),
     "register": (False, "anonymous self-registration; arguments: the sign-up fields (username, password …) "
                         "→ the new user (with its id, when the CRM says it)"),

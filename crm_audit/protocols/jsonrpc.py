@@ -89,6 +89,7 @@ class JsonRpcAdapter(TaggedAdapter):
     version = "1.1.0"
     description = "JSON-RPC 2.0 CRM configured in the profile (one endpoint, model.method calls, errors in the body)"
     config_model = JsonRpcConfig
+    config: JsonRpcConfig  # validated from config_model by Adapter.__init__
     _ids = itertools.count(1)  # JSON-RPC request ids and the numbers {n} of new records
 
     # ------------------------------------------------------------------ calls
@@ -125,7 +126,7 @@ class JsonRpcAdapter(TaggedAdapter):
         return list(self.config.models)
 
     def list(self, resource: str, account: Caller, limit: int = 50, offset: int = 0, *,
-             tag: str | None = None, filters: Mapping[str, Any] | None = None) -> tuple[list[dict], Exchange]:
+             tag: str | None = None, filters: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], Exchange]:
         if filters:
             raise ValueError("the jsonrpc adapter cannot filter lists by field")
         params: dict[str, Any] = {self.config.limit_param: limit, self.config.offset_param: offset}
@@ -138,16 +139,16 @@ class JsonRpcAdapter(TaggedAdapter):
     def supports_tag_filter(self, resource: str) -> bool:
         return self.config.tag_param is not None
 
-    def read(self, resource: str, record_id: Any, account: Caller) -> tuple[dict | None, Exchange]:
+    def read(self, resource: str, record_id: Any, account: Caller) -> tuple[dict[str, Any] | None, Exchange]:
         result, ex = self.rpc(self._method(resource, "read"), {"id": record_id}, account)
         return (result if isinstance(result, dict) else None), ex
 
     def create(self, resource: str, account: Caller, tag: str, n: int = 0,
-               overrides: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+               overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, Any] | None, Exchange]:
         values, n = self.create_values(self.config.create.get(resource, {}), tag, n)
         values.update(nest(overrides or {}))
         result, ex = self.rpc(self._method(resource, "create"), {"values": values}, account)
-        record: dict | None = result if isinstance(result, dict) else None
+        record: dict[str, Any] | None = result if isinstance(result, dict) else None
         if record is None and isinstance(result, (int, str)) and not isinstance(result, bool):
             record, _ = self.read(resource, result, account)  # a create that answers only the new id
         self.remember(resource, record, tag, n)
@@ -157,7 +158,7 @@ class JsonRpcAdapter(TaggedAdapter):
         return self.update_values(resource, record_id, self.config.update.get(resource, {}))
 
     def update(self, resource: str, record_id: Any, account: Caller,
-               changes: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+               changes: Mapping[str, Any] | None = None) -> tuple[dict[str, Any] | None, Exchange]:
         values = nest(changes if changes is not None else self.update_changes(resource, record_id))
         result, ex = self.rpc(self._method(resource, "update"), {"id": record_id, "values": values}, account)
         return (result if isinstance(result, dict) else None), ex

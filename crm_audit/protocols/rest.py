@@ -6,6 +6,7 @@ pagination, body templates and denial rules (docs/profile.md, "adapter (type: re
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -145,6 +146,7 @@ class RestAdapter(TaggedAdapter):
     version = "0.3.0"
     description = "Generic REST adapter configured in the profile (paths, field paths, pagination, bodies, denials)"
     config_model = RestConfig
+    config: RestConfig  # validated from config_model by Adapter.__init__
 
     def __init__(self, config: dict[str, Any], target: Target) -> None:
         super().__init__(config, target)  # self.config: RestConfig, validated from config_model
@@ -194,7 +196,7 @@ class RestAdapter(TaggedAdapter):
         return {path: value} if path else None
 
     # ------------------------------------------------------------------ records
-    def _items(self, resource: str, data: Any) -> list[dict]:
+    def _items(self, resource: str, data: Any) -> list[dict[str, Any]]:
         rc = self._rc(resource)
         items = dig(data, rc.list_items_path if rc.list_items_path is not None else self.config.list_items_path)
         if items is None and isinstance(data, list):
@@ -213,7 +215,7 @@ class RestAdapter(TaggedAdapter):
 
     def list(self, resource: str, account: Caller, limit: int = 50, offset: int = 0, *,
              tag: str | None = None, filters: Mapping[str, Any] | None = None,
-             params: Mapping[str, Any] | None = None) -> tuple[list[dict], Exchange]:
+             params: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], Exchange]:
         """The contract's list; ``filters`` are sent as query parameters; ``params`` (REST only) as they are."""
         p = self.config.pagination
         q: dict[str, Any] = dict(params or {})
@@ -229,18 +231,18 @@ class RestAdapter(TaggedAdapter):
             return [], ex
         return self._items(resource, ex.json_or_none()), ex
 
-    def _record(self, resource: str, ex: Exchange) -> dict | None:
+    def _record(self, resource: str, ex: Exchange) -> dict[str, Any] | None:
         if self.classify(ex) != "allowed":
             return None
         data = dig(ex.json_or_none(), self._rc(resource).item_record_path)
         return data if isinstance(data, dict) else None
 
-    def read(self, resource: str, record_id: Any, account: Caller) -> tuple[dict | None, Exchange]:
+    def read(self, resource: str, record_id: Any, account: Caller) -> tuple[dict[str, Any] | None, Exchange]:
         ex = self._send("GET", self._item(resource, record_id), account)
         return self._record(resource, ex), ex
 
     def create(self, resource: str, account: Caller, tag: str, n: int = 0,
-               overrides: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+               overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, Any] | None, Exchange]:
         rc = self._rc(resource)
         body, n = self.create_values(rc.create, tag, n)
         body = _merge(body, nest(overrides or {}))
@@ -259,7 +261,7 @@ class RestAdapter(TaggedAdapter):
         self.remember(resource, record, tag, n)
         return record, ex
 
-    def _find_tagged(self, resource: str, account: Caller, tag: str, body: dict) -> dict | None:
+    def _find_tagged(self, resource: str, account: Caller, tag: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Find a just-created record when the CRM does not return it (some return only 'ok').
 
         The record must carry every tagged value of the body (they hold the create's unique
@@ -278,7 +280,7 @@ class RestAdapter(TaggedAdapter):
         return self.update_values(resource, record_id, self._rc(resource).update)
 
     def update(self, resource: str, record_id: Any, account: Caller,
-               changes: Mapping[str, Any] | None = None) -> tuple[dict | None, Exchange]:
+               changes: Mapping[str, Any] | None = None) -> tuple[dict[str, Any] | None, Exchange]:
         rc = self._rc(resource)
         template = self.update_changes(resource, record_id)
         if changes is None:
@@ -294,13 +296,14 @@ class RestAdapter(TaggedAdapter):
         return self._send("DELETE", self._item(resource, record_id), account)
 
     # ------------------------------------------------------------------ operations
-    def _own_operations(self) -> list[Operation]:
-        ops: list[Operation] = []
+    def _own_operations(self) -> builtins.list[Operation]:  # ``list`` is the method above here
+        ops: builtins.list[Operation] = []
         for res, rc in self.config.resources.items():
             item = self._item_template(res)
-            for action, method, path in (("list", "GET", rc.path), ("create", "POST", rc.path),
-                                         ("read", "GET", item), ("update", rc.update_method.upper(), item),
-                                         ("delete", "DELETE", item)):
+            steps: tuple[tuple[Action, str, str], ...] = (
+                ("list", "GET", rc.path), ("create", "POST", rc.path), ("read", "GET", item),
+                ("update", rc.update_method.upper(), item), ("delete", "DELETE", item))
+            for action, method, path in steps:
                 ops.append(Operation(name=f"{res}.{action}", resource=res, action=action, params=path_params(path),
                                      safe=method == "GET", method=method, path=path))
         return ops
@@ -369,6 +372,8 @@ class RestAdapter(TaggedAdapter):
             if name not in rest:
                 raise KeyError(f"operation {op.name!r} needs argument {name!r}")
             path = path.replace("{" + name + "}", str(rest.pop(name)))
+        if op.name == "users.update" and isinstance(rest.get("values"), Mapping):  # the fields to set: the body
+            rest.update(nest(rest.pop("values")))
         kw: dict[str, Any] = {"params": rest or None} if op.method in ("GET", "DELETE") else {"json": rest}
         ex = self._send(op.method, path, account, **kw)
         return (ex.json_or_none() if self.classify(ex) == "allowed" else None), ex

@@ -27,6 +27,7 @@ from crm_audit.core.ci_model import BaselineComparison, Signature
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import AuditResult, Evidence, Finding, Severity
 from crm_audit.core.probe import Reporter
+from crm_audit.core.scoring_model import ScoredNode, Scoring
 from crm_audit.report import charts
 from crm_audit.report.section import ReportSection, kv, probe_sections, show
 from crm_audit.report.view import (
@@ -216,13 +217,13 @@ def _not_assessed(result: AuditResult, views: list[FindingView]) -> dict[str, An
             "probes": [p for p in result.probes if p.status != "ok"]}
 
 
-def _tree(nodes: list[dict[str, Any]], root_id: Any) -> dict[str, Any] | None:
-    children: dict[Any, list[dict[str, Any]]] = {}
+def _tree(nodes: list[ScoredNode], root_id: Any) -> dict[str, Any] | None:
+    children: dict[Any, list[ScoredNode]] = {}
     for node in nodes:
         children.setdefault(node.get("parent"), []).append(node)
     seen: set[Any] = set()
 
-    def build(node: dict[str, Any]) -> dict[str, Any]:
+    def build(node: ScoredNode) -> dict[str, Any]:
         seen.add(node["id"])
         kids = [build(k) for k in children.get(node["id"], []) if k["id"] not in seen]
         return {"node": node, "children": kids}
@@ -279,14 +280,14 @@ def _baseline(base: BaselineComparison | dict[str, Any] | None) -> dict[str, Any
     }
 
 
-def _dim_note(node: dict[str, Any]) -> str:
+def _dim_note(node: ScoredNode) -> str:
     note = f"weight {fmt_num(node.get('global_weight', node.get('weight')))}"
     return note + (f", coverage {fmt_pct(node['coverage'])}" if as_float(node.get("coverage")) is not None else "")
 
 
 def build_context(result: AuditResult, report_sections: Mapping[str, ReportSection] | None = None) -> dict[str, Any]:
     """Everything the templates draw, computed from the result and the probes' report sections."""
-    scoring = result.scoring or {}
+    scoring: Scoring | dict[str, Any] = result.scoring or {}
     grades = [str(g) for g in scoring.get("grades") or []]
     head = overall(result)
     nodes = scoring_nodes(result)

@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from crm_audit.core.ci_model import FindingWaiver
 from crm_audit.core.hookspecs import hookimpl
 from crm_audit.core.model import AuditResult, Finding
 from crm_audit.core.probe import Reporter
@@ -140,7 +141,7 @@ def _evidence_text(finding: Finding) -> str:
 
 
 def _waived(finding: Finding) -> str:
-    w = finding.waiver or {}
+    w: FindingWaiver | dict[str, str] = finding.waiver or {}
     return f"waived by {w.get('by', '?')} until {w.get('expires', '?')}: {w.get('justification', '')}"
 
 

@@ -249,7 +249,7 @@ def sarif_log(result: AuditResult) -> dict[str, Any]:
             "profileDigest": result.profile_digest,
             "score": head.get("score"),
             "grade": head.get("grade"),
-            "scoreCoverage": (result.scoring or {}).get("coverage"),
+            "scoreCoverage": result.scoring.coverage if result.scoring is not None else None,
             **_verdict_properties(result),
         },
     }

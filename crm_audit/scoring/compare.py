@@ -69,12 +69,13 @@ def compare_scorings(entries: Sequence[Mapping[str, Any]], rho: float = RHO,
     for k, entry in enumerate(entries):
         overall = entry["scoring"]["overall"]
         row = {key: value for key, value in entry.items() if key != "scoring"}
+        grade = grades[k]
         row.update(
             score=overall["score"],
             grade=overall["grade"],
             fuzzy_grade=overall.get("fuzzy_grade"),
             coverage=entry["scoring"]["coverage"],
-            grey_grade=None if grades[k] is None else round(grades[k], 6),
+            grey_grade=None if grade is None else round(grade, 6),
             rank_score=score_rank[k],
             rank_grey=grey_rank[k],
         )

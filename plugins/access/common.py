@@ -110,8 +110,10 @@ LEGACY_PATHS: dict[str, tuple[str, str]] = {
 
 #: the hint for an operation neither the adapter nor the options name
 def operation_hint(name: str) -> str:
-    hint = (f"map the adapter's {name!r} operation (adapter.operations.{name}: 'METHOD /path' for rest, the "
-            f"RPC method for jsonrpc)")
+    """How to map ``name``; worded "map KEY to VALUE" (never "KEY: VALUE"), since the redactor rightly
+    hides the value after a key that sounds secret (change_password)."""
+    hint = (f"map the adapter's {name!r} operation: set adapter.operations.{name} to 'METHOD /path' for rest, "
+            f"to the RPC method for jsonrpc")
     return hint + (f", or for a REST CRM set plugins.access.{LEGACY_PATHS[name][1]}" if name in LEGACY_PATHS else "")
 
 

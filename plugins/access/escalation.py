@@ -80,7 +80,8 @@ def check_self_escalation(run: AccessRun) -> None:
             run.skip(FID, f"{what} not tested (the own user record cannot be read)", NotAssessed.not_configured,
                      "map the adapter's 'me' operation (adapter.operations.me), or 'users.list' for an admin", **kw)
         return
-    wanted = _targets(run, own, low, admin)
+    uid = own.get("id", own.get("uid"))
+    wanted, original, hidden, blind = _targets(run, own, low, admin, uid)
     if not wanted:
         run.skip(FID, f"{what} not tested (the own user record shows no privilege or tenant field)",
                  NotAssessed.not_applicable, "map 'me' to an operation that returns the user's role / tenant fields",
@@ -92,8 +93,6 @@ def check_self_escalation(run: AccessRun) -> None:
                  "map the adapter's 'update_me' operation, or describe PUT/PATCH …/users/{id} in the OpenAPI document",
                  **kw)
         return
-    uid = own.get("id", own.get("uid"))
-    original = {k: own.get(k) for k in wanted}
     # registered before the first change, so an error or Ctrl-C between change and restore still restores
     run.ctx.defer(f"restore {low.name}'s own {', '.join(original)}",
                   lambda: _restore(run, low, admin, uid, original, senders, final=True))
@@ -109,10 +108,11 @@ def check_self_escalation(run: AccessRun) -> None:
             if fields:
                 run.ctx.check_cancelled()
                 changed |= _try(run, low, admin, uid, label, send, fields, original, gate if privilege else None,
-                                senders, parts)
+                                senders, parts, hidden)
     took = ", ".join(sorted(changed)) or "an admin-only action opened"
+    untried = f"; not tried: {', '.join(sorted(blind))} (described, but shown to no one)" if blind else ""
     parts.report(run, FID, what=what, bad=f"{low.name} can raise its own privileges ({took})",
-                 good=f"{low.name} cannot change its own {', '.join(wanted)} ({', '.join(senders)})", **kw)
+                 good=f"{low.name} cannot change its own {', '.join(wanted)} ({', '.join(senders)}){untried}", **kw)
 
 
 def _pair(run: AccessRun) -> tuple[Account | None, Account | None]:
@@ -173,10 +173,17 @@ def _items(data: Any) -> list[dict]:
     return []
 
 
-def _reread(run: AccessRun, low: Account, admin: Account, uid: Any) -> dict | None:
-    """The own record as it is now: ``me`` as the account, else as the admin sees it in ``users.list``."""
+def _reread(run: AccessRun, low: Account, admin: Account, uid: Any, fields: Iterable[str] = ()) -> dict | None:
+    """The own record as it is now: ``me`` as the account, else as the admin sees it in ``users.list``; the
+    ``fields`` ``me`` does not show (hidden from the account) as the admin sees them."""
     rec, _ = _me(run, low.name)
-    return rec if rec is not None else _listed_user(run, admin, uid)
+    if rec is None:
+        return _listed_user(run, admin, uid)
+    missing = [k for k in fields if k not in rec]
+    if missing:
+        seen = _listed_user(run, admin, uid) or {}
+        rec = {**rec, **{k: seen[k] for k in missing if k in seen}}
+    return rec
 
 
 def _listed_user(run: AccessRun, admin: Account, uid: Any) -> dict | None:
@@ -188,14 +195,33 @@ def _listed_user(run: AccessRun, admin: Account, uid: Any) -> dict | None:
     return next((i for i in _items(data) if same_value(i.get("id"), uid)), None)
 
 
-def _targets(run: AccessRun, own: dict, low: Account, admin: Account) -> dict[str, Any]:
-    """field → value to try: privilege fields at the admin's value (flags: true), tenant fields at another
-    tenant's value, each only where it differs from the own record."""
+def _sensitive(name: Any) -> bool:
+    return str(name).lower() in PRIVILEGE or str(name).lower() in TENANT
+
+
+def _targets(run: AccessRun, own: dict, low: Account, admin: Account,
+             uid: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], set[str]]:
+    """(field → value to try, field → its value now, hidden field → where it was found, fields not tried).
+
+    Privilege fields at the admin's value (flags: true), tenant fields at another tenant's value, each only
+    where it differs from the current one. Besides the fields the own record shows, the hidden ones: privilege
+    and tenant fields the own record leaves out, yet the described user update declares or the admin's view of
+    the user (``users.list``) shows — tried only where the admin's view shows their value (to judge the change
+    and the restore); declared fields no one is shown are returned as not tried."""
     theirs, _ = _me(run, admin.name)
     other = next((a for a in run.general_accounts() if a.tenant and low.tenant and a.tenant != low.tenant), None)
     foreign, _ = _me(run, other.name) if other is not None else (None, None)
+    shown = {str(k).lower() for k in own}
+    declared = {k: op for k, op in described_user_fields(run).items() if _sensitive(k) and k.lower() not in shown}
+    seen = (_listed_user(run, admin, uid) or {}) if uid is not None else {}
+    hidden = {str(k): declared.get(str(k), f"shown to {admin.name}") for k in seen
+              if _sensitive(k) and str(k).lower() not in shown}
+    if hidden and theirs is not None and any(k not in theirs for k in hidden):  # the admin's own, as listed
+        mine = _listed_user(run, admin, theirs.get("id", theirs.get("uid")))
+        theirs = {**(mine or {}), **theirs}
+    known = {**own, **{k: seen[k] for k in hidden}}
     out: dict[str, Any] = {}
-    for key, value in own.items():
+    for key, value in known.items():
         name = str(key).lower()
         if name in PRIVILEGE:
             if isinstance(value, bool):
@@ -212,7 +238,8 @@ def _targets(run: AccessRun, own: dict, low: Account, admin: Account) -> dict[st
             continue
         if want is not None and not isinstance(want, dict) and not same_value(want, value) and want != value:
             out[str(key)] = want
-    return out
+    return (out, {k: known[k] for k in out}, {k: v for k, v in hidden.items() if k in out},
+            {k for k in declared if k not in hidden})
 
 
 def _senders(run: AccessRun, low: Account, own: dict) -> dict[str, Sender]:
