@@ -152,6 +152,8 @@ def django() -> dict[str, Any]:
         rows_after = crm.row_counts()
         [path] = Path(tmp).glob("*/result.json")
         out = breakdown(path, wall)
+        if os.environ.get("BENCH_KEEP_RESULT"):  # a copy of result.json, to look at afterwards
+            Path(os.environ["BENCH_KEEP_RESULT"]).write_bytes(path.read_bytes())
     out.update(cpu_s=cpu, load_before=load_before, load_after=load_after, loadavg_before=loadavg_before,
                loadavg_after=loadavg_after, rows_changed={t: (n, rows_after.get(t)) for t, n in rows_before.items()
                                                           if rows_after.get(t) != n}, tables=len(rows_before))

@@ -8,6 +8,7 @@ as before the audit — read from the demo's SQLite file, not from the probe's c
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -15,12 +16,15 @@ from typing import Any
 
 import pytest
 
+from crm_audit.core.adapter import Discovery, Operation
 from crm_audit.core.model import Finding, NotAssessed, ProbeResult, Status
 from crm_audit.core.plugins import make_plugin_manager
 from crm_audit.core.runner import RunOptions, run_audit
+from crm_audit.core.target import Exchange
 from crm_audit_demo import DemoServer
 from crm_audit_demo.db import DB_FILENAME
 from crm_audit_demo.profile import demo_profile
+from crm_audit_plugins.access.escalation import described_fields
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +43,14 @@ def _users(server: DemoServer) -> dict[str, tuple[str, str]]:
     """username → (role, tenant) as the demo's database holds them."""
     with _db(server) as db:
         return {u: (r, t) for u, r, t in db.execute("SELECT username, role, tenant_id FROM users")}
+
+
+def _row(server: DemoServer, username: str) -> dict[str, Any]:
+    """The user's stored row, every column but ``updated_at``."""
+    with _db(server) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM users WHERE username = ?", [username]).fetchone()
+    return {k: row[k] for k in row.keys() if k != "updated_at"}
 
 
 def _updated(server: DemoServer, username: str) -> str:
@@ -100,9 +112,11 @@ def test_clean_demo_is_silent(protocol: str) -> None:
     assert "update_me" in found["access.self_escalation"].title
     if protocol == "rest":  # the OpenAPI document describes PUT/PATCH /api/users/{user_id}
         assert "PUT /api/users/{user_id}" in found["access.self_escalation"].title
+        assert "not tried" not in found["access.self_escalation"].title  # the described role is shown
         assert "query" in found["access.tenant_injection"].title
     else:  # the JSON-RPC adapter sends each account's context: that channel is tried too
         assert "context" in found["access.tenant_injection"].title
+        assert "users.update" in found["access.self_escalation"].title  # users.write on the own id
 
 
 def test_self_escalation_is_found_and_undone() -> None:
@@ -116,6 +130,56 @@ def test_self_escalation_is_found_and_undone() -> None:
                for e in f.evidence), [e.observed for e in f.evidence]
     assert after != before  # the demo's own row was written (escalated, then restored: role/tenant equal)
     assert [x for x in _failing(found) if not x.startswith("access.self_escalation")] == []
+
+
+@pytest.mark.parametrize("protocol", ["rest", "jsonrpc"])
+def test_hidden_privilege_field_is_found_and_undone(protocol: str) -> None:
+    """The own record does not show its role, yet the user update takes one: the role is found in the
+    description (REST) or the admin's view of the user (JSON-RPC), judged as the admin sees it, and restored."""
+    with DemoServer(protocol=protocol, flaws=("hidden-privilege",)) as server:
+        before = _row(server, "readonly@acme.example")
+        updated = _updated(server, "readonly@acme.example")
+        _, found = _audit(server, checks=["escalation"])
+        after = _row(server, "readonly@acme.example")
+        assert _updated(server, "readonly@acme.example") != updated  # it was written (escalated, then restored)
+    assert after == before
+    f = found["access.self_escalation"]
+    assert f.status == Status.failed and f.severity.value == "critical", f.title
+    where = "declared by PUT /api/users/{user_id}" if protocol == "rest" else "shown to admin"
+    hits = [e.observed or "" for e in f.evidence]
+    assert any(f"role → admin (hidden from its own record, {where})" in o and "users.list now allowed" in o
+               for o in hits), hits
+    if protocol == "jsonrpc":
+        assert any(o.startswith("users.update: ") for o in hits), hits
+    assert _failing(found) == [f"access.self_escalation (fail): {f.title}"]
+
+
+def test_described_fields_follow_refs_and_skip_read_only() -> None:
+    """Request-body properties of a described user update: OpenAPI 3 ($ref, allOf, a cycle) and Swagger 2."""
+
+    def found(doc: dict[str, Any]) -> Discovery:
+        ex = Exchange(method="GET", url="http://crm.test/openapi.json", status=200,
+                      body=json.dumps(doc).encode())
+        return Discovery(operations=[], source="/openapi.json", exchange=ex)
+
+    patch = Operation(name="PATCH /api/users/{id}", method="PATCH", path="/api/users/{id}", params=("id",))
+    oas3 = {"paths": {"/users/{id}": {"patch": {"requestBody": {"$ref": "#/components/requestBodies/U"}}}},
+            "servers": [], "basePath": "/api",
+            "components": {"requestBodies": {"U": {"content": {"application/json": {
+                                "schema": {"$ref": "#/components/schemas/User"}}}}},
+                           "schemas": {"User": {"allOf": [{"$ref": "#/components/schemas/Base"},
+                                                          {"properties": {"is_admin": {"type": "boolean"},
+                                                                          "id": {"readOnly": True}}}]},
+                                       "Base": {"properties": {"first_name": {"type": "string"},
+                                                               "loop": {"$ref": "#/components/schemas/Loop"}}},
+                                       "Loop": {"$ref": "#/components/schemas/Loop"}}}}
+    assert described_fields(found(oas3), [patch]) == {"first_name": patch.name, "loop": patch.name,
+                                                      "is_admin": patch.name}
+    swagger2 = {"basePath": "/api", "paths": {"/users/{id}": {"patch": {"parameters": [
+        {"in": "path", "name": "id"}, {"in": "body", "name": "body", "schema": {"$ref": "#/definitions/U"}}]}}},
+        "definitions": {"U": {"properties": {"groups": {"type": "array"}, "tenant_id": {"type": "string"}}}}}
+    assert list(described_fields(found(swagger2), [patch])) == ["groups", "tenant_id"]
+    assert described_fields(Discovery(), [patch]) == {}
 
 
 @pytest.mark.parametrize("protocol,flaw", [("rest", "tenant-header"), ("jsonrpc", "tenant-header"),

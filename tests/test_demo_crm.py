@@ -46,7 +46,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
              "restore-loses-table", "stale-backups", "plain-backup"),
     "robustness": ("missing-id-500", "body-shape-500", "existence-oracle", "cors-any-origin", "insecure-cookies",
                    "hard-lockout"),
-    "surface": ("settings-leak", "no-pagination", "public-metadata"),
+    "surface": ("settings-leak", "no-pagination", "public-metadata", "hidden-privilege"),
     "escalation": ("self-escalation", "tenant-header", "tenant-context", "persist-on-deny"),
 }
 IMPLIED = {"no-security-headers": {"no-hsts"}}  # no security headers at all includes no HSTS
@@ -451,13 +451,25 @@ def check_public_metadata(api: Api) -> bool:
 
 
 def check_self_escalation(api: Api) -> bool:
+    # judged by the tenant move, this switch's alone (hidden-privilege honours the own role too)
     uid = api.user_id("readonly")
-    r = api.req("PUT", f"/api/users/{uid}", "readonly", json={"first_name": "Rita", "role": "admin"})
+    r = api.req("PUT", f"/api/users/{uid}", "readonly", json={"first_name": "Rita", "role": "admin",
+                                                               "tenant_id": "globex"})
     assert r.status_code == 200, r.text
-    role = api.req("GET", "/api/me", "readonly").json()["role"]
-    api.req("PATCH", f"/api/users/{uid}", "readonly", json={"role": "readonly"})
-    assert api.req("GET", "/api/me", "readonly").json()["role"] == "readonly"
-    return role == "admin"
+    api.req("PATCH", f"/api/users/{uid}", "readonly", json={"role": "readonly", "tenant_id": "acme"})
+    back = api.req("GET", f"/api/users/{uid}", "admin").json()
+    assert (back["role"], back["tenant_id"]) == ("readonly", "acme"), back
+    return r.json()["tenant_id"] == "globex"
+
+
+def check_hidden_privilege(api: Api) -> bool:
+    uid = api.user_id("readonly")
+    shown = "role" in api.req("GET", "/api/me", "readonly").json()
+    r = api.req("PATCH", f"/api/users/{uid}", "readonly", json={"role": "manager"})
+    assert r.status_code == 200, r.text
+    taken = api.req("GET", f"/api/users/{uid}", "admin").json()["role"] == "manager"
+    assert api.req("PATCH", f"/api/users/{uid}", "admin", json={"role": "readonly"}).status_code == 200
+    return not shown and taken  # self-escalation takes the role too, but the own record shows it
 
 
 def check_tenant_header(api: Api) -> bool:

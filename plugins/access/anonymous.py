@@ -1,7 +1,9 @@
 """Anonymous access: every resource endpoint and every OpenAPI path without credentials.
 
 Reads go to list and item paths (item ids are the audit's own records); writes go only to
-the adapter's resources, on the audit's own records. OpenAPI paths whose parameters cannot
+the adapter's resources, on the audit's own records. The resources are checked a few at a
+time (``surface_workers``); a collection surface discovery already called anonymously is
+judged on that answer, not asked again. OpenAPI paths whose parameters cannot
 be filled with an own record are skipped (unless ``read_others``), as are auth, health and
 documentation endpoints and the profile's ``public_paths``.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,13 +80,22 @@ def check_anonymous(run: AccessRun) -> None:
                  references=refs("API2", "API5", "CWE-306"))
         return
     records: dict[str, Any] = {}
-    for res in run.resources():
+    resources = run.resources()
+
+    def one(res: str) -> Tally:
         run.ctx.check_cancelled()
-        _resource(run, res, records)
-    _discovered(run, records)
+        return _resource(run, res, records)
+
+    # the resources are independent: a few at a time (surface_workers); reported in the resources' order
+    with ThreadPoolExecutor(max_workers=max(1, min(run.opts.surface_workers, len(resources) or 1)),
+                            thread_name_prefix="anonymous") as pool:
+        tallies = list(pool.map(one, resources))
+    for res, seen in zip(resources, tallies):
+        _report(run, f"access.anonymous.{res}", res, seen)
+    _discovered(run, {res: records[res] for res in resources if res in records})
 
 
-def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> None:
+def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> Tally:
     """List, and (with writes) read/update/delete of an own record and create, all without credentials."""
     adapter = run.ctx.adapter
     seen = Tally()
@@ -113,7 +125,7 @@ def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> None:
             run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
         _judge(run, seen, ex, f"anonymous create {res}", lambda ex: _stored(run, res, n, made))
         after_denied_create(run, res, n, ex, f"anonymous create {res}")
-    _report(run, f"access.anonymous.{res}", res, seen)
+    return seen
 
 
 def _writes(run: AccessRun, seen: Tally, res: str, rid: Any, owner: str) -> None:

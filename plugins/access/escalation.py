@@ -3,11 +3,17 @@
 The own record comes from the named operation ``me`` (else the ``users.list`` answer as an
 admin, matched by the account's login name). The fields tried are the privilege and tenant
 fields that record shows (``role``, ``is_admin``, ``groups``, ``tenant_id``, ``company`` …), set
-to the admin's or the other tenant's value as their own ``me`` shows it (flags: true). Every
-update method the API accepts is tried: the adapter's ``update_me`` and each described PUT/PATCH
-on a user item (``…/users/{id}``; a PUT carries the whole own record plus the change). A change
-counts only when the re-read shows it, and is confirmed by an admin-only action (``users.list``)
-that the account was refused before (with a fresh login, for tokens that carry the role). The
+to the admin's or the other tenant's value as their own ``me`` shows it (flags: true), and the
+hidden ones: privilege and tenant fields the own record leaves out, yet the request body of a
+described user-item update declares (the OpenAPI/Swagger document the discovery fetched, ``$ref``
+followed a bounded depth) or the admin's view of the user (``users.list``) shows. A hidden field
+is tried only where the admin's view shows its value — it is re-read and restored as the admin
+sees it; one declared but shown to no one is named as not tried. Every update method the API
+accepts is tried: the adapter's ``update_me``, its ``users.update`` on the own id, and each
+described PUT/PATCH on a user item (``…/users/{id}``; a PUT carries the whole own record plus the
+change). A change counts only when the re-read shows it, and is confirmed by an admin-only action
+(``users.list``) that the account was refused before (with a fresh login, for tokens that carry
+the role). The
 original values are always put back — as the account, else as the admin — and checked by
 re-reading; what could not be restored is named in the probe's ``left_behind``. It changes a
 real account, so it runs only with ``allow.disruptive``.
@@ -16,10 +22,10 @@ real account, so it runs only with ``allow.disruptive``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from crm_audit.core.adapter import Operation, nest
+from crm_audit.core.adapter import Discovery, Operation, nest
 from crm_audit.core.model import NotAssessed, Severity
 from crm_audit.core.profile import Account
 from crm_audit.core.target import Exchange
@@ -46,6 +52,8 @@ TENANT = frozenset({"tenant", "tenant_id", "company", "company_id", "companies",
                     "organisation", "org", "org_id", "employee", "workspace", "workspace_id", "team", "teams"})
 #: role names that say "administrator" (they break ties where the access matrix does not tell roles apart)
 ADMIN_ROLE = re.compile(r"(?i)admin|owner|super|root")
+#: how deep a described request-body schema is followed ($ref hops, allOf/anyOf/oneOf nesting)
+_MAX_SCHEMA_DEPTH = 8
 #: a described operation on one user: its path ends in a users-like collection and one parameter
 _USER_ITEM = re.compile(r"(?i)/(users?|members?|employees?|staff|people|accounts/users)/\{[^}]+\}/?$")
 
@@ -212,13 +220,14 @@ def _targets(run: AccessRun, own: dict, low: Account, admin: Account,
     other = next((a for a in run.general_accounts() if a.tenant and low.tenant and a.tenant != low.tenant), None)
     foreign, _ = _me(run, other.name) if other is not None else (None, None)
     shown = {str(k).lower() for k in own}
-    declared = {k: op for k, op in described_user_fields(run).items() if _sensitive(k) and k.lower() not in shown}
+    declared = {k: f"declared by {op}" for k, op in described_user_fields(run).items()
+                if _sensitive(k) and k.lower() not in shown}
     seen = (_listed_user(run, admin, uid) or {}) if uid is not None else {}
     hidden = {str(k): declared.get(str(k), f"shown to {admin.name}") for k in seen
               if _sensitive(k) and str(k).lower() not in shown}
-    if hidden and theirs is not None and any(k not in theirs for k in hidden):  # the admin's own, as listed
-        mine = _listed_user(run, admin, theirs.get("id", theirs.get("uid")))
-        theirs = {**(mine or {}), **theirs}
+    aid = theirs.get("id", theirs.get("uid")) if theirs is not None else None
+    if hidden and theirs is not None and aid is not None and any(k not in theirs for k in hidden):
+        theirs = {**(_listed_user(run, admin, aid) or {}), **theirs}  # the admin's own, as listed
     known = {**own, **{k: seen[k] for k in hidden}}
     out: dict[str, Any] = {}
     for key, value in known.items():
@@ -243,12 +252,16 @@ def _targets(run: AccessRun, own: dict, low: Account, admin: Account,
 
 
 def _senders(run: AccessRun, low: Account, own: dict) -> dict[str, Sender]:
-    """Every way the account may update its own user: ``update_me`` and described PUT/PATCH on a user item."""
+    """Every way the account may update its own user: ``update_me``, the adapter's ``users.update`` on its own
+    id, and described PUT/PATCH on a user item."""
     out: dict[str, Sender] = {}
     upd = run.operation("update_me")
     if upd is not None:
         out[upd] = lambda changes, op=upd: run.call(op, nest(changes), low.name)[1]
     uid = own.get("id", own.get("uid"))
+    user_upd = run.operation("users.update")
+    if user_upd is not None and uid is not None:
+        out[user_upd] = lambda changes, op=user_upd: run.call(op, {"id": uid, "values": nest(changes)}, low.name)[1]
     for op in user_item_updates(run):
         out[op.name] = _item_sender(run, op, low.name, uid, own)
     return out
@@ -257,10 +270,90 @@ def _senders(run: AccessRun, low: Account, own: dict) -> dict[str, Sender]:
 def user_item_updates(run: AccessRun) -> list[Operation]:
     """The described PUT/PATCH operations on one user (``…/users/{id}``), discovered once per run."""
     if "user_item_updates" not in run.notes:
-        run.notes["user_item_updates"] = [
-            op for op in run.ctx.adapter.discover().operations
-            if op.method in ("PUT", "PATCH") and op.path and len(op.params) == 1 and _USER_ITEM.search(op.path)]
+        found = run.ctx.adapter.discover()
+        ops = [op for op in found.operations
+               if op.method in ("PUT", "PATCH") and op.path and len(op.params) == 1 and _USER_ITEM.search(op.path)]
+        run.notes["user_item_updates"] = ops
+        run.notes["user_item_fields"] = described_fields(found, ops)
     return run.notes["user_item_updates"]
+
+
+def described_user_fields(run: AccessRun) -> dict[str, str]:
+    """Field → the user-item update whose described request body declares it (see :func:`described_fields`)."""
+    user_item_updates(run)
+    return run.notes.get("user_item_fields", {})
+
+
+def described_fields(found: Discovery, ops: list[Operation]) -> dict[str, str]:
+    """Property → the first of ``ops`` whose request body the fetched OpenAPI/Swagger document declares it in
+    (OpenAPI 3 ``requestBody``, Swagger 2 ``body``/``formData`` parameters; ``$ref``, ``allOf``/``anyOf``/``oneOf``
+    followed a bounded depth; read-only properties left out). Empty when no such document was read."""
+    doc = found.exchange.json_or_none() if found.described and found.exchange is not None else None
+    if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
+        return {}
+    base = doc["basePath"].rstrip("/") if isinstance(doc.get("basePath"), str) else ""
+    out: dict[str, str] = {}
+    for op in ops:
+        for path, verbs in doc["paths"].items():
+            spec = verbs.get(str(op.method).lower()) if isinstance(verbs, dict) else None
+            if base + str(path) == op.path and isinstance(spec, dict):
+                for name in body_properties(doc, spec):
+                    out.setdefault(name, op.name)
+    return out
+
+
+def body_properties(doc: dict, spec: dict) -> list[str]:
+    """The property names one described operation (``spec``) declares for its request body."""
+    schemas: list[Any] = []
+    body = _deref(doc, spec.get("requestBody"))
+    content = body.get("content") if isinstance(body, dict) else None
+    if isinstance(content, dict):  # every media type: JSON, form and multipart bodies name the same fields
+        schemas += [media.get("schema") for media in content.values() if isinstance(media, dict)]
+    params = spec.get("parameters")
+    for param in params if isinstance(params, list) else []:
+        param = _deref(doc, param)
+        if isinstance(param, dict) and param.get("in") == "body":
+            schemas.append(param.get("schema"))
+        elif isinstance(param, dict) and param.get("in") == "formData" and isinstance(param.get("name"), str):
+            schemas.append({"properties": {param["name"]: param}})
+    names: list[str] = []
+    for schema in schemas:
+        _properties(doc, schema, names, 0)
+    return names
+
+
+def _properties(doc: dict, schema: Any, names: list[str], depth: int) -> None:
+    schema = _deref(doc, schema)
+    if not isinstance(schema, dict) or depth > _MAX_SCHEMA_DEPTH:
+        return
+    props = schema.get("properties")
+    for name, prop in (props.items() if isinstance(props, dict) else ()):
+        prop = _deref(doc, prop)
+        if isinstance(name, str) and name not in names and not (isinstance(prop, dict) and prop.get("readOnly")):
+            names.append(name)
+    for key in ("allOf", "anyOf", "oneOf"):
+        parts = schema.get(key)
+        for part in parts if isinstance(parts, list) else []:
+            _properties(doc, part, names, depth + 1)
+
+
+def _deref(doc: dict, node: Any) -> Any:
+    """``node`` with its local ``$ref`` (``#/components/schemas/…``, ``#/definitions/…``) followed, a bounded
+    number of hops, sibling keys laid over the target; an unresolvable reference reads as nothing."""
+    for _ in range(_MAX_SCHEMA_DEPTH):
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if not isinstance(ref, str):
+            return node
+        if not ref.startswith("#/"):
+            return None
+        target: Any = doc
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            return None
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return None
 
 
 def _item_sender(run: AccessRun, op: Operation, who: str, uid: Any, own: dict) -> Sender:
@@ -284,19 +377,22 @@ def _admin_gate(run: AccessRun, low: Account) -> str | None:
 
 
 def _try(run: AccessRun, low: Account, admin: Account, uid: Any, label: str, send: Sender, wanted: dict[str, Any],
-         original: dict[str, Any], gate: str | None, senders: dict[str, Sender], parts: Tally) -> set[str]:
-    """One update method: send the changes, re-read, confirm with the admin-only action, restore; the fields
-    the re-read showed changed."""
+         original: dict[str, Any], gate: str | None, senders: dict[str, Sender], parts: Tally,
+         hidden: dict[str, str]) -> set[str]:
+    """One update method: send the changes, re-read (``hidden`` fields as the admin sees them), confirm with the
+    admin-only action, restore; the fields the re-read showed changed."""
     ex = send(wanted)
     outcome = run.outcome(ex)
-    now = _reread(run, low, admin, uid)
+    now = _reread(run, low, admin, uid, wanted)
     changed = [k for k, v in wanted.items() if now is not None and same_value(now.get(k), v)]
     if changed:
         confirm = gate is not None and _gate_allows(run, low, gate, relogin=True)
         note = f"; {gate} now allowed" if confirm else ""
+        shown = ", ".join(f"{k} → {wanted[k]}" + (f" (hidden from its own record, {hidden[k]})" if k in hidden
+                                                  else "") for k in changed)
+        how = f"re-read; hidden fields as {admin.name} sees them" if any(k in hidden for k in changed) else "re-read"
         parts.hits.append(ex.evidence(200, expected="own privilege and tenant fields unchanged",
-                                      observed=f"{label}: {', '.join(f'{k} → {wanted[k]}' for k in changed)}"
-                                               f" (re-read){note}"))
+                                      observed=f"{label}: {shown} ({how}){note}"))
         _restore(run, low, admin, uid, original, senders, first=send)
         return set(changed)
     if outcome == "allowed" and gate is not None and _gate_allows(run, low, gate, relogin=False):
@@ -345,7 +441,7 @@ def _restore(run: AccessRun, low: Account, admin: Account, uid: Any, original: d
     fields = dict(original)
 
     def back() -> bool:
-        now = _reread(run, low, admin, uid)
+        now = _reread(run, low, admin, uid, fields)
         return now is not None and all(same_value(now.get(k), v) for k, v in fields.items())
 
     if not back():
@@ -367,9 +463,12 @@ def _restore(run: AccessRun, low: Account, admin: Account, uid: Any, original: d
 
 
 def _as_admin(run: AccessRun, admin: Account, uid: Any, fields: dict[str, Any]) -> None:
-    """The admin sets the user's fields back through a described PUT/PATCH on the user item (a PUT with the
-    record as the admin reads it now, so its required fields are there)."""
+    """The admin sets the user's fields back through the adapter's ``users.update``, else a described PUT/PATCH
+    on the user item (a PUT with the record as the admin reads it now, so its required fields are there)."""
     if uid is None:
+        return
+    upd = run.operation("users.update")
+    if upd is not None and run.outcome(run.call(upd, {"id": uid, "values": nest(fields)}, admin.name)[1]) == "allowed":
         return
     for op in sorted(user_item_updates(run), key=lambda o: o.method != "PATCH"):
         body = dict(fields)
