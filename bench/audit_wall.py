@@ -56,9 +56,8 @@ def cli() -> list[str]:
 def demo_env() -> dict[str, str]:
     """What ``validate profiles/demo.yaml`` needs (dummy secrets; nothing is contacted)."""
     env = {**os.environ, "DEMO_BASE_URL": "https://127.0.0.1:8443", "DEMO_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}
-    for k in ("ADMIN", "MANAGER", "SALES", "SALES2", "READONLY", "GLOBEX_ADMIN", "GLOBEX_SALES", "LOCKOUT"):
-        env[f"DEMO_{k}_PASSWORD"] = "x"
-    env["DEMO_API_KEY"] = "x"
+    from crm_audit_demo.config import API_KEY_ENV, DEMO_USERS  # every account the demo profile names
+    env.update({u.password_env: "x" for u in DEMO_USERS} | {API_KEY_ENV: "x"})
     return env
 
 

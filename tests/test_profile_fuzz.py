@@ -26,15 +26,15 @@ from click.testing import CliRunner
 
 from crm_audit.cli import cli
 from crm_audit.core.profile import MAX_ERROR_CHARS
+from crm_audit_demo.config import DEMO_USERS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = (ROOT / "profiles" / "demo.yaml").read_text(encoding="utf-8")
 SEED = 20240617
 CASES = 300
 MAX_CASE_S = 2.0
-PASSWORDS = {f"DEMO_{n}_PASSWORD": f"pw-{n.lower()}-Zq81x" for n in
-             ("ADMIN", "MANAGER", "SALES", "SALES2", "READONLY", "GLOBEX_ADMIN", "GLOBEX_SALES", "LOCKOUT",
-              "DISPOSABLE")}
+# every seeded account's password variable, from the demo itself (a new account cannot be forgotten here)
+PASSWORDS = {u.password_env: f"pw-{u.password_env.lower()}-Zq81x" for u in DEMO_USERS}
 SECRETS = {**PASSWORDS, "DEMO_API_KEY": "key-Zq81x-4242"}
 BIG = "r" * (1 << 20)  # 1 MiB, only ever through the environment or in-process
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,6 +30,16 @@ class ProbeSkipped(CrmAuditError):
     """Raise from ``Probe.run`` when the probe cannot apply to this target (not an error)."""
 
 
+class ProbeLogger(Protocol):
+    """``ProbeContext.log``: a message and, optionally, its logging level (the runner's ProbeLog)."""
+
+    def __call__(self, message: str, level: int = ..., /) -> None: ...
+
+
+def _no_log(message: str, level: int = logging.INFO, /) -> None:
+    """The default ``ProbeContext.log``: drops the message."""
+
+
 @dataclass
 class ProbeContext:
     """What a probe gets: the target client, the adapter, its options and the audit's rules."""
@@ -42,7 +53,7 @@ class ProbeContext:
     allow_disruptive: bool
     workdir: Path
     cancel: threading.Event = field(default_factory=threading.Event)
-    log: Callable[[str], None] = lambda message: None
+    log: ProbeLogger = _no_log
     _cleanups: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     @property

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
@@ -80,12 +81,18 @@ class AccessProbe(Probe):
         if not ctx.profile.accounts:
             raise ProbeSkipped("the profile has no accounts (accounts:)")
         run = AccessRun(ctx=ctx, opts=ctx.options)
-        artifacts: dict = {}
+        artifacts: dict[str, Any] = {}
+
+        def properties() -> None:
+            check_mass_assignment(run)
+            check_me_mass_assignment(run)
+            check_exposure(run)
+
         steps: list[tuple[str, Callable[[], object]]] = [
             ("surface", lambda: artifacts.update({"surface": check_surface(run)})),
             ("vertical", lambda: artifacts.update(check_vertical(run) or {})),
             ("objects", lambda: check_objects(run)),
-            ("properties", lambda: (check_mass_assignment(run), check_me_mass_assignment(run), check_exposure(run))),
+            ("properties", properties),
             ("injection", lambda: check_context_injection(run)),
             ("escalation", lambda: check_self_escalation(run)),
             ("anonymous", lambda: check_anonymous(run)),

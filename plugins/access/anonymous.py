@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,6 +99,7 @@ def check_anonymous(run: AccessRun) -> None:
 def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> Tally:
     """List, and (with writes) read/update/delete of an own record and create, all without credentials."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # check_anonymous returns before this without an adapter
     seen = Tally()
     lex = _asked(run, f"{res}.list") or adapter.list(res, None, limit=50)[1]
     _judge(run, seen, lex, f"anonymous list {res}", _listed)
@@ -122,7 +124,7 @@ def _resource(run: AccessRun, res: str, records: dict[str, Any]) -> Tally:
         made, ex = adapter.create(res, None, run.ctx.tag, n=n)
         mid = adapter.record_id(made) if made is not None else None
         if mid is not None:
-            run.ctx.defer(f"delete anonymous {res}/{mid}", lambda r=res, m=mid: run.cleanup(r, m, None))
+            run.ctx.defer(f"delete anonymous {res}/{mid}", partial(run.cleanup, res, mid, None))
         _judge(run, seen, ex, f"anonymous create {res}", lambda ex: _stored(run, res, n, made))
         after_denied_create(run, res, n, ex, f"anonymous create {res}")
     return seen
@@ -132,6 +134,7 @@ def _writes(run: AccessRun, seen: Tally, res: str, rid: Any, owner: str) -> None
     """Anonymous update and delete of an own record, each judged by its effect as the owner re-reads it
     (an allowed answer that changed nothing leaks nothing; a refusal that changed something persisted)."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # called from _resource, which runs only with an adapter
     body = adapter.update_changes(res, rid)
     before, _ = adapter.read(res, rid, owner)
     _, uex = adapter.update(res, rid, None, body)
@@ -142,19 +145,24 @@ def _writes(run: AccessRun, seen: Tally, res: str, rid: Any, owner: str) -> None
     after_denied_delete(run, res, rid, owner, dex, f"anonymous delete {res}")
 
 
-def _changed(run: AccessRun, res: str, rid: Any, owner: str, body: dict[str, Any], before: dict | None) -> bool | None:
+def _changed(run: AccessRun, res: str, rid: Any, owner: str, body: dict[str, Any],
+             before: dict[str, Any] | None) -> bool | None:
     """The owner's re-read shows the anonymous change (None: it cannot tell)."""
-    after, _ = run.ctx.adapter.read(res, rid, owner)
+    adapter = run.ctx.adapter
+    assert adapter is not None  # called from _writes, which runs only with an adapter
+    after, _ = adapter.read(res, rid, owner)
     return update_took_effect(body, before, after) if body else None
 
 
 def _gone(run: AccessRun, res: str, rid: Any, owner: str) -> bool | None:
     """The owner's re-read shows the record deleted (None: it cannot tell)."""
-    still, sex = run.ctx.adapter.read(res, rid, owner)
+    adapter = run.ctx.adapter
+    assert adapter is not None  # called from _writes, which runs only with an adapter
+    still, sex = adapter.read(res, rid, owner)
     return False if still is not None else True if run.outcome(sex) == "not_found" else None
 
 
-def _stored(run: AccessRun, res: str, n: int, made: dict | None) -> bool | None:
+def _stored(run: AccessRun, res: str, n: int, made: dict[str, Any] | None) -> bool | None:
     """An allowed anonymous create leaks when a record was stored: returned, or found by tag and number
     (and then removed); None when the search could not finish."""
     if made is not None:
@@ -186,6 +194,7 @@ def _report(run: AccessRun, fid: str, what: str, seen: Tally) -> None:
 def _discovered(run: AccessRun, records: dict[str, Any]) -> None:
     """Anonymous call of every safe operation the CRM describes that the resource checks did not cover."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # check_anonymous returns before this without an adapter
     kw: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API2", "API5", "API9", "CWE-306"),
                               remediation=ANON_FIX, severity=Severity.critical)
     surface = run.notes.get("surface")

@@ -16,7 +16,7 @@ _ITEM_KEYS = ("items", "results", "data", "records", "rows", "objects", "entries
 _PARAM = re.compile(r"\{[^}]+\}")
 
 
-def main_records(data: Any) -> list[dict]:
+def main_records(data: Any) -> list[dict[str, Any]]:
     """The records of a list answer: the list itself, a usual key, else the longest list of objects in it."""
     if isinstance(data, list):
         return [d for d in data if isinstance(d, dict)]
@@ -26,7 +26,7 @@ def main_records(data: Any) -> list[dict]:
         v = data.get(k)
         if isinstance(v, list) and any(isinstance(d, dict) for d in v):
             return [d for d in v if isinstance(d, dict)]
-    best: list[dict] = []
+    best: list[dict[str, Any]] = []
     for arr in record_arrays(data):
         if len(arr) > len(best):
             best = arr
@@ -42,7 +42,7 @@ def collection_stem(op: Operation) -> str:
     return stem if len(stem) >= 3 else ""
 
 
-def records_of(op: Operation, data: Any) -> list[dict]:
+def records_of(op: Operation, data: Any) -> list[dict[str, Any]]:
     """The collection's own records in an answer: the longest array named after it (even an empty one: then
     there are none), else :func:`main_records` when no array is named after it."""
     stem = collection_stem(op)
@@ -56,9 +56,9 @@ def records_of(op: Operation, data: Any) -> list[dict]:
     return main_records(data)
 
 
-def record_arrays(data: Any, depth: int = 0) -> list[list[dict]]:
+def record_arrays(data: Any, depth: int = 0) -> list[list[dict[str, Any]]]:
     """Every list of objects in an answer (two levels deep): the arrays a page size should bound."""
-    out: list[list[dict]] = []
+    out: list[list[dict[str, Any]]] = []
     if depth > 2:
         return out
     if isinstance(data, list):

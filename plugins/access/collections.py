@@ -175,6 +175,7 @@ def check_collections(run: AccessRun) -> None:
         if any(one.get(k, 0) <= 1 for k in many) or not any(one.get(k, 0) > 1 for k in many):
             continue  # an array that held several records was paged down to one (or is gone)
         big = max(many, key=lambda k: one.get(k, 0))
+        assert default is not None  # without a default answer ``full`` is empty and the loop moved on above
         sizes = {"default": {"items": full[big], "bytes": len(default.body)},
                  "one_per_page": {"items": one[big], "bytes": len(ex.body)}}
         ev = ex.evidence(0, expected="at most 1 item when 1 is asked for",

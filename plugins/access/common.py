@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from crm_audit.core import accounts as pick
-from crm_audit.core.adapter import Adapter, classify_http, dig
+from crm_audit.core.adapter import Adapter, Caller, Operation, classify_http, dig
 from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
 from crm_audit.core.probe import ProbeContext
-from crm_audit.core.profile import Account
+from crm_audit.core.profile import Account, Profile
 from crm_audit.core.target import Exchange
 
 from .options import AccessOptions
@@ -127,7 +127,7 @@ class AccessRun:
     deny_errors: list[Evidence] = field(default_factory=list)
     cells: list[dict[str, Any]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
-    _own: dict[tuple[str, str, str], dict] = field(default_factory=dict)
+    _own: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     _gone: set[tuple[str, str]] = field(default_factory=set)
 
     # ------------------------------------------------------------------ findings
@@ -204,7 +204,7 @@ class AccessRun:
         request = f"{method} {path}" if path else None
         return request if request is not None and adapter.offers(request) else None
 
-    def call(self, operation: str, args: dict[str, Any] | None, account: Any) -> tuple[Any, Exchange]:
+    def call(self, operation: Operation | str, args: dict[str, Any] | None, account: Caller) -> tuple[Any, Exchange]:
         """Call an operation :meth:`operation` returned, through the adapter; (result when allowed, exchange)."""
         adapter = self.ctx.adapter
         assert adapter is not None
@@ -212,7 +212,7 @@ class AccessRun:
 
     # ------------------------------------------------------------------ accounts
     @property
-    def profile(self):  # noqa: ANN201 - Profile
+    def profile(self) -> Profile:
         return self.ctx.profile
 
     # every pick goes through crm_audit.core.accounts, the one account picker
@@ -255,7 +255,7 @@ class AccessRun:
 
     # ------------------------------------------------------------------ records
     def create(self, resource: str, account: Account, overrides: dict[str, Any] | None = None,
-               n: int = 0) -> tuple[dict | None, Exchange]:
+               n: int = 0) -> tuple[dict[str, Any] | None, Exchange]:
         """Create a tagged record as ``account`` and register its deletion (creator first, then admins).
 
         ``n``: the record's unique number (0: the adapter numbers it); a create that may be refused
@@ -271,7 +271,7 @@ class AccessRun:
                 self.ctx.defer(f"delete {resource}/{rid}", lambda: self.cleanup(resource, rid, account.name))
         return rec, ex
 
-    def own_record(self, resource: str, account: Account, key: str = "") -> tuple[dict | None, Exchange | None]:
+    def own_record(self, resource: str, account: Account, key: str = "") -> tuple[dict[str, Any] | None, Exchange | None]:
         """A record ``account`` created in this run (created on first use, cached by ``key``).
 
         Returns (record, None) when it exists, (None, the create's exchange) when it could not
@@ -376,7 +376,7 @@ def same_value(a: Any, b: Any) -> bool:
     return str(a) == str(b)
 
 
-def update_took_effect(body: dict[str, Any], before: dict | None, after: dict | None) -> bool | None:
+def update_took_effect(body: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool | None:
     """True when every field of ``body`` (field paths may be dotted) now holds its value and one changed;
     None: cannot tell."""
     if after is None or not body:

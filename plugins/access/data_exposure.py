@@ -267,7 +267,7 @@ def _report(run: AccessRun, fid: str, found: dict[str, _Found], judged: int, sil
             remediation: str, **kw: Any) -> None:
     """Secrets: one failed finding per operation; e-mails: one for the check, naming the operations."""
     if found and fid == EMAILS_ID:
-        roles = sorted({e.details.get("role") for f in found.values() for e in f.evidence})
+        roles = sorted({e.details["role"] for f in found.values() for e in f.evidence})  # _collect puts it in every evidence
         names = list(found)
         evidence = [f.evidence[0].model_copy(update={"details": {**f.evidence[0].details, "operations": names}})
                     for f in found.values()]
@@ -277,7 +277,7 @@ def _report(run: AccessRun, fid: str, found: dict[str, _Found], judged: int, sil
                 remediation=remediation, **kw)
         return
     for name, entry in found.items():
-        roles = sorted({e.details.get("role") for e in entry.evidence})
+        roles = sorted({e.details["role"] for e in entry.evidence})
         run.add(f"{fid}.{slug(name)}", f"{name} shows {what.split(' (')[0]} to {', '.join(roles)}: "
                 f"{', '.join(sorted(entry.kinds))}", status=Status.failed, severity=entry.severity,
                 evidence=entry.evidence, remediation=remediation, **kw)

@@ -12,6 +12,7 @@ through :func:`discovered_surface`, so the surface costs its requests only once 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -344,7 +345,7 @@ def _note(run: AccessRun, surface: Surface, who: str, op: Operation, ex: Exchang
     surface.reach[who][op.name] = run.outcome(ex)
 
 
-def _call_all(run: AccessRun, calls: list[tuple[str | None, Operation, dict[str, Any] | None]]
+def _call_all(run: AccessRun, calls: Sequence[tuple[str | None, Operation, dict[str, Any] | None]]
               ) -> list[tuple[Any, Exchange | None]]:
     """Send the calls, ``surface_workers`` at a time (the Target keeps scope, rate and budget); results in order.
 

@@ -137,7 +137,7 @@ def _pair(run: AccessRun) -> tuple[Account | None, Account | None]:
     return (low, top[0]) if top else (None, None)
 
 
-def user_record(data: Any) -> dict | None:
+def user_record(data: Any) -> dict[str, Any] | None:
     """The user record in a ``me`` answer: the answer itself, or the one nested dict holding an id."""
     if not isinstance(data, dict):
         return None
@@ -147,7 +147,7 @@ def user_record(data: Any) -> dict | None:
     return inner[0] if len(inner) == 1 else None
 
 
-def _me(run: AccessRun, who: str) -> tuple[dict | None, Exchange | None]:
+def _me(run: AccessRun, who: str) -> tuple[dict[str, Any] | None, Exchange | None]:
     op = run.operation("me")
     if op is None:
         return None, None
@@ -155,7 +155,7 @@ def _me(run: AccessRun, who: str) -> tuple[dict | None, Exchange | None]:
     return user_record(data), ex
 
 
-def _own_record(run: AccessRun, low: Account, admin: Account) -> tuple[dict | None, Exchange | None]:
+def _own_record(run: AccessRun, low: Account, admin: Account) -> tuple[dict[str, Any] | None, Exchange | None]:
     """The low account's own user record: ``me``, else the admin's ``users.list`` matched by login name."""
     rec, ex = _me(run, low.name)
     if rec is not None:
@@ -171,7 +171,7 @@ def _own_record(run: AccessRun, low: Account, admin: Account) -> tuple[dict | No
     return None, uex
 
 
-def _items(data: Any) -> list[dict]:
+def _items(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, list):
         return [d for d in data if isinstance(d, dict)]
     if isinstance(data, dict):
@@ -181,7 +181,7 @@ def _items(data: Any) -> list[dict]:
     return []
 
 
-def _reread(run: AccessRun, low: Account, admin: Account, uid: Any, fields: Iterable[str] = ()) -> dict | None:
+def _reread(run: AccessRun, low: Account, admin: Account, uid: Any, fields: Iterable[str] = ()) -> dict[str, Any] | None:
     """The own record as it is now: ``me`` as the account, else as the admin sees it in ``users.list``; the
     ``fields`` ``me`` does not show (hidden from the account) as the admin sees them."""
     rec, _ = _me(run, low.name)
@@ -194,7 +194,7 @@ def _reread(run: AccessRun, low: Account, admin: Account, uid: Any, fields: Iter
     return rec
 
 
-def _listed_user(run: AccessRun, admin: Account, uid: Any) -> dict | None:
+def _listed_user(run: AccessRun, admin: Account, uid: Any) -> dict[str, Any] | None:
     """The user ``uid`` as the admin's ``users.list`` shows it (None: not listed, or no such operation)."""
     users = run.operation("users.list")
     if users is None:
@@ -207,7 +207,7 @@ def _sensitive(name: Any) -> bool:
     return str(name).lower() in PRIVILEGE or str(name).lower() in TENANT
 
 
-def _targets(run: AccessRun, own: dict, low: Account, admin: Account,
+def _targets(run: AccessRun, own: dict[str, Any], low: Account, admin: Account,
              uid: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], set[str]]:
     """(field → value to try, field → its value now, hidden field → where it was found, fields not tried).
 
@@ -251,17 +251,17 @@ def _targets(run: AccessRun, own: dict, low: Account, admin: Account,
             {k for k in declared if k not in hidden})
 
 
-def _senders(run: AccessRun, low: Account, own: dict) -> dict[str, Sender]:
+def _senders(run: AccessRun, low: Account, own: dict[str, Any]) -> dict[str, Sender]:
     """Every way the account may update its own user: ``update_me``, the adapter's ``users.update`` on its own
     id, and described PUT/PATCH on a user item."""
     out: dict[str, Sender] = {}
     upd = run.operation("update_me")
     if upd is not None:
-        out[upd] = lambda changes, op=upd: run.call(op, nest(changes), low.name)[1]
+        out[upd] = lambda changes: run.call(upd, nest(changes), low.name)[1]
     uid = own.get("id", own.get("uid"))
     user_upd = run.operation("users.update")
     if user_upd is not None and uid is not None:
-        out[user_upd] = lambda changes, op=user_upd: run.call(op, {"id": uid, "values": nest(changes)}, low.name)[1]
+        out[user_upd] = lambda changes: run.call(user_upd, {"id": uid, "values": nest(changes)}, low.name)[1]
     for op in user_item_updates(run):
         out[op.name] = _item_sender(run, op, low.name, uid, own)
     return out
@@ -270,18 +270,22 @@ def _senders(run: AccessRun, low: Account, own: dict) -> dict[str, Sender]:
 def user_item_updates(run: AccessRun) -> list[Operation]:
     """The described PUT/PATCH operations on one user (``…/users/{id}``), discovered once per run."""
     if "user_item_updates" not in run.notes:
-        found = run.ctx.adapter.discover()
+        adapter = run.ctx.adapter
+        assert adapter is not None  # only check_self_escalation's steps get here; it returns early without one
+        found = adapter.discover()
         ops = [op for op in found.operations
                if op.method in ("PUT", "PATCH") and op.path and len(op.params) == 1 and _USER_ITEM.search(op.path)]
         run.notes["user_item_updates"] = ops
         run.notes["user_item_fields"] = described_fields(found, ops)
-    return run.notes["user_item_updates"]
+    updates: list[Operation] = run.notes["user_item_updates"]
+    return updates
 
 
 def described_user_fields(run: AccessRun) -> dict[str, str]:
     """Field → the user-item update whose described request body declares it (see :func:`described_fields`)."""
     user_item_updates(run)
-    return run.notes.get("user_item_fields", {})
+    fields: dict[str, str] = run.notes.get("user_item_fields", {})
+    return fields
 
 
 def described_fields(found: Discovery, ops: list[Operation]) -> dict[str, str]:
@@ -302,7 +306,7 @@ def described_fields(found: Discovery, ops: list[Operation]) -> dict[str, str]:
     return out
 
 
-def body_properties(doc: dict, spec: dict) -> list[str]:
+def body_properties(doc: dict[str, Any], spec: dict[str, Any]) -> list[str]:
     """The property names one described operation (``spec``) declares for its request body."""
     schemas: list[Any] = []
     body = _deref(doc, spec.get("requestBody"))
@@ -322,7 +326,7 @@ def body_properties(doc: dict, spec: dict) -> list[str]:
     return names
 
 
-def _properties(doc: dict, schema: Any, names: list[str], depth: int) -> None:
+def _properties(doc: dict[str, Any], schema: Any, names: list[str], depth: int) -> None:
     schema = _deref(doc, schema)
     if not isinstance(schema, dict) or depth > _MAX_SCHEMA_DEPTH:
         return
@@ -337,7 +341,7 @@ def _properties(doc: dict, schema: Any, names: list[str], depth: int) -> None:
             _properties(doc, part, names, depth + 1)
 
 
-def _deref(doc: dict, node: Any) -> Any:
+def _deref(doc: dict[str, Any], node: Any) -> Any:
     """``node`` with its local ``$ref`` (``#/components/schemas/…``, ``#/definitions/…``) followed, a bounded
     number of hops, sibling keys laid over the target; an unresolvable reference reads as nothing."""
     for _ in range(_MAX_SCHEMA_DEPTH):
@@ -356,7 +360,7 @@ def _deref(doc: dict, node: Any) -> Any:
     return None
 
 
-def _item_sender(run: AccessRun, op: Operation, who: str, uid: Any, own: dict) -> Sender:
+def _item_sender(run: AccessRun, op: Operation, who: str, uid: Any, own: dict[str, Any]) -> Sender:
     """PUT: the whole own record (its plain values) plus the changes; PATCH: the changes only."""
     def send(changes: dict[str, Any]) -> Exchange:
         body = {k: v for k, v in own.items() if v is not None and not isinstance(v, (dict, list))} \

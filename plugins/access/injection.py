@@ -142,6 +142,7 @@ def _sees(run: AccessRun, res: str, cid: Any, caller: Caller,
     """True when the canary ``cid`` is listed or readable by ``caller``; the exchange when neither answer can be
     judged; None when the adapter cannot send ``params``."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # check_context_injection returns before its channels run without an adapter
     tag = run.ctx.tag if adapter.supports_tag_filter(res) else None
     try:
         items, lex = adapter.list(res, caller, limit=200, tag=tag, filters=params or None)
@@ -162,6 +163,7 @@ def _body_channel(run: AccessRun, a: Account, b: Account, res: str, value: Any, 
     """A creates a record naming B's tenant in body fields other than the mapped tenant field (that one is
     the mass-assignment check's); a hit when B can read it."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # check_context_injection returns before its channels run without an adapter
     if not run.may(a, res, "create"):
         seen.untested.append(("body", NotAssessed.needs_account, f"{a.name} may not create {res}"))
         return

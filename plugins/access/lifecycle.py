@@ -62,7 +62,8 @@ def operation_args(run: AccessRun, name: str, **values: Any) -> dict[str, Any]:
             return [fill(x) for x in v]
         return v
 
-    return fill(run.opts.lifecycle_args.get(name, DEFAULT_ARGS.get(name, {})))
+    args: dict[str, Any] = fill(run.opts.lifecycle_args.get(name, DEFAULT_ARGS.get(name, {})))
+    return args
 
 
 def strong_password() -> str:

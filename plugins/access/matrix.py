@@ -60,7 +60,7 @@ Observed = Literal["allow", "deny", "own"] | Exchange | Skip
 def _cell(run: AccessRun, role: str, res: str, action: str, expected: str | None, observed: Observed,
           ex: Exchange | None = None, note: str = "") -> dict[str, Any]:
     fid = f"access.vertical.{role}.{res}.{action}"
-    base = dict(indicator=INDICATOR_ACCESS, references=refs("API5", "CWE-285"))
+    base: dict[str, Any] = dict(indicator=INDICATOR_ACCESS, references=refs("API5", "CWE-285"))
     suffix = f" ({note})" if note else ""
     if expected is None and not isinstance(observed, Skip):
         observed = Skip(NotAssessed.not_configured, f"set access_matrix.{role}.{res}.{action} to allow or deny")
@@ -109,7 +109,10 @@ def _decide(run: AccessRun, ex: Exchange, rule: str | None, context: str) -> Obs
 def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[dict[str, Any]]:
     adapter = run.ctx.adapter
     assert adapter is not None
-    rule = lambda a: run.rule(role, res, a)  # noqa: E731
+
+    def rule(action: str) -> str | None:
+        return run.rule(role, res, action)
+
     out: list[dict[str, Any]] = []
     if not run.ctx.allow_writes:
         if rule("list") == "own":  # telling own from others' records needs records the audit created
@@ -199,7 +202,7 @@ def _role_resource(run: AccessRun, role: str, acct: Account, res: str) -> list[d
     return out
 
 
-def _list_cell(run: AccessRun, role: str, res: str, expected: str | None, items: list[dict], ex: Exchange) -> dict[str, Any]:
+def _list_cell(run: AccessRun, role: str, res: str, expected: str | None, items: list[dict[str, Any]], ex: Exchange) -> dict[str, Any]:
     """The list cell: a 2xx with an empty (readable) list is a way to deny; an unreadable 2xx is not judged."""
     lv = _decide(run, ex, expected, f"{role} list {res}")
     note = ""
@@ -210,7 +213,7 @@ def _list_cell(run: AccessRun, role: str, res: str, expected: str | None, items:
     return _cell(run, role, res, "list", expected, lv, ex, note)
 
 
-def _own_cell(run: AccessRun, role: str, acct: Account, res: str, action: str, mine: dict | None) -> dict[str, Any]:
+def _own_cell(run: AccessRun, role: str, acct: Account, res: str, action: str, mine: dict[str, Any] | None) -> dict[str, Any]:
     """A list or read cell the matrix marks ``own``: the role's own record yes, a colleague's no.
 
     Observed ``own`` when the own record is listed/read and a colleague's (same tenant) is
@@ -229,6 +232,7 @@ def _own_cell(run: AccessRun, role: str, acct: Account, res: str, action: str, m
                      f"in tenant {acct.tenant or '(none)'} whose role may create {res} (its record must stay hidden)"))
     theirs, tex = run.own_record(res, colleague)
     if theirs is None:
+        assert tex is not None  # own_record returns the create's exchange whenever it returns no record
         return _cell(run, role, res, action, "own", tex, tex, note=f"{colleague.name}'s record could not be created")
     mid, tid = adapter.record_id(mine), adapter.record_id(theirs)
     if action == "read":

@@ -12,6 +12,7 @@ method listing alone is reported as an info note, not a failure.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from crm_audit.core.adapter import Operation
@@ -43,7 +44,8 @@ _DOC_PATH = re.compile(r"(?i)(openapi|swagger|api-docs|/docs|/schema|redoc)")
 _SEVERITY = {VERSION_ID: Severity.low, TENANTS_ID: Severity.medium, ERRORS_ID: Severity.medium}
 
 
-def _scalars(data: Any, path: str = "", depth: int = 0):  # noqa: ANN202 - a generator of (path, key, value)
+def _scalars(data: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, str, Any]]:
+    """(path, key, value) of every key in ``data``, nested dicts and lists followed a bounded depth."""
     if depth > 8:
         return
     if isinstance(data, dict):

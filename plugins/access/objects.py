@@ -145,7 +145,7 @@ def _bola(run: AccessRun, res: str, a: Account, b: Account | None) -> None:
                  remediation=BOLA_FIX, **kw)
 
 
-def _attempt(run: AccessRun, res: str, rec: dict, actor: Account, owner: Account, action: str) -> Evidence | Exchange | None:
+def _attempt(run: AccessRun, res: str, rec: dict[str, Any], actor: Account, owner: Account, action: str) -> Evidence | Exchange | None:
     """Evidence when ``actor`` could perform ``action`` on ``owner``'s record (effect confirmed);
     None when it was refused; the exchange when the outcome cannot be judged (no answer, 5xx,
     an unexpected answer, or an effect that could not be re-read)."""

@@ -10,11 +10,15 @@ Check = Literal["anonymous", "vertical", "objects", "properties", "tokens", "log
                 "registration", "hardening", "logging", "surface", "data_exposure",
                 "collections", "metadata", "lifecycle", "passwords", "escalation", "injection",
                 "robustness"]
-ALL_CHECKS: tuple[str, ...] = ("anonymous", "vertical", "objects", "properties", "tokens", "login",
+ALL_CHECKS: tuple[Check, ...] = ("anonymous", "vertical", "objects", "properties", "tokens", "login",
                                "lockout", "registration", "hardening", "logging", "surface", "data_exposure",
                                "collections", "metadata", "lifecycle", "passwords", "escalation", "injection",
                                "robustness")
 Action = Literal["list", "read", "create", "update", "delete"]
+
+
+#: the 'audit_log' operation's default arguments (copied per options object)
+_DEFAULT_LOG_PARAMS: dict[str, str | int] = {"limit": 1000}
 
 
 class AccessOptions(BaseModel):
@@ -90,7 +94,7 @@ class AccessOptions(BaseModel):
     audit_log_path: str | None = Field(None, description="REST shorthand of the adapter's 'audit_log' operation "
                                                          "(GET), e.g. /api/admin/audit-log")
     audit_log_account: str | None = Field(None, description="account that reads the access log (default: an admin)")
-    audit_log_params: dict[str, str | int] = Field(default_factory=lambda: {"limit": 1000},
+    audit_log_params: dict[str, str | int] = Field(default_factory=lambda: _DEFAULT_LOG_PARAMS.copy(),
                                                    description="arguments of the 'audit_log' operation")
     audit_log_items_path: str | None = Field(
         None, description="dotted path of the entries in the log answer; '' = the answer is the list "

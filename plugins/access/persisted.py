@@ -42,7 +42,8 @@ class _Seen:
 
 
 def _seen(run: AccessRun, res: str) -> _Seen:
-    return run.notes.setdefault("persisted", {}).setdefault(res, _Seen())
+    seen: _Seen = run.notes.setdefault("persisted", {}).setdefault(res, _Seen())
+    return seen
 
 
 def create_number() -> int:
@@ -55,16 +56,18 @@ def refused(run: AccessRun, ex: Exchange) -> bool:
     return run.outcome(ex) in ("denied", "not_found")
 
 
-def after_denied_update(run: AccessRun, res: str, rid: Any, owner: str, body: dict[str, Any], before: dict | None,
+def after_denied_update(run: AccessRun, res: str, rid: Any, owner: str, body: dict[str, Any], before: dict[str, Any] | None,
                         ex: Exchange, context: str, cross_tenant: bool = False) -> None:
     """Re-read the record as its owner after a refused update: the change must not be there."""
     if not refused(run, ex) or not body:
         return
     seen = _seen(run, res)
-    after, aex = run.ctx.adapter.read(res, rid, owner)
+    adapter = run.ctx.adapter
+    assert adapter is not None  # only reached after a write the adapter sent (its callers check for one)
+    after, aex = adapter.read(res, rid, owner)
     for obs in observers(run) if after is None and cross_tenant else ():  # it may have moved to another tenant
         if obs.name != owner and after is None:
-            after, _ = run.ctx.adapter.read(res, rid, obs.name)
+            after, _ = adapter.read(res, rid, obs.name)
     if after is None:
         if run.outcome(aex) != "not_found":
             seen.silent.append(aex)
@@ -83,7 +86,9 @@ def after_denied_delete(run: AccessRun, res: str, rid: Any, owner: str, ex: Exch
     if not refused(run, ex):
         return
     seen = _seen(run, res)
-    still, sex = run.ctx.adapter.read(res, rid, owner)
+    adapter = run.ctx.adapter
+    assert adapter is not None  # only reached after a write the adapter sent (its callers check for one)
+    still, sex = adapter.read(res, rid, owner)
     if still is not None:
         seen.confirmed.append(context)
     elif run.outcome(sex) == "not_found":
@@ -132,6 +137,7 @@ def find_created(run: AccessRun, res: str, numbers: list[int]) -> list[tuple[Any
     """(id, who sees it, its number) of every record carrying the run tag and one of ``numbers``, looked for
     as the most privileged account of every tenant; the exchange that kept the search from finishing."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # only reached after a write the adapter sent (its callers check for one)
     marks = {n: re.compile(rf"(?<!\d){n}(?!\d)") for n in numbers}
     found: list[tuple[Any, str, int]] = []
     for obs in observers(run):
@@ -170,9 +176,10 @@ def observers(run: AccessRun) -> list[Account]:
     return list(best.values())
 
 
-def _tagged(run: AccessRun, res: str, who: Caller) -> tuple[list[dict] | None, Exchange | None]:
+def _tagged(run: AccessRun, res: str, who: Caller) -> tuple[list[dict[str, Any]] | None, Exchange | None]:
     """The run's tagged records of ``res`` that ``who`` sees (None when the list was not allowed)."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # only reached after a write the adapter sent (its callers check for one)
     tag = run.ctx.tag
     if adapter.supports_tag_filter(res):
         items, ex = adapter.list(res, who, limit=200, tag=tag)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from crm_audit.core.adapter import dig, nest
+from crm_audit.core.adapter import FieldKind, dig, nest
 from crm_audit.core.model import Evidence, NotAssessed, Severity, Status
 from crm_audit.core.profile import Account
 from crm_audit.core.target import Exchange
@@ -114,10 +114,11 @@ def _refused(run: AccessRun, ex: Exchange) -> bool:
         outcome == "unknown" and ex.status is not None and 400 <= ex.status < 500)
 
 
-def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, own: dict,
-                     parts: Tally) -> list[tuple[str, Any]]:
+def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, own: dict[str, Any],
+                     parts: Tally) -> list[tuple[FieldKind, Any]]:
     """("owner", a colleague's owner value), or why that part cannot be tried."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # only via _mass_assignment: check_mass_assignment returns early without one
     path = adapter.field_path(res, "owner")
     if not path:
         parts.untested.append(("owner", NotAssessed.not_configured, _map_hint(res, "owner")))
@@ -144,9 +145,11 @@ def _owner_injection(run: AccessRun, res: str, a: Account, b: Account | None, ow
     return [("owner", val)]
 
 
-def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Tally) -> list[tuple[str, Any]]:
+def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict[str, Any],
+                      parts: Tally) -> list[tuple[FieldKind, Any]]:
     """("tenant", another tenant's value), or why that part cannot be tried."""
     adapter = run.ctx.adapter
+    assert adapter is not None  # only via _mass_assignment: check_mass_assignment returns early without one
     path = adapter.field_path(res, "tenant")
     if not path:
         parts.untested.append(("tenant", NotAssessed.not_configured, _map_hint(res, "tenant")))
@@ -170,18 +173,20 @@ def _tenant_injection(run: AccessRun, res: str, a: Account, own: dict, parts: Ta
     return [("tenant", tval)]
 
 
-def _judge_stored(run: AccessRun, res: str, rec: dict, kind: str, value: Any, a: Account, ex: Exchange,
+def _judge_stored(run: AccessRun, res: str, rec: dict[str, Any], kind: FieldKind, value: Any, a: Account, ex: Exchange,
                   observed: str, parts: Tally) -> None:
     """A hit when the stored record holds ``value``; the re-read's exchange when no account could read it back."""
     stored = _stored(run, res, rec, kind, value, a)
     if isinstance(stored, Exchange):
         parts.silent.append(stored)
     elif stored:
-        path = run.ctx.adapter.field_path(res, kind)
+        adapter = run.ctx.adapter
+        assert adapter is not None  # _stored just read the record back through it
+        path = adapter.field_path(res, kind)
         parts.hits.append(ex.evidence(200, expected=f"{path} set by the server", observed=observed))
 
 
-def _stored(run: AccessRun, res: str, rec: dict, kind: str, value: Any, a: Account) -> bool | Exchange:
+def _stored(run: AccessRun, res: str, rec: dict[str, Any], kind: FieldKind, value: Any, a: Account) -> bool | Exchange:
     """Whether the stored record (re-read as its creator, else as any account) holds ``value`` as its ``kind``;
     the last re-read's exchange when none of them returned the record."""
     adapter = run.ctx.adapter
@@ -249,7 +254,7 @@ def check_me_mass_assignment(run: AccessRun) -> None:
                  good=f"A user cannot change its own {names}", **kw)
 
 
-def _me_targets(run: AccessRun, a: Account, me: str, mine: dict, parts: Tally) -> dict[str, Any]:
+def _me_targets(run: AccessRun, a: Account, me: str, mine: dict[str, Any], parts: Tally) -> dict[str, Any]:
     """field -> value to try on the own user: another role's role, another tenant's tenant."""
     rf, tf = run.opts.me_role_field, run.opts.me_tenant_field
     wanted: dict[str, Any] = {}
@@ -315,7 +320,7 @@ def check_exposure(run: AccessRun) -> None:
                               remediation="Serialize users and records through an explicit allow-list of fields; "
                                           "never return hashes, tokens or keys.", severity=Severity.high)
     sources: list[tuple[str, str | None, str | None]] = []
-    by_role = {}
+    by_role: dict[str, Account] = {}
     for acct in run.general_accounts():
         by_role.setdefault(acct.role, acct)
     me, users = run.operation("me"), run.operation("users.list")
@@ -334,13 +339,15 @@ def check_exposure(run: AccessRun) -> None:
     tested: set[str] = set()
     silent: dict[str, Exchange] = {}
     refused: dict[str, Exchange] = {}
-    for where, path, acct in sources:
+    adapter = run.ctx.adapter
+    for where, path, caller in sources:
         if where == "users" and "users" in tested:
             continue
         if path is None:
-            ex = run.ctx.adapter.list(where, acct, limit=50)[1]
+            assert adapter is not None  # sources without a path are the adapter's resources, added only with one
+            ex = adapter.list(where, caller, limit=50)[1]
         else:
-            ex = run.call(path, {"limit": 50} if where != "me" else None, acct)[1]
+            ex = run.call(path, {"limit": 50} if where != "me" else None, caller)[1]
         data = ex.json_or_none() if run.verdict(ex) == "allow" else None
         if data is None:
             if run.verdict(ex) == "deny":

@@ -239,8 +239,8 @@ def _id_probes(run: AccessRun, adapter: Adapter, acct: Account, results: dict[st
                 results[check].left_out += 1
                 continue
             sent += 1
-            upd = op.resource and op.action == "update"
-            todo.append((check, op, rid, kind, (adapter.update_changes(op.resource, rid) or None) if upd else None))
+            changes = (adapter.update_changes(op.resource, rid) or None) if op.resource and op.action == "update" else None
+            todo.append((check, op, rid, kind, changes))
 
         def send(item: tuple[str, Operation, Any, str, dict[str, Any] | None]) -> Exchange:
             run.ctx.check_cancelled()
@@ -346,7 +346,7 @@ def _update(adapter: Adapter, res: str, rid: Any, acct: str, changes: dict[str, 
     return adapter.update(res, rid, acct, changes)[1]
 
 
-def _text_field(adapter: Adapter, res: str, rec: dict, tag: str) -> str | None:
+def _text_field(adapter: Adapter, res: str, rec: dict[str, Any], tag: str) -> str | None:
     """A top-level text field the create filled with the run tag (it stays findable whatever is stored)."""
     idp = adapter.field_path(res, "id")
     for k, v in rec.items():
@@ -368,7 +368,7 @@ def _bent(run: AccessRun, acct: str, ex: Exchange, *, array: bool = False, ctype
     return run.ctx.target.request(ex.method, ex.url, account=acct, headers=headers, data=body)
 
 
-def _sweep(run: AccessRun, adapter: Adapter, res: str, writer: Account, original: dict) -> None:
+def _sweep(run: AccessRun, adapter: Adapter, res: str, writer: Account, original: dict[str, Any]) -> None:
     """Delete copies of ``original`` a bent create body made: records holding all of its tagged values under
     another id (only those: other probes' records carry the run tag too)."""
     tag = run.ctx.tag

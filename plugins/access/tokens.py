@@ -61,7 +61,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _segments(token: str) -> tuple[dict, dict] | None:
+def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(header, claims) of a JWT without verifying it, or None when it is not a JWT."""
     try:
         header = jwt.get_unverified_header(token)
@@ -71,12 +71,12 @@ def _segments(token: str) -> tuple[dict, dict] | None:
     return (header, claims) if isinstance(claims, dict) else None
 
 
-def _unsigned(header: dict, claims: dict, alg: str) -> str:
+def _unsigned(header: dict[str, Any], claims: dict[str, Any], alg: str) -> str:
     h = dict(header, alg=alg)
     return f"{_b64(json.dumps(h).encode())}.{_b64(json.dumps(claims).encode())}."
 
 
-def _sign(header: dict, claims: dict, secret: str, alg: str) -> str:
+def _sign(header: dict[str, Any], claims: dict[str, Any], secret: str, alg: str) -> str:
     """An HMAC-signed JWT (done by hand: no key-length warnings, same bytes as any library)."""
     head = _b64(json.dumps(dict(header, alg=alg), separators=(",", ":")).encode())
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
@@ -125,7 +125,11 @@ def _protected_path(run: AccessRun, account: Account) -> tuple[Callable[[Caller]
         senders.append(lambda who: run.call(me, None, who)[1])
     if run.ctx.adapter is not None:
         adapter = run.ctx.adapter
-        senders += [lambda who, r=r: adapter.list(r, who, limit=1)[1] for r in run.resources()]
+
+        def lister(r: str) -> Callable[[Caller], Exchange]:
+            return lambda who: adapter.list(r, who, limit=1)[1]
+
+        senders += [lister(r) for r in run.resources()]
     silent: Exchange | None = None
     for send in senders[:4]:
         ok = send(account.name)

@@ -40,18 +40,21 @@ class ApiSurfaceProbe(Probe):
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: ApiSurfaceOptions = ctx.options
-        if ctx.adapter is None:
+        adapter = ctx.adapter
+        if adapter is None:
             raise ProbeSkipped("no adapter")
         account = opts.account or accounts.name_of(accounts.admin(ctx.profile))
         findings: list[Finding] = []
-        present, missing, unanswered = [], [], []
+        present: list[str] = []
+        missing: list[str] = []
+        unanswered: list[str] = []
         why: NotAssessed | None = None
-        offered = set(ctx.adapter.resources())
+        offered = set(adapter.resources())
         for module in opts.required_modules:
             if module not in offered:
                 missing.append(module)
                 continue
-            _, ex = ctx.adapter.list(module, account, limit=1, offset=0)
+            _, ex = adapter.list(module, account, limit=1, offset=0)
             if ex.not_assessed is not None and not ex.ok:  # no answer or a 5xx: neither present nor missing
                 unanswered.append(module)
                 why = why or ex.not_assessed
@@ -93,7 +96,9 @@ class ApiSurfaceProbe(Probe):
                         opts: ApiSurfaceOptions) -> list[tuple[str, bool, str, list[Evidence], NotAssessed | None]]:
         """(check id, passed, title, evidence, why not assessed) per API check."""
         out: list[tuple[str, bool, str, list[Evidence], NotAssessed | None]] = []
-        found = ctx.adapter.discover()
+        adapter = ctx.adapter
+        assert adapter is not None  # run() raises ProbeSkipped before calling this without an adapter
+        found = adapter.discover()
         described = [op for op in found.operations if op.described]
         doc_na = found.exchange.not_assessed if (found.exchange is not None and not found.described) else None
         out.append(("openapi", found.described, f"API description ({found.source or 'none configured'}) "
@@ -102,13 +107,13 @@ class ApiSurfaceProbe(Probe):
                     [found.exchange.evidence(120)] if found.exchange is not None else [], doc_na))
         if present:
             module = present[0]
-            one, ex1 = ctx.adapter.list(module, account, limit=1, offset=0)
-            two, ex2 = ctx.adapter.list(module, account, limit=1, offset=1)
+            one, ex1 = adapter.list(module, account, limit=1, offset=0)
+            two, ex2 = adapter.list(module, account, limit=1, offset=1)
             limit_ok = ex1.ok and len(one) <= 1
             out.append(("pagination_limit", limit_ok, f"{module}: a page size of 1 "
                         + ("is respected" if limit_ok else f"returned {len(one)} rows"), [ex1.evidence(120)],
                         ex1.not_assessed))
-            ids = (ctx.adapter.record_id(one[0]) if one else None, ctx.adapter.record_id(two[0]) if two else None)
+            ids = (adapter.record_id(one[0]) if one else None, adapter.record_id(two[0]) if two else None)
             offset_ok = ex2.ok and (not two or ids[0] != ids[1])
             out.append(("pagination_offset", offset_ok, f"{module}: the next page " +
                         ("moves on" if offset_ok else "repeats the first one"), [ex2.evidence(120)],

@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crm_audit.core.adapter import IncompleteRead
+from crm_audit.core.adapter import Adapter, IncompleteRead
+from crm_audit.core.probe import ProbeContext
 
 Phase = Literal["before_backup", "after_backup"]
 
@@ -25,10 +26,10 @@ class Canary:
 
     id: Any
     phase: Phase
-    created: dict
+    created: dict[str, Any]
     action: Literal["keep", "modify", "delete"] = "keep"
-    at_backup: dict | None = None
-    modified_to: dict | None = None
+    at_backup: dict[str, Any] | None = None
+    modified_to: dict[str, Any] | None = None
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -62,7 +63,7 @@ def fill_from(template: Any, values: dict[str, Any]) -> Any:
     return template
 
 
-def differences(expected: dict, observed: dict, volatile: set[str]) -> list[dict[str, Any]]:
+def differences(expected: dict[str, Any], observed: dict[str, Any], volatile: set[str]) -> list[dict[str, Any]]:
     """Fields whose values differ (missing counts as different), ignoring volatile ones."""
     a, b = flatten(expected), flatten(observed)
     out = []
@@ -78,11 +79,13 @@ def differences(expected: dict, observed: dict, volatile: set[str]) -> list[dict
 class CanarySet:
     """The drill's canaries in one adapter resource, written and cleaned up as one account."""
 
-    def __init__(self, ctx: Any, resource: str, account: str | None, volatile: list[str],
+    def __init__(self, ctx: ProbeContext, resource: str, account: str | None, volatile: list[str],
                  update_body: dict[str, Any] | None = None) -> None:
         self.ctx = ctx
         self.update_body = update_body
-        self.adapter = ctx.adapter
+        if ctx.adapter is None:  # the runner always builds one; without it no canary could be written or read
+            raise RuntimeError("the backup drill's canaries need an adapter (adapter: in the profile)")
+        self.adapter: Adapter = ctx.adapter
         self.resource = resource
         self.account = account
         self.volatile = set(volatile)
@@ -91,7 +94,7 @@ class CanarySet:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ reading
-    def read(self, record_id: Any) -> tuple[dict | None, int | None]:
+    def read(self, record_id: Any) -> tuple[dict[str, Any] | None, int | None]:
         """The record (None when gone) and the HTTP status; logs in again once on 401."""
         rec, ex = self.adapter.read(self.resource, record_id, self.account)
         if ex.status == 401 and self.account:
@@ -99,7 +102,7 @@ class CanarySet:
             rec, ex = self.adapter.read(self.resource, record_id, self.account)
         return (rec if ex.ok else None), ex.status
 
-    def is_ours(self, record: dict, canary: Canary) -> bool:
+    def is_ours(self, record: dict[str, Any], canary: Canary) -> bool:
         """Still our canary: carries the run tag, or matches what we created field by field."""
         if self.ctx.tag in json.dumps(record, default=str):
             return True
@@ -185,7 +188,12 @@ class CanarySet:
 
         A read without a real answer (no answer, 5xx) proves nothing: that canary is ``unreadable``.
         """
-        verified, missing, mismatched, lost, survived, unreadable = [], [], [], [], [], []
+        verified: list[Any] = []
+        lost: list[Any] = []
+        survived: list[Any] = []
+        missing: list[dict[str, Any]] = []
+        mismatched: list[dict[str, Any]] = []
+        unreadable: list[dict[str, Any]] = []
         for c in self.items:
             rec, status = self.read(c.id)
             if rec is None and (status is None or status >= 500):

@@ -20,6 +20,7 @@ import zipfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 # magic -> (format, encrypted?)
 MAGICS: list[tuple[bytes, str, bool]] = [
@@ -56,7 +57,7 @@ class ContentReport:
     canaries_found: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"format": self.format, "size": self.size, "entropy_bits_per_byte": round(self.entropy, 3),
                 "plaintext": self.plaintext, "encrypted": self.encrypted,
                 "canaries_found": len(self.canaries_found), "notes": self.notes}
@@ -114,7 +115,7 @@ def _json_prefix_ok(text: str) -> bool:
     try:
         json.loads(text)
         return True
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return exc.pos >= len(text) - 2 or "Unterminated" in str(exc) or "Expecting" in str(exc) and exc.pos > 64
 
 

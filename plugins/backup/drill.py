@@ -10,19 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crm_audit.core import accounts
-from crm_audit.core.adapter import IncompleteRead, dig
+from crm_audit.core.adapter import Adapter, IncompleteRead, dig
 from crm_audit.core.model import Evidence, Finding, Measurement, NotAssessed, ProbeResult, Severity, Status
+from crm_audit.core.probe import ProbeContext
 
 from . import exposure
 from .canaries import CanarySet
 from .content import analyse, verify_checksum
 from .freshness import evaluate
 from .operations import HttpOp, OperationSpec, OpResult, run_command, run_http
+
+if TYPE_CHECKING:  # the package's __init__ imports this module
+    from . import BackupOptions
 
 REF_DR = ["NIST SP 800-34 Rev. 1 (contingency planning)", "ISO/IEC 27001:2022 A.8.13 Information backup"]
 
@@ -33,7 +38,7 @@ class BackupRef:
 
     id: Any
     path: Path | None = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
     started_wall: float = 0.0
     result: OpResult | None = None
 
@@ -41,7 +46,7 @@ class BackupRef:
 class BackupAudit:
     """Runs the probe's steps against one target and assembles the ProbeResult."""
 
-    def __init__(self, ctx: Any, opts: Any) -> None:
+    def __init__(self, ctx: ProbeContext, opts: BackupOptions) -> None:
         self.ctx = ctx
         self.opts = opts
         self.ops = opts.operations
@@ -57,7 +62,7 @@ class BackupAudit:
         self.backup_files: dict[str, Path | None] = {}
         self.backup_cleanup: dict[str, Any] | None = None
         self.listed = False
-        self.newest_listed: dict | None = None
+        self.newest_listed: dict[str, Any] | None = None
         self.rto_s: float | None = None
         self.rpo_s: float | None = None
         self.operator = opts.account or accounts.name_of(accounts.admin(ctx.profile))
@@ -171,7 +176,7 @@ class BackupAudit:
         if backup_id in self.backups_created:
             return
         if not self.backups_created:
-            self.ctx.defer("delete the audit's backups", self.delete_backups)
+            self.ctx.defer("delete the audit's backups", _discarding(self.delete_backups))
         self.backups_created.append(backup_id)
         self.backup_files[str(backup_id)] = path
 
@@ -259,6 +264,7 @@ class BackupAudit:
         self.measurements.append(Measurement(
             indicator="bak.freshness", value=None if fr.age_h is None else round(fr.age_h, 3), unit="h",
             expected=fr.limit_h, better="lower", label="age of the newest backup", details=fr.details()))
+        assert res.evidence is not None  # run_http and run_command always keep evidence
         ev = res.evidence.model_copy(update={"expected": f"newest backup at most {fr.limit_h:g} h old",
                                              "observed": "no dated backup" if fr.age_h is None
                                              else f"{fr.age_h:.1f} h old ({fr.count} backups)",
@@ -308,7 +314,7 @@ class BackupAudit:
         opts = self.opts
         cs = self.canaries = CanarySet(self.ctx, opts.canary_resource, self.operator, opts.volatile_fields,
                                        opts.canary_update)
-        self.ctx.defer("delete backup canaries", cs.cleanup)
+        self.ctx.defer("delete backup canaries", _discarding(cs.cleanup))
         self.step_create_canaries()
         counts_before = self.step_count("counted_before_backup")
         cs.snapshot()
@@ -607,8 +613,8 @@ class BackupAudit:
         restore_ok = restore_res.ok
         restore_unanswered = not restore_ok and restore_res.not_assessed is not None
         canaries_ok = not result["missing"] and not result["mismatched"] and not result["unreadable"]
-        shortfall = {r: {"before": before[r], "after": after.get(r)} for r in before
-                     if isinstance(before[r], int) and isinstance(after.get(r), int) and after[r] < before[r]}
+        shortfall = {r: {"before": b, "after": a} for r, b in before.items()
+                     if isinstance(b, int) and isinstance(a := after.get(r), int) and a < b}
         uncounted = sorted(r for r in before if not isinstance(before[r], int) or not isinstance(after.get(r), int))
         emptied = [r for r, v in shortfall.items() if v["before"] > 0 and v["after"] == 0]
         if restore_ok and health_ok and canaries_ok:
@@ -767,12 +773,19 @@ class BackupBytes:
     hint: str | None = None
 
 
+def _discarding(fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn`` as a ``ctx.defer`` cleanup, which returns nothing (its report is read when the probe ends)."""
+    def cleanup() -> None:
+        fn()
+    return cleanup
+
+
 def _ev(res: OpResult) -> Evidence:
     """The operation's evidence (never None)."""
     return res.evidence or Evidence(request=res.name, observed=res.error)
 
 
-def _count(adapter: Any, resource: str, account: str | None, cap: int) -> int | None:
+def _count(adapter: Adapter | None, resource: str, account: str | None, cap: int) -> int | None:
     """Records of a resource visible to the account: the list's total, else counted up to ``cap``."""
     if adapter is None:
         return None

@@ -7,6 +7,7 @@ from typing import Any
 
 from crm_audit.core.adapter import dig
 from crm_audit.core.model import Evidence, Finding, NotAssessed, Severity, Status
+from crm_audit.core.probe import ProbeContext
 
 from .content import looks_like_backup
 from .operations import Operations, run_http
@@ -15,7 +16,7 @@ INDICATOR = "bak.protection"
 REFS = ["OWASP API5:2023 Broken Function Level Authorization", "CWE-306", "CWE-530"]
 
 
-def endpoint_exposure(ctx: Any, ops: Operations, operator: str | None, backup_id: Any, caller: str | None,
+def endpoint_exposure(ctx: ProbeContext, ops: Operations, operator: str | None, backup_id: Any, caller: str | None,
                       finding_id: str, who: str, allow_trigger: bool, created: list[Any] | None = None) -> Finding:
     """Call list/download (and trigger, when writes are allowed) as ``caller``; any 2xx is a failure.
 
@@ -46,6 +47,7 @@ def endpoint_exposure(ctx: Any, ops: Operations, operator: str | None, backup_id
         elif res.not_assessed is not None:
             unanswered.append((name, res.not_assessed))
         # no excerpt: an exposed download would put backup content (customer data) into the report
+        assert res.evidence is not None  # run_http always keeps the exchange's evidence
         evidence.append(res.evidence.model_copy(update={"expected": "401/403", "observed": f"{res.status or res.error}",
                                                         "excerpt": None}))
     title = f"Backup endpoints reachable {who}"
@@ -69,7 +71,7 @@ def endpoint_exposure(ctx: Any, ops: Operations, operator: str | None, backup_id
                    status=Status.passed, indicator=INDICATOR, evidence=evidence)
 
 
-def guessable_paths(ctx: Any, paths: list[str]) -> Finding:
+def guessable_paths(ctx: ProbeContext, paths: list[str]) -> Finding:
     """GET each guessable path anonymously; a body that looks like a backup file is a failure.
 
     A pass needs a real answer for every path: a path that got no answer or a 5xx leaves the

@@ -66,7 +66,7 @@ class Freshness:
                 "largest_gap_h": max(self.gaps_h) if self.gaps_h else None, "unparsable_dates": self.unparsable}
 
 
-def evaluate(items: list[dict], created_at_field: str, id_field: str, rpo_target_h: float, frequency: str,
+def evaluate(items: list[dict[str, Any]], created_at_field: str, id_field: str, rpo_target_h: float, frequency: str,
              now: dt.datetime | None = None) -> Freshness:
     """Freshness of a backup catalogue (any order); gaps are between consecutive backups, hours."""
     now = now or dt.datetime.now(dt.UTC)

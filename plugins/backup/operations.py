@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_audit.core.adapter import dig
 from crm_audit.core.model import Evidence, NotAssessed
+from crm_audit.core.probe import ProbeContext
 from crm_audit.core.processes import stop_processes
 
 OUTPUT_KEEP_CHARS = 2000
@@ -123,7 +124,7 @@ class OpResult:
     #: the output or body went over the audit's byte cap and was cut
     truncated: bool = False
 
-    def items(self, spec: OperationSpec) -> list[dict] | None:
+    def items(self, spec: OperationSpec) -> list[dict[str, Any]] | None:
         """The backup entries of a list response (``items_path``), dicts only; None when unreadable."""
         data = dig(self.data, spec.p_items_path)
         if data is None and isinstance(self.data, list):
@@ -131,7 +132,7 @@ class OpResult:
         return [i for i in data if isinstance(i, dict)] if isinstance(data, list) else None
 
 
-def run_http(ctx: Any, name: str, op: HttpOp, operator: str | None, backup_id: Any = None,
+def run_http(ctx: ProbeContext, name: str, op: HttpOp, operator: str | None, backup_id: Any = None,
              account: str | None | bool = False, max_bytes: int | None = None) -> OpResult:
     """Send one HTTP operation through ``ctx.target``; ``account`` overrides who calls (None: anonymous).
 
@@ -176,7 +177,7 @@ def fill_command(spec: OperationSpec, values: Mapping[str, Any]) -> list[str] | 
     return out
 
 
-def run_command(name: str, spec: OperationSpec, values: Mapping[str, Any], redact: Any,
+def run_command(name: str, spec: OperationSpec, values: Mapping[str, Any], redact: Callable[[str], str],
                 cancel: threading.Event | None = None, cwd: str | None = None) -> OpResult:
     """Run a command operation with its timeout; stop its whole process group on timeout/cancel."""
     cmd = fill_command(spec, values)

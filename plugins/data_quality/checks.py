@@ -93,7 +93,7 @@ def normalize_phone(value: Any) -> str:
     return digits[-10:] if len(digits) >= 7 else ""
 
 
-def count_defects(records: list[dict], opts: _Opts, known_ids: dict[str, set[str]],
+def count_defects(records: list[dict[str, Any]], opts: _Opts, known_ids: dict[str, set[str]],
                   now: dt.datetime | None = None) -> Counts:
     """Count every defect kind; a record can have several, and each ratio counts records."""
     now = now or dt.datetime.now(dt.UTC)
@@ -128,11 +128,11 @@ def count_defects(records: list[dict], opts: _Opts, known_ids: dict[str, set[str
                 if keys[key][value] > 1 and key in opts.duplicate_keys:
                     dup_flags[i] = True
         for ref in opts.references:
-            value = r.get(ref.field)
-            if blank(value) or ref.resource not in known_ids:
+            ref_value = r.get(ref.field)
+            if blank(ref_value) or ref.resource not in known_ids:
                 continue
             c.references_checked += 1
-            if str(value) not in known_ids[ref.resource]:
+            if str(ref_value) not in known_ids[ref.resource]:
                 d["dangling_reference"] += 1
         if opts.updated_field:
             updated = parse_time(r.get(opts.updated_field))

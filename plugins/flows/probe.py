@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit.core.adapter import Adapter
 from crm_audit.core.errors import CrmAuditError
 from crm_audit.core.model import (
     Evidence,
@@ -130,7 +132,7 @@ def _writes(step: FlowStep) -> bool:
 
 def run_flow(ctx: ProbeContext, flow: Flow) -> RunOutcome:
     """Act out one run of the flow; stops at the first failed step."""
-    saved: dict[str, tuple[str | None, dict, bool]] = {}
+    saved: dict[str, tuple[str | None, dict[str, Any], bool]] = {}
     step_s: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
@@ -144,8 +146,9 @@ def run_flow(ctx: ProbeContext, flow: Flow) -> RunOutcome:
     return RunOutcome(True, time.perf_counter() - t0, step_s)
 
 
-def _do_step(ctx: ProbeContext, flow: Flow, step: FlowStep, saved: dict[str, tuple[str | None, dict, bool]]) -> None:
+def _do_step(ctx: ProbeContext, flow: Flow, step: FlowStep, saved: dict[str, tuple[str | None, dict[str, Any], bool]]) -> None:
     adapter, account = ctx.adapter, flow.account
+    assert adapter is not None  # FlowsProbe.run skips the probe without an adapter before any flow runs
     resource = step.resource
     record_id = None
     if step.ref:
@@ -157,23 +160,24 @@ def _do_step(ctx: ProbeContext, flow: Flow, step: FlowStep, saved: dict[str, tup
         resource = resource or ref_resource
         record_id = adapter.record_id(ref_record)
     body = _fill(step.body, saved) if step.body else None
-    if step.action in ("create", "read", "update", "delete", "list") and not resource:
-        raise StepFailed(step, f"step {step.name!r} names no resource")
-    record: dict | None = None
-    if step.action == "create":
-        record, ex = adapter.create(resource, account, ctx.tag, overrides=body)
-        if record is not None and adapter.record_id(record) is not None:
-            rid = adapter.record_id(record)
-            ctx.defer(f"delete {resource} {rid} (flow {flow.name})",
-                      lambda r=resource, i=rid: _delete(adapter, r, i, account))
-    elif step.action == "read":
-        record, ex = adapter.read(resource, _need(step, record_id), account)
-    elif step.action == "update":
-        record, ex = adapter.update(resource, _need(step, record_id), account, body)
-    elif step.action == "delete":
-        ex = adapter.delete(resource, _need(step, record_id), account)
-    elif step.action == "list":
-        items, ex = adapter.list(resource, account, limit=10)
+    record: dict[str, Any] | None = None
+    if step.action in ("create", "read", "update", "delete", "list"):
+        if not resource:
+            raise StepFailed(step, f"step {step.name!r} names no resource")
+        if step.action == "create":
+            record, ex = adapter.create(resource, account, ctx.tag, overrides=body)
+            if record is not None and adapter.record_id(record) is not None:
+                rid = adapter.record_id(record)
+                ctx.defer(f"delete {resource} {rid} (flow {flow.name})",
+                          partial(_delete, adapter, resource, rid, account))
+        elif step.action == "read":
+            record, ex = adapter.read(resource, _need(step, record_id), account)
+        elif step.action == "update":
+            record, ex = adapter.update(resource, _need(step, record_id), account, body)
+        elif step.action == "delete":
+            ex = adapter.delete(resource, _need(step, record_id), account)
+        else:  # list
+            items, ex = adapter.list(resource, account, limit=10)
     else:  # request
         path = _fill(step.path or "", saved)
         ex = ctx.target.request(step.method or "GET", path, account=account, json=body)
@@ -186,7 +190,7 @@ def _do_step(ctx: ProbeContext, flow: Flow, step: FlowStep, saved: dict[str, tup
         saved[step.save_as] = (resource, record, step.action == "create")
 
 
-def _delete(adapter: Any, resource: str, record_id: Any, account: str | None) -> None:
+def _delete(adapter: Adapter, resource: str, record_id: Any, account: str | None) -> None:
     ex = adapter.delete(resource, record_id, account)
     if not (ex.ok or ex.status == 404):
         raise RuntimeError(f"DELETE {resource}/{record_id} answered {ex.status or ex.error}")
@@ -198,7 +202,7 @@ def _need(step: FlowStep, record_id: Any) -> Any:
     return record_id
 
 
-def _fill(value: Any, saved: dict[str, tuple[str | None, dict, bool]]) -> Any:
+def _fill(value: Any, saved: dict[str, tuple[str | None, dict[str, Any], bool]]) -> Any:
     """Replace {name.field} with the saved record's field (whole-string refs keep their type)."""
     if isinstance(value, str):
         m = _REF.fullmatch(value)
@@ -213,7 +217,7 @@ def _fill(value: Any, saved: dict[str, tuple[str | None, dict, bool]]) -> Any:
     return value
 
 
-def _summarise(flow: Flow, outcomes: list[RunOutcome], slo: float) -> tuple[list[Measurement], list[Finding], dict]:
+def _summarise(flow: Flow, outcomes: list[RunOutcome], slo: float) -> tuple[list[Measurement], list[Finding], dict[str, Any]]:
     done = [o for o in outcomes if o.completed]
     rate = len(done) / len(outcomes)
     times = [o.total_s for o in done]
@@ -237,6 +241,7 @@ def _summarise(flow: Flow, outcomes: list[RunOutcome], slo: float) -> tuple[list
     failed = [o for o in outcomes if not o.completed]
     if failed:
         first = failed[0].failure
+        assert first is not None  # run_flow sets the failure on every run that did not complete
         findings.append(Finding(
             id=f"flows.incomplete.{slug}", severity=Severity.high if not done else Severity.medium,
             status=Status.failed, indicator="perf.flow_completion_rate",

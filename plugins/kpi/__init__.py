@@ -83,15 +83,16 @@ class KpiProbe(Probe):
 
     def run(self, ctx: ProbeContext) -> ProbeResult:
         opts: KpiOptions = ctx.options
-        if ctx.adapter is None:
+        adapter = ctx.adapter
+        if adapter is None:
             raise ProbeSkipped("no adapter")
         account = opts.account or name_of(admin(ctx.profile))
-        available = set(ctx.adapter.resources())
+        available = set(adapter.resources())
 
         def records(resource: str) -> list[dict[str, Any]]:
             if resource not in available:
                 return []
-            return [r for r in ctx.adapter.iterate(resource, account, opts.max_records, opts.page_size)
+            return [r for r in adapter.iterate(resource, account, opts.max_records, opts.page_size)
                     if not is_audit_record(r)]
 
         cases, leads, accounts = records(opts.cases_resource), records(opts.leads_resource), records(opts.accounts_resource)

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_audit.core.adapter import NAMED_OPERATIONS
 from crm_audit.core.catalogue import CheckSpec, load_checks
 from crm_audit.core.hookspecs import hookimpl
-from crm_audit.core.model import Finding, Measurement, NotAssessed, ProbeResult, SampleSummary, Severity, Status
+from crm_audit.core.model import (
+    Evidence,
+    Finding,
+    Measurement,
+    NotAssessed,
+    ProbeResult,
+    SampleSummary,
+    Severity,
+    Status,
+)
 from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 from crm_audit.core.profile import Endpoint
 from crm_audit.core.target import BudgetExceeded, Exchange
@@ -69,7 +79,7 @@ class LatencyProbe(Probe):
             raise ProbeSkipped("the profile names no endpoints (endpoints:)")
         measurements: list[Measurement] = []
         findings: list[Finding] = []
-        artifacts: list[dict] = []
+        artifacts: list[dict[str, Any]] = []
         total_req = total_err = 0
         cut = False  # the request budget ran out: later endpoints are not sampled
         for ep in endpoints:
@@ -162,7 +172,8 @@ def _send(ctx: ProbeContext, ep: Endpoint) -> tuple[Exchange, bool]:
     return ex, ex.error is None and ex.status in ep.expect_status
 
 
-def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
+def _sample(ctx: ProbeContext, ep: Endpoint,
+            opts: LatencyOptions) -> tuple[dict[str, Any], list[float], int, Evidence | None]:
     """Warm up, then time ``samples`` requests; returns the artifact row, ms samples, errors, evidence.
 
     Stops early (fewer samples than planned) when the audit's request budget runs out.
@@ -170,7 +181,7 @@ def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
     ms: list[float] = []
     ttfb: list[float] = []
     errors = 0
-    excerpt = None
+    excerpt: Evidence | None = None
     next_at = 0.0
     sent_as = (ep.method, ep.path or ep.operation)
     try:
@@ -197,7 +208,7 @@ def _sample(ctx: ProbeContext, ep: Endpoint, opts: LatencyOptions):
     except BudgetExceeded:
         pass  # the caller sees fewer samples than planned and marks the values bounded
     summ = SampleSummary.of(ms).model_dump() if ms else None
-    row = {
+    row: dict[str, Any] = {
         "name": ep.name, "method": sent_as[0], "path": sent_as[1], "summary": summ,
         "ttfb": SampleSummary.of(ttfb).model_dump() if ttfb else None,
         "slo_p95_ms": ep.slo_p95_ms or opts.default_slo_p95_ms, "errors": errors,

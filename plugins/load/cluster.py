@@ -89,7 +89,7 @@ class Cluster:
     external_workers: int = 0
     bind_host: str = "127.0.0.1"
     bind_port: int = 0
-    procs: list[subprocess.Popen] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _offset: int = 0
     rows: list[tuple[float, str, float, bool]] = field(default_factory=list)
 
@@ -142,7 +142,8 @@ class Cluster:
 
     def status(self) -> dict[str, Any]:
         try:
-            return json.loads(self.status_path.read_text(encoding="utf-8"))
+            status: dict[str, Any] = json.loads(self.status_path.read_text(encoding="utf-8"))
+            return status
         except (OSError, ValueError):
             return {}
 

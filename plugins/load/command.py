@@ -57,7 +57,7 @@ def load_worker(profile_path: str, master: str, processes: int) -> None:
         prep = prepare(profile, target, opts)
     except TargetError as exc:
         _fail(target.redactor.redact(str(exc)), EXIT_CANNOT_RUN)
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         click.echo(f"load-worker: mix {prep.digest} ({len(prep.tasks)} tasks) -> master {master}, "
                    f"{processes} process(es)", err=True)

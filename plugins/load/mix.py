@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_audit.core.profile import Profile
+
 
 class LoadTask(BaseModel):
     """One request kind in the mix (path relative to the target's base URL)."""
@@ -25,7 +27,7 @@ class LoadTask(BaseModel):
     expect_status: list[int] = Field(default_factory=lambda: [200])
 
 
-def task_mix(profile: Any, tasks: list[LoadTask] | None) -> list[LoadTask]:
+def task_mix(profile: Profile, tasks: list[LoadTask] | None) -> list[LoadTask]:
     """The options' tasks, or by default every GET endpoint of the profile with weight 1."""
     if tasks:
         return list(tasks)

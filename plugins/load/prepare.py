@@ -10,7 +10,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from crm_audit.core.profile import Profile
+from crm_audit.core.target import Target
 
 from .cluster import write_secret_file
 from .locustfile import mix_digest, render_locustfile
@@ -32,7 +34,7 @@ class Prepared:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def prepare(profile: Any, target: Any, opts: LoadOptions, parent: Path | None = None) -> Prepared:
+def prepare(profile: Profile, target: Target, opts: LoadOptions, parent: Path | None = None) -> Prepared:
     """Render the locustfile and write each account's auth headers (0600) into a fresh temp dir."""
     tasks = task_mix(profile, opts.tasks)
     rows = task_rows(tasks)

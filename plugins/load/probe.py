@@ -25,6 +25,7 @@ from crm_audit.core.probe import Probe, ProbeContext, ProbeSkipped
 
 from .artifacts import LoadArtifacts
 from .cluster import Cluster, LoadRunError
+from .mix import LoadTask
 from .options import SAFE_MAX_USERS, LoadOptions
 from .prepare import prepare
 from .stats import capacity_bound, ladder, plateaued, scalability, step_stats, sustained_stats, window
@@ -127,7 +128,7 @@ def _stability_not_assessed(opts: LoadOptions, best: dict[str, Any] | None,
                    title=f"Stability not assessed: {why}", not_assessed=reason, hint=hint)
 
 
-def _mix_slo(ctx: ProbeContext, tasks: list) -> float | None:
+def _mix_slo(ctx: ProbeContext, tasks: list[LoadTask]) -> float | None:
     by_name = {e.name: e.slo_p95_ms for e in ctx.profile.endpoints if e.slo_p95_ms}
     slos = [by_name[t.name] for t in tasks if t.name in by_name]
     return max(slos) if slos else None

@@ -39,7 +39,8 @@ def ladder(start: int, growth: float, max_users: int, explicit: list[int] | None
     """User counts per step: explicit, or start, start·growth, … capped at (and ending on) max_users."""
     if explicit:
         return [u for u in explicit if 1 <= u <= max_users]
-    out, u = [], float(max(1, start))
+    out: list[int] = []
+    u = float(max(1, start))
     while int(u) < max_users:
         if not out or int(u) > out[-1]:
             out.append(int(u))
@@ -56,8 +57,9 @@ def plateaued(steps: list[dict[str, Any]], min_gain: float) -> bool:
     """
     if min_gain <= 0 or len(steps) < 2:
         return False
-    best_before = max(s["rps"] for s in steps[:-1])
-    return steps[-1]["rps"] < best_before * (1 + min_gain)
+    best_before: float = max(s["rps"] for s in steps[:-1])
+    last_rps: float = steps[-1]["rps"]
+    return last_rps < best_before * (1 + min_gain)
 
 
 def scalability(steps: list[dict[str, Any]]) -> float | None:
@@ -67,8 +69,10 @@ def scalability(steps: list[dict[str, Any]]) -> float | None:
         return None
     first, last = steps[0], ok[-1]
     if last["users"] == first["users"]:
-        return round(first["rps"] / first["users"], 3) if first["users"] else None
-    return round((last["rps"] - first["rps"]) / (last["users"] - first["users"]), 3)
+        per_user: float | None = round(first["rps"] / first["users"], 3) if first["users"] else None
+        return per_user
+    gain: float = round((last["rps"] - first["rps"]) / (last["users"] - first["users"]), 3)
+    return gain
 
 
 def sustained_stats(rows: Sequence[Row], users: int, t0: float, t1: float) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 _DER = Encoding.DER
 SYSTEM_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
@@ -124,7 +124,7 @@ def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
     """RFC 6125 match of ``hostname`` against the SANs (one left-most wildcard label; no CN fallback)."""
     host = hostname.strip("[]").rstrip(".").lower()
     try:
-        sans = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return False
     try:
@@ -146,7 +146,7 @@ def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
 
 def san_list(cert: x509.Certificate) -> tuple[str, ...]:
     try:
-        sans = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
     out = [str(v) for v in sans.get_values_for_type(x509.DNSName)]
@@ -180,7 +180,7 @@ def signature_hash(cert: x509.Certificate) -> str | None:
 
 def _ocsp_url(cert: x509.Certificate) -> str | None:
     try:
-        aia = cert.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     except x509.ExtensionNotFound:
         return None
     for desc in aia:
@@ -191,7 +191,7 @@ def _ocsp_url(cert: x509.Certificate) -> str | None:
 
 def _must_staple(cert: x509.Certificate) -> bool:
     try:
-        feature = cert.extensions.get_extension_for_oid(ExtensionOID.TLS_FEATURE).value
+        feature = cert.extensions.get_extension_for_class(x509.TLSFeature).value
     except x509.ExtensionNotFound:
         return False
     return x509.TLSFeatureType.status_request in feature

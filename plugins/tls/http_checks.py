@@ -22,18 +22,22 @@ HSTS_MOZILLA_AGE = 63_072_000  # two years: what Mozilla's configurations ask fo
 
 
 class ExchangeLike(Protocol):
-    """What this module needs from ``crm_audit.core.target.Exchange``."""
+    """What this module needs from ``crm_audit.core.target.Exchange`` (read-only)."""
 
-    status: int | None
-    headers: Mapping[str, str]
-    url: str
-    error: str | None
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
 
     def evidence(self, excerpt_chars: int = 300, **extra: Any) -> Evidence: ...
 
 
 class TargetLike(Protocol):
-    def request(self, method: str, path_or_url: str, **kwargs: Any) -> ExchangeLike: ...
+    def request(self, method: str, path_or_url: str, *, allow_redirects: bool = ...) -> ExchangeLike: ...
 
     def in_scope(self, url: str) -> bool: ...
 
@@ -162,7 +166,7 @@ def judge_redirect(exchange: ExchangeLike, https_host: str) -> RedirectResult:
     ev = exchange.evidence(excerpt_chars=200)
     if exchange.error or exchange.status is None:
         # a refused connection is an answer (nothing is served); a timeout is not
-        verdict = "timed_out" if getattr(exchange, "failure", None) == NotAssessed.timed_out else "not_served"
+        verdict: RedirectVerdict = "timed_out" if getattr(exchange, "failure", None) == NotAssessed.timed_out else "not_served"
         return RedirectResult(verdict, exchange.url, None, None, exchange.error or "no answer", ev)
     location = exchange.headers.get("location") or exchange.headers.get("Location")
     if exchange.status in (301, 302, 303, 307, 308) and location:

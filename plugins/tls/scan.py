@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from . import cert as certmod
 from .ciphers import effective_bits, forward_secret, key_exchange, weaknesses
 
@@ -249,7 +251,8 @@ def scan_in_worker(
         return [ServerReport(host=t.host, port=t.port, error=f"scan timed out after {deadline_s:g} s") for t in targets]
     if "error" in box:
         raise box["error"]
-    return box["reports"]
+    reports: list[ServerReport] = box["reports"]
+    return reports
 
 
 # --------------------------------------------------------------------------- conversion
@@ -262,7 +265,7 @@ def _short_trace(trace: Any) -> str:
     return (lines[-1] if lines else str(trace)).strip()[:300]
 
 
-def _report(result: Any, target: ScanTarget, anchors: list, mozilla_profile: str | None, elapsed: float) -> ServerReport:
+def _report(result: Any, target: ScanTarget, anchors: list[x509.Certificate], mozilla_profile: str | None, elapsed: float) -> ServerReport:
     from sslyze import ScanCommandAttemptStatusEnum, ServerScanStatusEnum
 
     loc = result.server_location
@@ -333,7 +336,7 @@ def _cipher(protocol: str, accepted: Any) -> AcceptedCipher:
     )
 
 
-def _certificate(result: Any, hostname: str, anchors: list) -> certmod.CertReport | None:
+def _certificate(result: Any, hostname: str, anchors: list[x509.Certificate]) -> certmod.CertReport | None:
     if result is None or not result.certificate_deployments:
         return None
     deployment = result.certificate_deployments[0]
