@@ -26,7 +26,7 @@ TOKEN_TTL_S = 900
 LOCKOUT_THRESHOLD = 5
 LOCKOUT_WINDOW_S = 15 * 60
 #: short on purpose: long enough to stop guessing, short enough not to keep the owner out (hard-lockout: 15 min)
-LOCKOUT_DURATION_S = 3
+LOCKOUT_DURATION_S = 1
 HARD_LOCKOUT_S = 15 * 60
 WELL_KNOWN_SECRET = "secret"
 
